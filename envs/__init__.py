@@ -1,0 +1,7 @@
+"""MuJoCo robots behind the Gymnasium API; importing this registers the `robotrl/...` ids."""
+
+from envs.registry import TASKS, check_id, is_robotrl, make, make_vec, register_all
+
+register_all()
+
+__all__ = ["TASKS", "check_id", "is_robotrl", "make", "make_vec", "register_all"]

@@ -1,0 +1,73 @@
+"""robotrl's robots as Gymnasium ids (`robotrl/<Name>-v0`), and env creation for any MuJoCo id."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envs.robot_env import RobotEnv
+from envs.tasks.base import Task
+from envs.tasks.reacher import ReacherTask
+from envs.vector import BatchedVectorEnv
+
+NAMESPACE = "robotrl"
+TASKS: dict[str, type[Task]] = {
+    "Reacher-v0": ReacherTask,
+}
+
+
+def _single(task_cls: type[Task], **kwargs: Any) -> RobotEnv:
+    return RobotEnv(task_cls, **kwargs)
+
+
+def _vector(task_cls: type[Task], num_envs: int = 1, **kwargs: Any) -> BatchedVectorEnv:
+    kwargs.pop("render_mode", None)
+    return BatchedVectorEnv(task_cls, num_envs, **kwargs)
+
+
+def register_all() -> None:
+    for name, task_cls in TASKS.items():
+        env_id = f"{NAMESPACE}/{name}"
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            env_id,
+            entry_point=partial(_single, task_cls),
+            vector_entry_point=partial(_vector, task_cls),
+            max_episode_steps=task_cls.max_episode_steps,
+        )
+
+
+def is_robotrl(env_id: str) -> bool:
+    return env_id.startswith(f"{NAMESPACE}/")
+
+
+def check_id(env_id: str) -> None:
+    """Raise a ValueError naming the id when Gymnasium does not know it."""
+    register_all()
+    if env_id not in gym.registry:
+        known = ", ".join(f"{NAMESPACE}/{n}" for n in TASKS)
+        raise ValueError(f"unknown env id {env_id!r} (robotrl ids: {known}; or any Gymnasium id)")
+
+
+def make(env_id: str, **kwargs: Any) -> gym.Env:
+    """A single env for a robotrl id or any Gymnasium id."""
+    check_id(env_id)
+    return gym.make(env_id, **kwargs)
+
+
+def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
+    """N envs with SAME_STEP autoreset: ours batched, other ids through Gymnasium's SyncVectorEnv."""
+    check_id(env_id)
+    if is_robotrl(env_id):
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    return gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        **kwargs,
+    )

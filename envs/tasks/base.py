@@ -1,0 +1,74 @@
+"""The contract between a robot task and the envs that run it.
+
+A task owns the math of one robot problem for a batch of simulations as numpy arrays. The
+single-robot Gymnasium env runs a batch of one, the vector env a batch of N: there is one
+implementation of every observation, reward and termination.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from envs.sim import BatchSim
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a task reports after the physics advanced: arrays over the batch."""
+
+    reward: np.ndarray
+    terminated: np.ndarray
+    success: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """One robot problem over a batch of `sim.nsim` simulations.
+
+    Subclasses set the class attributes and implement `reset_ids`, `apply_action`, `observe` and
+    `evaluate`. Per-simulation randomness comes from `rngs[i]`, so simulation i of a batch sees the
+    same draws as a single env seeded like it.
+    """
+
+    xml: str
+    """MJCF file in envs/assets/."""
+    frame_skip: int
+    """Physics steps per policy step."""
+    max_episode_steps: int
+    obs_fields: tuple[tuple[str, int], ...]
+    """Names and sizes of the observation's parts, in order (the layout the ONNX file records)."""
+    action_mode: str = "torque"
+
+    def __init__(self, sim: BatchSim) -> None:
+        self.sim = sim
+        self.n = sim.nsim
+        low, high = sim.model.actuator_ctrlrange.T
+        self.action_low = low.astype(np.float32)
+        self.action_high = high.astype(np.float32)
+
+    @property
+    def obs_dim(self) -> int:
+        return sum(size for _, size in self.obs_fields)
+
+    @property
+    def control_dt(self) -> float:
+        return float(self.sim.model.opt.timestep) * self.frame_skip
+
+    @abstractmethod
+    def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        """Write initial states (and per-episode task variables) for simulations `ids`."""
+
+    @abstractmethod
+    def apply_action(self, action: np.ndarray) -> None:
+        """Write the (n, act_dim) action into the simulations' inputs."""
+
+    @abstractmethod
+    def observe(self) -> np.ndarray:
+        """(n, obs_dim) float32 observations of the current states."""
+
+    @abstractmethod
+    def evaluate(self, action: np.ndarray) -> StepResult:
+        """Reward and termination of the step that `action` just drove."""

@@ -1,0 +1,89 @@
+"""Batched vector env: N simulations stepped together, the task's math vectorized over them.
+
+Autoreset is SAME_STEP: a step that ends an episode returns the reset observation, and the final
+observation in `info["final_obs"]` (masked by `info["_final_obs"]`) for truncation bootstrapping.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from envs.robot_env import task_spaces
+from envs.sim import BatchSim, load_model
+from envs.tasks.base import Task
+
+
+class BatchedVectorEnv(VectorEnv):
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        task_cls: type[Task],
+        num_envs: int,
+        max_episode_steps: int | None = None,
+        nthread: int | None = None,
+        **task_kwargs: Any,
+    ) -> None:
+        self.num_envs = num_envs
+        self.sim = BatchSim(load_model(task_cls.xml), num_envs, nthread)
+        self.task = task_cls(self.sim, **task_kwargs)
+        self.max_episode_steps = max_episode_steps or task_cls.max_episode_steps
+        self.single_observation_space, self.single_action_space = task_spaces(self.task)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.task.control_dt)}
+        self.rngs = [seeding.np_random(None)[0] for _ in range(num_envs)]
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+        self._all = np.arange(num_envs)
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        if seed is not None:
+            seeds = seed if isinstance(seed, list) else [seed + i for i in range(self.num_envs)]
+            self.rngs = [seeding.np_random(s)[0] for s in seeds]
+            self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
+        self._reset_ids(self._all)
+        return self.task.observe(), {}
+
+    def _reset_ids(self, ids: np.ndarray) -> None:
+        self.sim.reset(ids)
+        self.task.reset_ids(ids, self.rngs)
+        self.sim.forward(ids)
+        self.elapsed[ids] = 0
+
+    def step(self, actions):
+        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        self.task.apply_action(actions)
+        self.sim.step(self.task.frame_skip)
+        result = self.task.evaluate(actions)
+        self.elapsed += 1
+        terminated = result.terminated.astype(bool)
+        truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
+        obs = self.task.observe()
+        info: dict[str, Any] = dict(result.extras)
+        if result.success is not None:
+            info["is_success"] = result.success
+        done = terminated | truncated
+        if done.any():
+            ids = np.flatnonzero(done)
+            info = self._final_info(info, obs, done)
+            self._reset_ids(ids)
+            obs[ids] = self.task.observe()[ids]
+        return obs, result.reward.astype(np.float64), terminated, truncated, info
+
+    def _final_info(self, info: dict[str, Any], obs: np.ndarray, done: np.ndarray) -> dict[str, Any]:
+        """Gymnasium's SAME_STEP layout: final observation and info of each finished env."""
+        final_obs = np.empty(self.num_envs, dtype=object)
+        final_obs[:] = [obs[i].copy() if done[i] else None for i in range(self.num_envs)]
+        final_info = {k: v.copy() for k, v in info.items()}
+        final_info.update({f"_{k}": done.copy() for k in list(final_info)})
+        return {**info, "final_obs": final_obs, "_final_obs": done.copy(),
+                "final_info": final_info, "_final_info": done.copy()}
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.sim = None  # type: ignore[assignment]
+

@@ -1,0 +1,1 @@
+"""Torch networks, observation normalization, checkpoints and ONNX export."""

@@ -1,0 +1,109 @@
+"""Actor-critic networks: separate actor and critic MLPs, orthogonal init.
+
+The Gaussian head has a state-independent log-std (as in PPO's paper and SB3); the categorical head
+serves Discrete action spaces. Observation normalization is part of the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+
+from policies.normalizer import IdentityNormalizer, RunningNormalizer
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+def mlp(sizes: Sequence[int], activation: str, out_gain: float) -> nn.Sequential:
+    """Linear layers with orthogonal weights (gain sqrt(2) hidden, `out_gain` last) and zero biases."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        last = i == len(sizes) - 2
+        linear = nn.Linear(sizes[i], sizes[i + 1])
+        nn.init.orthogonal_(linear.weight, out_gain if last else np.sqrt(2))
+        nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if not last:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class ActorCritic(nn.Module):
+    """pi(a|s) and V(s). `continuous` picks a Gaussian (Box actions) or categorical (Discrete) head."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        continuous: bool = True,
+        hidden: Sequence[int] = (64, 64),
+        activation: str = "tanh",
+        init_log_std: float = 0.0,
+        normalize_obs: bool = True,
+        critic_obs_dim: int | None = None,
+        action_low: Sequence[float] | None = None,
+        action_high: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.continuous = obs_dim, act_dim, continuous
+        # The Gaussian acts in [-1, 1] units; to_env maps them onto the actuator bounds.
+        low = torch.as_tensor(action_low if action_low is not None else [-1.0] * act_dim, dtype=torch.float32)
+        high = torch.as_tensor(action_high if action_high is not None else [1.0] * act_dim, dtype=torch.float32)
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+        self.normalizer: nn.Module = RunningNormalizer(obs_dim) if normalize_obs else IdentityNormalizer()
+        self.actor = mlp([obs_dim, *hidden, act_dim], activation, out_gain=0.01)
+        self.critic = mlp([critic_obs_dim or obs_dim, *hidden, 1], activation, out_gain=1.0)
+        if continuous:
+            self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+
+    def distribution(self, obs: torch.Tensor) -> Normal | Categorical:
+        out = self.actor(self.normalizer(obs))
+        if self.continuous:
+            return Normal(out, self.log_std.exp().expand_as(out))
+        return Categorical(logits=out)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.normalizer(obs)).squeeze(-1)
+
+    def log_prob(self, dist: Normal | Categorical, action: torch.Tensor) -> torch.Tensor:
+        lp = dist.log_prob(action)
+        return lp.sum(-1) if self.continuous else lp
+
+    def entropy(self, dist: Normal | Categorical) -> torch.Tensor:
+        ent = dist.entropy()
+        return ent.sum(-1) if self.continuous else ent
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for a batch: (action, log_prob, value)."""
+        z = self.normalizer(obs)
+        out = self.actor(z)
+        value = self.critic(z).squeeze(-1)
+        if self.continuous:
+            std = self.log_std.exp()
+            action = out + std * torch.randn_like(out)
+            # Closed-form Gaussian log-density: torch.distributions costs more than the MLP at this size.
+            log_prob = (-0.5 * ((action - out) / std).square() - self.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+            return action, log_prob, value
+        dist = Categorical(logits=out)
+        action = dist.sample()
+        return action, dist.log_prob(action), value
+
+    def to_env(self, action: torch.Tensor) -> torch.Tensor:
+        """Policy units to the env's: rescale [-1, 1] onto [low, high] and clip (continuous only)."""
+        if not self.continuous:
+            return action
+        mid = (self.action_high + self.action_low) / 2
+        half = (self.action_high - self.action_low) / 2
+        return torch.clamp(mid + half * action, self.action_low, self.action_high)
+
+    @torch.no_grad()
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The mean action (Gaussian) or the most likely one (categorical): what evaluation and export run."""
+        out = self.actor(self.normalizer(obs))
+        return out if self.continuous else out.argmax(-1)

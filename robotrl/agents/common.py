@@ -1,0 +1,86 @@
+"""What the on-policy agents share: building the actor-critic for an env, and collecting rollouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from policies.actor_critic import ActorCritic
+from robotrl.config import RunConfig
+from robotrl.episodes import EpisodeStats
+from robotrl.running_stats import RewardScaler
+from robotrl.storage import RolloutStorage
+
+
+def build_actor_critic(cfg: RunConfig, env) -> ActorCritic:
+    """An ActorCritic sized for the env's spaces (Box: Gaussian in [-1, 1] units; Discrete: categorical)."""
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
+        raise ValueError(f"{cfg.env.id}: expected a flat Box observation space, got {obs_space}")
+    pc = cfg.policy
+    common = dict(hidden=pc.hidden, activation=pc.activation, normalize_obs=pc.normalize_obs)
+    if isinstance(act_space, spaces.Box):
+        return ActorCritic(obs_space.shape[0], act_space.shape[0], continuous=True,
+                           init_log_std=pc.init_log_std, action_low=act_space.low.tolist(),
+                           action_high=act_space.high.tolist(), **common)
+    if isinstance(act_space, spaces.Discrete):
+        return ActorCritic(obs_space.shape[0], int(act_space.n), continuous=False, **common)
+    raise ValueError(f"{cfg.env.id}: unsupported action space {act_space}")
+
+
+class OnPolicyCollector:
+    """Steps a vector env with the current policy and fills a RolloutStorage.
+
+    Rewards are scaled (optionally) and, where the time limit cut an episode, gamma * V(final_obs)
+    is added so truncation is not mistaken for termination.
+    """
+
+    def __init__(self, env, policy: ActorCritic, gamma: float, scale_rewards: bool,
+                 device: torch.device) -> None:
+        self.env, self.policy, self.gamma, self.device = env, policy, gamma, device
+        self.scaler = RewardScaler(env.num_envs, gamma) if scale_rewards else None
+        self.obs: np.ndarray | None = None
+
+    def reset(self, seed: int | None = None) -> None:
+        self.obs, _ = self.env.reset(seed=seed)
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def fill(self, storage: RolloutStorage, episodes: EpisodeStats) -> None:
+        if self.obs is None:
+            self.reset()
+        for _ in range(storage.steps):
+            obs = self._tensor(self.obs)
+            action, log_prob, value = self.policy.act(obs)
+            env_action = self.policy.to_env(action).cpu().numpy()
+            self.obs, reward, terminated, truncated, infos = self.env.step(env_action)
+            done = terminated | truncated
+            episodes.add(reward, done, infos)
+            if self.scaler is not None:
+                reward = self.scaler(reward, done)
+            reward = self._tensor(reward)
+            if truncated.any():
+                ids = np.flatnonzero(truncated)
+                final = self._tensor(np.stack([infos["final_obs"][i] for i in ids]))
+                with torch.no_grad():
+                    reward[ids] += self.gamma * self.policy.value(final)
+            storage.add(obs, action, log_prob, value, reward, self._tensor(done))
+
+    @torch.no_grad()
+    def last_value(self) -> torch.Tensor:
+        return self.policy.value(self._tensor(self.obs))
+
+    def after_update(self, storage: RolloutStorage) -> None:
+        """Fold the rollout's observations into the normalizer, between updates (never mid-rollout)."""
+        self.policy.normalizer.update(storage.obs.reshape(-1, storage.obs.shape[-1]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])

@@ -1,0 +1,153 @@
+"""Proximal Policy Optimization (Schulman et al. 2017), with the details that make it work.
+
+Clipped surrogate, GAE(lambda), optional value clipping, entropy bonus, advantages normalized per
+minibatch, several epochs of shuffled minibatches, global gradient-norm clipping, linear learning-rate
+annealing, optional target-KL early stop, observation normalization (in the policy) and reward
+scaling, and time-limit truncations bootstrapped from V(final_obs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.config import RunConfig
+from robotrl.returns import gae
+from robotrl.storage import RolloutStorage
+
+
+@dataclass(frozen=True)
+class Hyper:
+    n_steps: int = 64
+    """Steps per env per rollout; the batch is n_steps * num_envs."""
+    batch_size: int = 256
+    """Minibatch size (the rollout is split into batch / batch_size minibatches)."""
+    n_epochs: int = 10
+    """Passes over the rollout per update."""
+    learning_rate: float = 3e-4
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    """Policy ratio clip epsilon."""
+    clip_range_vf: float | None = None
+    """Clip the value update around the old value (None: off)."""
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    """Stop the epochs early when the approximate KL exceeds 1.5 * target_kl (None: off)."""
+    normalize_advantage: bool = True
+    scale_rewards: bool = True
+    """Divide rewards by the running std of the discounted return."""
+
+    def validate(self) -> None:
+        if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1:
+            raise ValueError("n_steps, batch_size and n_epochs must be positive")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
+
+
+def ppo_loss(policy: nn.Module, batch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its terms for one minibatch (also used by the SB3 cross-checks)."""
+    dist = policy.distribution(batch.obs)
+    log_prob = policy.log_prob(dist, batch.actions)
+    entropy = policy.entropy(dist).mean()
+    values = policy.value(batch.obs)
+    adv = batch.advantages
+    if hp.normalize_advantage and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    log_ratio = log_prob - batch.log_probs
+    ratio = log_ratio.exp()
+    policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - hp.clip_range, 1 + hp.clip_range)).mean()
+    if hp.clip_range_vf is None:
+        value_loss = (batch.returns - values).square().mean()
+    else:
+        clipped = batch.values + (values - batch.values).clamp(-hp.clip_range_vf, hp.clip_range_vf)
+        value_loss = torch.max((batch.returns - values).square(), (batch.returns - clipped).square()).mean()
+    loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
+    with torch.no_grad():
+        # The low-variance KL estimator (r - 1) - log r of Schulman's note "Approximating KL divergence".
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > hp.clip_range).float().mean()
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+                  "approx_kl": approx_kl, "clipfrac": clipfrac}
+
+
+def make_policy(cfg: RunConfig, env) -> nn.Module:
+    """The network this agent trains, for loading a checkpoint without an optimizer or storage."""
+    return build_actor_critic(cfg, env)
+
+
+class Agent:
+    """PPO over a vector env; the trainer calls collect() then update() each iteration."""
+
+    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+        self.hp: Hyper = cfg.hyper
+        self.device = device
+        self.policy = make_policy(cfg, env).to(device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate, eps=1e-5)
+        self.storage = RolloutStorage(self.hp.n_steps, env.num_envs, env.single_observation_space.shape,
+                                      env.single_action_space.shape,
+                                      torch.float32 if self.policy.continuous else torch.int64, device)
+        self.collector = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards, device)
+        if self.storage.steps * env.num_envs % self.hp.batch_size:
+            raise ValueError(f"ppo.batch_size {self.hp.batch_size} must divide n_steps * num_envs "
+                             f"= {self.storage.steps * env.num_envs}")
+
+    def collect(self, episodes) -> int:
+        self.collector.fill(self.storage, episodes)
+        return self.storage.steps * self.storage.num_envs
+
+    def update(self, progress: float) -> dict[str, float]:
+        """One PPO update on the full rollout; `progress` in [0, 1] drives the learning-rate schedule."""
+        hp, st = self.hp, self.storage
+        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
+                                        hp.gamma, hp.gae_lambda)
+        num_minibatches = st.steps * st.num_envs // hp.batch_size
+        sums: dict[str, float] = {}
+        count = 0
+        stop = False
+        for _ in range(hp.n_epochs):
+            for batch in st.minibatches(num_minibatches):
+                loss, terms = ppo_loss(self.policy, batch, hp)
+                if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
+                    stop = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
+                self.optimizer.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                count += 1
+            if stop:
+                break
+        self.collector.after_update(st)
+        st.clear()
+        out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
+        values, returns = st.values.flatten(), st.returns.flatten()
+        var = returns.var()
+        out["losses/explained_variance"] = float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+        out["charts/learning_rate"] = lr
+        if self.policy.continuous:
+            out["charts/action_std"] = float(self.policy.log_std.detach().exp().mean())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "collector": self.collector.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.collector.load_state_dict(state["collector"])
+

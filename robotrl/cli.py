@@ -1,0 +1,156 @@
+"""The `robotrl` command line. Heavy imports happen inside each command, so that a controller with
+only the base install can still run `robotrl deploy`, and a missing extra is a one-line message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+TRAIN_EXTRA_HINT = "this command needs the training stack: pip install 'robotrl[train]'"
+
+
+class CLIError(Exception):
+    """An error to show as one line on stderr."""
+
+
+def _require_train_stack() -> None:
+    missing = []
+    for mod in ("torch", "mujoco", "gymnasium", "yaml"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(mod)
+    if missing:
+        raise CLIError(f"{TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})")
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    print(json.dumps(payload) if getattr(args, "json", False) else text)
+
+
+def cmd_envs(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    import envs as robot_envs
+
+    rows = []
+    for name, task_cls in robot_envs.TASKS.items():
+        env = robot_envs.make(f"robotrl/{name}")
+        rows.append({"id": f"robotrl/{name}", "obs_dim": int(env.observation_space.shape[0]),
+                     "act_dim": int(env.action_space.shape[0]),
+                     "control_hz": round(1.0 / env.unwrapped.task.control_dt, 3),
+                     "max_episode_steps": task_cls.max_episode_steps})
+        env.close()
+    text = "\n".join(f"{r['id']:<24} obs {r['obs_dim']:>3}  act {r['act_dim']:>2}  {r['control_hz']:g} Hz  "
+                     f"{r['max_episode_steps']} steps/episode" for r in rows)
+    text += "\nand any Gymnasium MuJoCo id (InvertedPendulum-v5, HalfCheetah-v5, Hopper-v5, ...)"
+    _emit(args, {"envs": rows}, text)
+
+
+def _find_latest_run(name: str, seed: int, root: Path = Path("runs")) -> Path:
+    runs = sorted(p for p in root.glob(f"{name}-{seed}-*") if (p / "checkpoints" / "latest.pt").exists())
+    if not runs:
+        raise CLIError(f"--resume: no run of {name} with seed {seed} under {root}/ has a checkpoint "
+                       "(pass --run-dir)")
+    return runs[-1]
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    from robotrl.config import load_config
+    from robotrl.trainer import Trainer, new_run_dir
+
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"train.total_steps={args.steps}")
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.device is not None:
+        overrides.append(f"train.device={args.device}")
+    cfg = load_config(args.config, overrides)
+    if args.resume:
+        run_dir = Path(args.run_dir) if args.run_dir else _find_latest_run(cfg.name, cfg.seed)
+        saved = run_dir / "config.yaml"
+        if saved.exists():
+            # The run's own resolved config wins; only the budget and device may change on resume.
+            keep = [o for o in overrides if o.split("=")[0] in ("train.total_steps", "train.device")]
+            cfg = load_config(saved, keep)
+            cfg = type(cfg)(**{**cfg.__dict__, "name": cfg.name})
+    else:
+        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg)
+    print(f"run folder: {run_dir}", file=sys.stderr)
+    result = Trainer(cfg, run_dir, resume=args.resume, show_progress=not args.no_progress).run()
+    ev = result.eval
+    success = "" if ev["success_rate"] is None else f", success {ev['success_rate']:.2f}"
+    _emit(args, {"run_dir": str(run_dir), "steps": result.steps, "wall_s": result.wall_s, "eval": ev},
+          f"run folder: {run_dir}\n{result.steps} steps in {result.wall_s:.0f} s; evaluation over "
+          f"{ev['episodes']} episodes: return {ev['return_mean']:.2f} ± {ev['return_std']:.2f}{success}")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    import torch
+
+    from robotrl.evaluate import evaluate
+    from robotrl.trainer import load_policy, policy_fn
+
+    torch.set_num_threads(1)
+    policy, cfg, _ = load_policy(args.path)
+    result = evaluate(policy_fn(policy, torch.device("cpu")), cfg.env.id, args.episodes,
+                      seed=args.seed, env_kwargs=cfg.env.kwargs)
+    success = "" if result["success_rate"] is None else f", success rate {result['success_rate']:.2f}"
+    _emit(args, result, f"{cfg.env.id}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
+          f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="robotrl", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("envs", help="list registered environments")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_envs)
+
+    p = sub.add_parser("train", help="train from a YAML run config")
+    p.add_argument("config", help="YAML run config (launch/*.yaml)")
+    p.add_argument("--steps", type=int, help="total environment steps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--run-dir", help="run folder (default runs/<config>-<seed>-<timestamp>)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically")
+    p.add_argument("path", help="run folder or checkpoint (.pt)")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=123_456)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("robotrl: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"robotrl {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

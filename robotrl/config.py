@@ -1,0 +1,240 @@
+"""Run configs: typed, documented dataclasses loaded from YAML, validated, then frozen.
+
+Every error names the file, the key path and what was expected, so a typo in a launch file is a
+one-line message instead of a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    id: str = "robotrl/Reacher-v0"
+    """Gymnasium id: a robotrl robot or any Gymnasium env (HalfCheetah-v5, ...)."""
+    num_envs: int = 16
+    """Simulations stepped together for training."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Passed to the env constructor (task options, sim-to-real options)."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes, the same for actor and critic."""
+    activation: str = "tanh"
+    """tanh, relu or elu."""
+    init_log_std: float = 0.0
+    """Initial log standard deviation of the Gaussian actor."""
+    normalize_obs: bool = True
+    """Running observation normalization inside the policy (exported with it)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    total_steps: int = 1_000_000
+    """Environment steps (summed over the vector envs)."""
+    eval_every: int = 50_000
+    """Environment steps between deterministic evaluations (0: only at the end)."""
+    eval_episodes: int = 10
+    """Episodes per periodic evaluation."""
+    final_eval_episodes: int = 100
+    """Episodes of the evaluation written to eval.json at the end."""
+    checkpoint_every: int = 50_000
+    """Environment steps between checkpoints (latest.pt is always rewritten)."""
+    keep_checkpoints: bool = True
+    """Keep a numbered copy at each checkpoint besides latest.pt."""
+    device: str = "cpu"
+    """cpu, cuda or auto."""
+    threads: int = 1
+    """torch threads; one is fastest for small networks on few cores."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    algo: str = "ppo"
+    """Algorithm: a name from robotrl.agents.ALGORITHMS."""
+    seed: int = 0
+    env: EnvConfig = field(default_factory=EnvConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hyper: Any = None
+    """The algorithm's hyperparameters, in the YAML section named after the algorithm."""
+    name: str = "run"
+    """Run name (defaults to the config file's stem)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in _to_plain(self).items() if k != "hyper"}
+        out[self.algo] = _to_plain(self.hyper)
+        return out
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, where: str) -> Any:
+    """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return _convert(value, opt, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        return build(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__} {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+        return dict(value)
+    if origin is typing.Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{where}: expected one of {list(allowed)}, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            # PyYAML reads 3e-4 (no dot) as a string: YAML 1.1 wants 3.0e-4. Accept what people write.
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is bool or tp is str:
+        if not isinstance(value, tp):
+            raise ConfigError(f"{where}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported type {tp}")
+
+
+def build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Construct dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key (expected one of: {', '.join(names)})")
+    kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        try:
+            validate()
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+    return obj
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`key.path=value` with the value read as YAML (numbers, booleans, lists)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key.path=value")
+    key, raw = text.split("=", 1)
+    return key.strip().split("."), yaml.safe_load(raw)
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    node = data
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {part} is not a mapping")
+    node[path[-1]] = value
+
+
+def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> RunConfig:
+    """Validate a raw config mapping; `source` (the file) prefixes every error."""
+    from robotrl.agents import ALGORITHMS, hyper_class
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    data = dict(data)
+    algo = data.pop("algo", "ppo")
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"{source}: algo: unknown algorithm {algo!r} (expected one of: {', '.join(ALGORITHMS)})")
+    hyper_raw = data.pop(algo, {}) or {}
+    others = [k for k in data if k in ALGORITHMS]
+    if others:
+        raise ConfigError(f"{source}: {others[0]}: section for another algorithm (algo is {algo!r})")
+    data.setdefault("name", name or "run")
+    try:
+        cfg = build(RunConfig, data, "config")
+        hyper = build(hyper_class(algo), hyper_raw, algo)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {str(exc).removeprefix('config.')}") from exc
+    from envs import check_id
+
+    try:
+        check_id(cfg.env.id)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: env.id: {exc}") from exc
+    return dataclasses.replace(cfg, algo=algo, hyper=hyper)
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config, apply `--set` overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        apply_override(data, keys, value)
+    return from_dict(data, str(path), name=path.stem)

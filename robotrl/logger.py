@@ -1,0 +1,57 @@
+"""Metrics to metrics.csv and TensorBoard event files, with CleanRL's metric names."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from policies.checkpoint import atomic_write_bytes
+
+
+class MetricsLogger:
+    """One CSV row per log call (columns grow as new keys appear) and TensorBoard scalars.
+
+    On resume the rows past the checkpoint's step are dropped and TensorBoard purges its events past
+    that step, so a killed-and-resumed run shows one clean curve.
+    """
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.path = run_dir / "metrics.csv"
+        self.rows: list[dict[str, float]] = []
+        if resume_step is not None and self.path.exists():
+            with self.path.open() as f:
+                self.rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+            self.rows = [r for r in self.rows if r.get("step", 0) <= resume_step]
+            self._flush()
+        self.writer = SummaryWriter(str(run_dir), purge_step=resume_step)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        row = {"step": float(step), **{k: float(v) for k, v in metrics.items()}}
+        if self.rows and self.rows[-1]["step"] == row["step"]:
+            self.rows[-1].update(row)  # one row per step, e.g. the final evaluation joins the last update
+        else:
+            self.rows.append(row)
+        for k, v in metrics.items():
+            self.writer.add_scalar(k, v, step)
+        self._flush()
+
+    def _flush(self) -> None:
+        keys: list[str] = []
+        for row in self.rows:
+            keys.extend(k for k in row if k not in keys)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_bytes(self.path, buf.getvalue().encode())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    with Path(path).open() as f:
+        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]

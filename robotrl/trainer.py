@@ -1,0 +1,198 @@
+"""The training loop: run folder, seeding, collect/update, logging, evaluation, checkpoints, resume.
+
+Agents only collect and update; everything a run needs around them lives here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+import envs
+from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from robotrl.agents import agent_module
+from robotrl.config import RunConfig, from_dict
+from robotrl.episodes import EpisodeStats
+from robotrl.evaluate import evaluate
+from robotrl.logger import MetricsLogger
+from robotrl.progress import Progress
+
+CHECKPOINT_FORMAT = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: torch sees no CUDA device (install a CUDA build of torch)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def new_run_dir(cfg: RunConfig, root: Path = Path("runs")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / f"{cfg.name}-{cfg.seed}-{stamp}"
+    suffix = 1
+    while path.exists():
+        path = root / f"{cfg.name}-{cfg.seed}-{stamp}-{suffix}"
+        suffix += 1
+    return path
+
+
+def policy_fn(policy: torch.nn.Module, device: torch.device):
+    """numpy observations -> numpy env actions, deterministic."""
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            x = torch.as_tensor(obs, dtype=torch.float32, device=device)
+            return policy.to_env(policy.deterministic(x)).cpu().numpy()
+
+    return act
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    eval: dict[str, Any]
+    wall_s: float
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> None:
+        self.cfg, self.run_dir, self.show_progress = cfg, Path(run_dir), show_progress
+        torch.set_num_threads(cfg.train.threads)
+        self.device = resolve_device(cfg.train.device)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.step = 0
+        self.iteration = 0
+        self.resume_state: dict[str, Any] | None = None
+        if resume:
+            latest = self.ckpt_dir / "latest.pt"
+            if not latest.exists():
+                raise FileNotFoundError(f"--resume: no checkpoint at {latest}")
+            self.resume_state = load_checkpoint(latest)
+            self.step, self.iteration = self.resume_state["step"], self.resume_state["iteration"]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+
+    def _checkpoint(self, agent) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.cfg.to_dict(),
+            "algo": self.cfg.algo,
+            "env_id": self.cfg.env.id,
+            "step": self.step,
+            "iteration": self.iteration,
+            "agent": agent.state_dict(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state()},
+        }
+        save_checkpoint(self.ckpt_dir / "latest.pt", state)
+        if self.cfg.train.keep_checkpoints:
+            save_checkpoint(self.ckpt_dir / f"step_{self.step:09d}.pt", state)
+
+    def _evaluate(self, agent, episodes: int) -> dict[str, Any]:
+        was_training = agent.policy.training
+        agent.policy.eval()
+        try:
+            return evaluate(policy_fn(agent.policy, self.device), self.cfg.env.id, episodes,
+                            seed=self.cfg.seed + 10_000, env_kwargs=self.cfg.env.kwargs)
+        finally:
+            agent.policy.train(was_training)
+
+    def run(self) -> TrainResult:
+        cfg, tc = self.cfg, self.cfg.train
+        seed_everything(cfg.seed)
+        env = envs.make_vec(cfg.env.id, cfg.env.num_envs, **cfg.env.kwargs)
+        agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+        env_seed = cfg.seed
+        if self.resume_state is not None:
+            agent.load_state_dict(self.resume_state["agent"])
+            rng = self.resume_state["rng"]
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            # Episodes in flight at the checkpoint are not stored: restart them, seeded by the step.
+            env_seed = cfg.seed + self.step
+        agent.collector.reset(seed=env_seed)
+        logger = MetricsLogger(self.run_dir, resume_step=self.step if self.resume_state else None)
+        episodes = EpisodeStats(env.num_envs)
+        next_eval = (self.step // tc.eval_every + 1) * tc.eval_every if tc.eval_every else None
+        next_ckpt = (self.step // tc.checkpoint_every + 1) * tc.checkpoint_every
+        start, start_step = time.perf_counter(), self.step
+        progress = Progress(tc.total_steps, self.step, enabled=self.show_progress,
+                            description=f"{cfg.algo} {cfg.env.id}")
+        try:
+            with progress:
+                while self.step < tc.total_steps:
+                    t0 = time.perf_counter()
+                    self.step += agent.collect(episodes)
+                    t1 = time.perf_counter()
+                    metrics = agent.update(min(self.step / tc.total_steps, 1.0))
+                    t2 = time.perf_counter()
+                    self.iteration += 1
+                    sps = (self.step - start_step) / (t2 - start)
+                    metrics.update({"charts/SPS": sps, "time/collect_s": t1 - t0, "time/update_s": t2 - t1})
+                    metrics.update({f"charts/episodic_{k}": v for k, v in episodes.summary().items()})
+                    if next_eval is not None and self.step >= next_eval:
+                        ev = self._evaluate(agent, tc.eval_episodes)
+                        metrics.update({f"eval/{k}": v for k, v in ev.items() if v is not None})
+                        next_eval += tc.eval_every
+                    logger.log(self.step, metrics)
+                    progress.update(self.step, episodes.summary().get("return_mean"), sps)
+                    if self.step >= next_ckpt:
+                        self._checkpoint(agent)
+                        next_ckpt += tc.checkpoint_every
+            self._checkpoint(agent)
+            final = self._evaluate(agent, tc.final_eval_episodes)
+            final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
+            atomic_write_bytes(self.run_dir / "eval.json", json.dumps(final, indent=2).encode())
+            logger.log(self.step, {f"eval/{k}": v for k, v in final.items()
+                                   if isinstance(v, float | int) and k not in ("steps", "seed")})
+        finally:
+            logger.close()
+            env.close()
+        from robotrl.plots import plot_learning_curve
+
+        plot_learning_curve(self.run_dir)
+        return TrainResult(self.run_dir, self.step, final, time.perf_counter() - start)
+
+
+def load_run(path: str | Path) -> tuple[RunConfig, dict[str, Any], Path]:
+    """A run folder or checkpoint file -> (config, checkpoint, checkpoint path)."""
+    path = Path(path)
+    ckpt = path / "checkpoints" / "latest.pt" if path.is_dir() else path
+    state = load_checkpoint(ckpt)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{ckpt}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    cfg = from_dict(state["config"], str(ckpt), name=state["config"].get("name"))
+    return cfg, state, ckpt
+
+
+def load_policy(path: str | Path, device: torch.device | None = None):
+    """The trained policy of a run folder or checkpoint, with its config."""
+    device = device or torch.device("cpu")
+    cfg, state, _ = load_run(path)
+    env = envs.make_vec(cfg.env.id, 1, **cfg.env.kwargs)
+    try:
+        policy = agent_module(cfg.algo).make_policy(cfg, env).to(device)
+        policy.load_state_dict(state["agent"]["policy"])
+    finally:
+        env.close()
+    policy.eval()
+    return policy, cfg, state

@@ -1,0 +1,119 @@
+"""Training end to end: the run folder, learning, checkpoints, resume after SIGKILL, eval."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from robotrl.config import load_config
+from robotrl.trainer import Trainer, load_policy
+
+
+def test_short_run_writes_the_run_folder(tiny_config, tmp_path):
+    cfg = load_config(tiny_config())
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.csv", "eval.json", "curve.png", "checkpoints/latest.pt"):
+        assert (run / name).exists(), name
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    assert result.steps == 4096
+    ev = json.loads((run / "eval.json").read_text())
+    assert set(ev) >= {"episodes", "return_mean", "return_std", "length_mean", "success_rate"}
+    assert ev["episodes"] == 4 and ev["length_mean"] == 200
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [float(r["step"]) for r in rows][:4] == [512, 1024, 1536, 2048]
+    assert "losses/approx_kl" in rows[0] and "charts/SPS" in rows[0]
+
+
+def test_same_seed_gives_the_same_run(tiny_config, tmp_path):
+    cfg = load_config(tiny_config(train={"total_steps": 2048}))
+    Trainer(cfg, tmp_path / "a", show_progress=False).run()
+    Trainer(cfg, tmp_path / "b", show_progress=False).run()
+    pa, _, _ = load_policy(tmp_path / "a")
+    pb, _, _ = load_policy(tmp_path / "b")
+    for (k, va), vb in zip(pa.state_dict().items(), pb.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+def test_ppo_learns_to_reach(tiny_config, tmp_path):
+    """Within 300k steps (about 20 s) the arm gets much closer to its targets than at the start."""
+    cfg = load_config(tiny_config(env={"num_envs": 32}, train={"total_steps": 300_000, "eval_every": 0,
+                                                                 "final_eval_episodes": 32,
+                                                                 "checkpoint_every": 10**9},
+                                  ppo={"batch_size": 512, "n_epochs": 10, "gamma": 0.98, "anneal_lr": False},
+                                  policy={"init_log_std": -0.5, "hidden": [128, 128]}))
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    returns = [float(r["charts/episodic_return_mean"]) for r in rows if r.get("charts/episodic_return_mean")]
+    final = json.loads((tmp_path / "run" / "eval.json").read_text())
+    # A random policy scores about -30 per episode; one that reaches its targets scores above -15.
+    assert returns[0] < -20
+    assert final["return_mean"] > -15, final
+
+
+def _metrics_steps(run: Path) -> list[float]:
+    return [float(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
+
+
+def test_sigkill_then_resume_continues_from_the_last_checkpoint(tiny_config, tmp_path):
+    config = tiny_config(train={"total_steps": 400_000, "checkpoint_every": 8192, "keep_checkpoints": False})
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "robotrl.cli", "train", config, "--run-dir", str(run), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    latest = run / "checkpoints" / "latest.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (latest.exists() and torch.load(latest, weights_only=False)["step"] >= 24_576):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = torch.load(latest, weights_only=False)  # the file is whole after SIGKILL
+    killed_at = state["step"]
+    assert 24_576 <= killed_at < 400_000
+    subprocess.run([sys.executable, "-m", "robotrl.cli", "train", config, "--run-dir", str(run), "--resume",
+                    "--steps", str(killed_at + 8192), "--no-progress"], check=True, capture_output=True)
+    resumed = torch.load(latest, weights_only=False)
+    assert resumed["step"] == killed_at + 8192
+    steps = _metrics_steps(run)
+    assert steps == sorted(steps) and len(steps) == len(set(steps)), "metrics rows duplicated after resume"
+    assert steps[-1] == killed_at + 8192
+    # The optimizer continued: Adam's step count is the sum of both parts' updates.
+    adam_steps = [s["step"] for s in resumed["agent"]["optimizer"]["state"].values()]
+    assert float(adam_steps[0]) == (killed_at + 8192) // 512 * 2 * 2
+    assert json.loads((run / "eval.json").read_text())["episodes"] == 4
+
+
+def test_resume_restores_normalizer_and_rng(tiny_config, tmp_path):
+    cfg = load_config(tiny_config(train={"total_steps": 2048}))
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)
+    policy, _, _ = load_policy(tmp_path / "run")
+    assert torch.equal(policy.normalizer.mean, saved["agent"]["policy"]["normalizer.mean"])
+    assert saved["agent"]["policy"]["normalizer.count"] > 2048
+    assert "torch" in saved["rng"] and "numpy" in saved["rng"]
+
+
+@pytest.mark.parametrize("missing", ["latest"])
+def test_resume_without_checkpoint_is_a_clear_error(tiny_config, tmp_path, missing):
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "train", tiny_config(), "--run-dir",
+                           str(tmp_path / "nothing"), "--resume"], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "no checkpoint at" in proc.stderr and missing in proc.stderr
+
+
+def test_eval_cli_prints_the_json_fields(tiny_config, tmp_path):
+    cfg = load_config(tiny_config(train={"total_steps": 1024}))
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", str(tmp_path / "run"), "--episodes", "6",
+                           "--json"], capture_output=True, text=True, check=True)
+    out = json.loads(proc.stdout)
+    assert out["episodes"] == 6
+    assert set(out) == {"episodes", "return_mean", "return_std", "length_mean", "success_rate"}
+    assert 0.0 <= out["success_rate"] <= 1.0
