@@ -74,7 +74,7 @@ class RayRolloutCollector:
         self._wait([w.pid.remote() for w in self.workers], "start")
 
     def _spawn(self, k: int):
-        return self.actor_cls.remote(self.cfg.to_dict(), k, self.per_worker)
+        return self.actor_cls.remote(self.cfg.to_dict(), k, self.per_worker, self.cfg.scale.worker_cpus)
 
     def _reset_ref(self, k: int, seed: int | None):
         env_seed = None if seed is None else seed + k * self.per_worker
@@ -237,7 +237,13 @@ class RayRollouts:
 
     def attach(self, agent) -> None:
         """Replace the agent's local collector by one that gathers from the workers, keeping its gamma and
-        reward scaler (the same object, so the checkpoint holds it as before)."""
+        reward scaler (the same object, so the checkpoint holds it as before). A3C's worker pool is
+        replaced by gradient-worker actors and a parameter holder instead."""
+        if self.cfg.algo == "a3c":
+            from robotrl.scale.ray_a3c import RayA3CPool
+
+            agent.collector = RayA3CPool(self.cfg, agent)
+            return
         local = agent.collector
         self.collector = RayRolloutCollector(self.cfg, agent.policy, local.gamma, local.scaler, local.device)
         agent.collector = self.collector

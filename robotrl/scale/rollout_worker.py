@@ -26,11 +26,16 @@ def worker_torch_seed(seed: int, index: int) -> int:
 
 
 class RolloutWorker:
-    def __init__(self, config: dict[str, Any], index: int, num_envs: int) -> None:
+    def __init__(self, config: dict[str, Any], index: int, num_envs: int, cpus: float = 1.0) -> None:
         torch.set_num_threads(1)
         cfg = from_dict(config, f"rollout worker {index}", name=config.get("name"))
         self.index, self.num_envs = index, num_envs
-        self.env = envs.make_vec(cfg.env.id, num_envs, **cfg.env.kwargs)
+        kwargs = dict(cfg.env.kwargs)
+        if envs.is_robotrl(cfg.env.id):
+            # As many physics threads as the CPUs Ray reserved for this actor: by default the batch
+            # takes every core of the node, and K workers' thread pools then fight over them.
+            kwargs.setdefault("nthread", max(1, int(cpus)))
+        self.env = envs.make_vec(cfg.env.id, num_envs, **kwargs)
         self.policy = agent_module(cfg.algo).make_policy(cfg, self.env)
         self.policy.eval()
         self.obs: np.ndarray | None = None
