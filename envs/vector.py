@@ -33,6 +33,7 @@ class BatchedVectorEnv(VectorEnv):
         self.sim = BatchSim(load_model(task_cls.xml), num_envs, nthread)
         self.task = task_cls(self.sim, **task_kwargs)
         self.max_episode_steps = max_episode_steps or task_cls.max_episode_steps
+        self.task.max_episode_steps = self.max_episode_steps
         self.single_observation_space, self.single_action_space = task_spaces(self.task)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
