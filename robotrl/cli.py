@@ -104,6 +104,19 @@ def cmd_eval(args: argparse.Namespace) -> None:
           f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    import torch
+
+    from robotrl.bench_envs import bench_all
+
+    torch.set_num_threads(1)
+    rows = bench_all(args.num_envs, args.steps, args.env)
+    text = "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
+                     for r in rows)
+    _emit(args, {"results": rows}, text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robotrl", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -131,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure speed: `bench envs` times simulation per robot")
+    p.add_argument("target", choices=["envs"], help="what to measure")
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--steps", type=int, default=2000, help="vector steps timed per batched run")
+    p.add_argument("--env", action="append", help="only this robotrl id (repeatable); default: every robot")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
