@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ def to_onnx(actor: nn.Module, obs_dim: int, description: dict[str, Any]) -> byte
     """Serialize `actor` to one self-contained ONNX file (batch dimension dynamic) carrying `description`."""
     actor = actor.eval()
     example = torch.zeros(2, obs_dim, dtype=torch.float32)
-    # The dynamo exporter chats on stdout; the CLI's stdout belongs to --json.
-    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+    # The dynamo exporter chats on stdout and warns about torch internals; neither concerns the user.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", FutureWarning)
         program = torch.onnx.export(
             actor, (example,), None,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
