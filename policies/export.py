@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -36,6 +37,9 @@ def to_onnx(actor: nn.Module, obs_dim: int, description: dict[str, Any]) -> byte
     actor = actor.eval()
     example = torch.zeros(2, obs_dim, dtype=torch.float32)
     # The dynamo exporter chats on stdout and warns about torch internals; neither concerns the user.
+    registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration_log.level
+    registration_log.setLevel(logging.ERROR)  # "torchvision is not installed" lines, irrelevant here
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", FutureWarning)
         program = torch.onnx.export(
@@ -44,6 +48,7 @@ def to_onnx(actor: nn.Module, obs_dim: int, description: dict[str, Any]) -> byte
             dynamic_shapes=({0: torch.export.Dim("batch")},),
             external_data=False, verbose=False,
         )
+    registration_log.setLevel(level)
     model = program.model_proto
     set_description(model, description)
     onnx.checker.check_model(model, full_check=True)
