@@ -72,8 +72,8 @@ def install_signal_handlers(flag: StopFlag) -> Callable[[], None]:
     return restore
 
 
-def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog, flag: StopFlag,
-                 on_stop_overrun: Callable[[], None] | None = None) -> tuple[int, int]:
+def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
+                 flag: StopFlag) -> tuple[int, int]:
     """The scheduler alone: call `tick(k, wake_ns)` at each deadline; returns (overruns, skipped)."""
     sched = Scheduler(config.rate_hz, spin_ns=round(config.spin_us * 1000))
     sched.restart(lead_ns=sched.period_ns)
@@ -92,8 +92,6 @@ def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: Tick
             log.overrun[i] = True
             if config.overrun == "stop":
                 flag.set("overrun")
-                if on_stop_overrun is not None:
-                    on_stop_overrun()
                 break
             nxt = sched.next_tick_after(end)
             skipped += max(0, min(nxt, n) - (k + 1))
@@ -152,7 +150,7 @@ class Runner:
                     command = safety.safe("stale_observation")
                 else:
                     self.repeats += 1
-                    command = safety.safe()
+                    command = safety.hold()
             elif not safety.finite(reading.obs):
                 command = safety.safe("bad_observation")
             else:

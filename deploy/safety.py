@@ -68,6 +68,11 @@ class Safety:
         self.last[:] = out
         return out
 
+    def hold(self) -> np.ndarray:
+        """The last command again (no new observation yet, but not stale)."""
+        self._out[:] = self.last
+        return self._out
+
     def safe(self, fault: str | None = None) -> np.ndarray:
         """The safe action, counting `fault` when given. Rate limits do not apply: safety first."""
         if fault is not None:

@@ -20,7 +20,7 @@ from deploy.backends.udp import UdpBackend
 from deploy.metadata import RobotSpec
 from deploy.peer import UdpPeer
 from deploy.policy import OnnxPolicy, resolve_provider
-from deploy.runner import LoopConfig, Runner, run_schedule
+from deploy.runner import LoopConfig, Runner, StopFlag, run_schedule
 from deploy.safety import Safety, SafetyConfig
 from deploy.timing import Scheduler, TickLog, now_ns
 
@@ -95,8 +95,7 @@ def test_a_tick_that_runs_past_the_next_deadline_is_an_overrun_and_skips_the_mis
         if i == 3:
             time.sleep(0.045)  # 2.25 periods of 20 ms: deadlines 4 and 5 pass while we work
 
-    overruns, skipped = run_schedule(LoopConfig(rate_hz=50, duration_s=0.4), tick, log,
-                                     __import__("deploy.runner").runner.StopFlag())
+    overruns, skipped = run_schedule(LoopConfig(rate_hz=50, duration_s=0.4), tick, log, StopFlag())
     assert overruns >= 1 and log.overrun[3]
     assert skipped >= 2
     assert log.ticks + skipped == 20
@@ -152,6 +151,10 @@ def test_bad_observations_stale_data_and_failed_reads_give_safe_actions_without_
     # 8 ticks without news at 100 Hz with a 35 ms watchdog: the first ~3 repeat, the rest are stale.
     assert s["safe_actions"]["stale_observation"] >= 3
     assert s["repeated_commands"] >= 1
+    # A tick without news (not yet stale) repeats the command of the last good observation, even in zero mode.
+    first_repeat = 6
+    np.testing.assert_array_equal(backend.sent[first_repeat], backend.sent[first_repeat - 1])
+    assert np.abs(backend.sent[first_repeat]).sum() > 0
     np.testing.assert_array_equal(backend.sent[1], [0.0, 0.0])  # the NaN observation's tick
     assert backend.closed
 
