@@ -73,7 +73,12 @@ def quantize_int8(model_bytes: bytes, description: dict[str, Any]) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         src.write_bytes(model_bytes)
-        quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        # It logs advice on pre-processing for image models at WARNING on the root logger; not ours.
+        logging.disable(logging.WARNING)
+        try:
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
         model = onnx.load(dst)
     set_description(model, {**description, "quantized": "int8"})
     onnx.checker.check_model(model, full_check=True)

@@ -58,3 +58,16 @@ def test_parity_check_fails_when_the_graph_differs_from_torch():
     assert policies.export.check_parity(a.export_actor(), model, obs) <= 1e-5
     with pytest.raises(ValueError, match="differ by"):
         policies.export.check_parity(b.export_actor(), model, obs)
+
+
+def test_int8_export_reports_its_action_error_and_returns_and_still_loads(exported_reacher, tmp_path):
+    from deploy.policy import OnnxPolicy
+    from robotrl.export import export_policy
+
+    run, fp32_path, _ = exported_reacher
+    report = export_policy(run, tmp_path / "q.onnx", quantize="int8", eval_episodes=4)
+    assert 0 < report["int8_action_error"]["max"] < 0.2  # 8-bit weights: small but nonzero error
+    assert report["int8_eval"]["episodes"] == report["fp32_eval"]["episodes"] == 4
+    assert report["bytes"] < fp32_path.stat().st_size
+    policy = OnnxPolicy(tmp_path / "q.onnx")
+    assert policy.spec.quantized == "int8" and policy.act(np.zeros(8, np.float32)).shape == (2,)
