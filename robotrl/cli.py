@@ -169,7 +169,7 @@ def cmd_bench_envs(args: argparse.Namespace) -> None:
     from robotrl.bench_envs import bench_all
 
     torch.set_num_threads(1)
-    rows = bench_all(args.num_envs, args.steps, args.env)
+    rows = bench_all(args.num_envs, args.steps, args.env, args.repeats)
     text = "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
                      for r in rows)
     _emit(args, {"results": rows}, text)
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, default=16)
     p.add_argument("--steps", type=int, default=2000, help="vector steps timed per batched run")
     p.add_argument("--env", action="append", help="only this robotrl id (repeatable); default: every robot")
+    p.add_argument("--repeats", type=int, default=3, help="timings per row; the fastest is reported")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_envs)
 
