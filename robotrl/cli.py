@@ -161,7 +161,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     _require_train_stack()
     from robotrl.bench_deploy import bench_deploy, format_bench
 
-    result = bench_deploy(args.policy, args.rate, args.duration)
+    result = bench_deploy(args.policy, args.rate, args.duration, rt_priority=args.rt_priority)
     _emit(args, result, format_bench(result))
 
 
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", help="deploy: exported policy (default: export the newest Reacher-v0 run)")
     p.add_argument("--rate", type=float, default=1000.0)
     p.add_argument("--duration", type=float, default=30.0, help="seconds for each of the two loops")
+    p.add_argument("--rt-priority", type=int, help="SCHED_FIFO priority for both loops and the robot process")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -99,6 +99,8 @@ def test_a_tick_that_runs_past_the_next_deadline_is_an_overrun_and_skips_the_mis
     assert overruns >= 1 and log.overrun[3]
     assert skipped >= 2
     assert log.ticks + skipped == 20
+    # The 4th tick run ends at least 45 ms after its deadline k, past k+1 and k+2: the next run is k+3 or later.
+    assert log.tick[4] >= log.tick[3] + 3
 
 
 def test_overrun_policy_stop_ends_the_run_on_the_safe_action(onnx_policy):
