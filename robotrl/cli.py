@@ -105,6 +105,61 @@ def cmd_eval(args: argparse.Namespace) -> None:
           f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
 
 
+def _require_sb3() -> None:
+    try:
+        __import__("stable_baselines3")
+    except ImportError as exc:
+        raise CLIError("this command needs stable-baselines3: pip install 'robotrl[sb3]'") from exc
+
+
+def _compare_text(report: dict[str, Any]) -> str:
+    lines = [f"{report['algo']} on {report['env']}, {report['steps']} steps, seeds {report['seeds']}"]
+    for side in ("ours", "sb3"):
+        if side in report:
+            b = report[side]
+            lines.append(f"{side:>4}: return {b['mean']:.2f}, 95% CI [{b['ci95'][0]:.2f}, {b['ci95'][1]:.2f}], "
+                         f"{b['steps_per_s']:.0f} steps/s, wall {b['wall_s']:.0f} s; per seed "
+                         + ", ".join(f"{r:.2f}" for r in b["returns"]))
+    lines.append(f"plot: {report['plot']}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    _require_sb3()
+    from datetime import datetime
+
+    from robotrl.config import load_config
+    from robotrl.sb3.compare import compare
+
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"train.total_steps={args.steps}")
+    cfg = load_config(args.config, overrides)
+    if args.seeds < 1:
+        raise CLIError(f"--seeds: expected at least 1, got {args.seeds}")
+    out = Path(args.out) if args.out else Path("runs") / "compare" / (
+        f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    print(f"comparison folder: {out}", file=sys.stderr)
+    report = compare(cfg, args.seeds, out)
+    _emit(args, report, _compare_text(report))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    if args.what != "train":
+        raise CLIError(f"bench {args.what}: not available on this branch (only: train)")
+    _require_sb3()
+    from robotrl.config import load_config
+    from robotrl.sb3.bench import bench_train
+
+    cfg = load_config(args.config, list(args.set or []))
+    result = bench_train(cfg, args.steps)
+    _emit(args, result, f"{result['algo']} on {result['env']} ({result['num_envs']} envs, {result['steps']} steps): "
+          f"ours {result['ours_steps_per_s']:.0f} steps/s, SB3 {result['sb3_steps_per_s']:.0f} steps/s "
+          f"({result['ours_steps_per_s'] / result['sb3_steps_per_s']:.2f}x)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robotrl", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -132,6 +187,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("compare", help="train ours and stable-baselines3 on one config; returns with 95%% CI")
+    p.add_argument("config", help="YAML run config (launch/*.yaml)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds config.seed .. config.seed+K-1 (default 3)")
+    p.add_argument("--steps", type=int, help="total environment steps per run")
+    p.add_argument("--out", help="output folder (default runs/compare/<config>-<timestamp>; reruns resume)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("bench", help="measure throughput")
+    p.add_argument("what", choices=["envs", "train", "deploy"])
+    p.add_argument("config", nargs="?", default="launch/half_cheetah_ppo.yaml",
+                   help="bench train: the config both sides train (default launch/half_cheetah_ppo.yaml)")
+    p.add_argument("--steps", type=int, default=100_000, help="bench train: environment steps per side")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
