@@ -17,20 +17,27 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+def parameter_pairs(ours: ActorCritic, sb3_policy: nn.Module) -> list[tuple[str, nn.Parameter, nn.Parameter]]:
+    """(name, our parameter, SB3's parameter) for every weight the two policies share."""
+    extractor = sb3_policy.mlp_extractor
+    sides = [
+        ("actor", _linears(ours.actor), [*_linears(extractor.policy_net), sb3_policy.action_net]),
+        ("critic", _linears(ours.critic), [*_linears(extractor.value_net), sb3_policy.value_net]),
+    ]
+    pairs: list[tuple[str, nn.Parameter, nn.Parameter]] = []
+    for side, mine, theirs in sides:
+        if [tuple(m.weight.shape) for m in mine] != [tuple(t.weight.shape) for t in theirs]:
+            raise ValueError(f"SB3 {side} layer sizes {[tuple(t.weight.shape) for t in theirs]} differ from ours "
+                             f"{[tuple(m.weight.shape) for m in mine]}")
+        for i, (m, t) in enumerate(zip(mine, theirs, strict=True)):
+            pairs += [(f"{side}.{i}.weight", m.weight, t.weight), (f"{side}.{i}.bias", m.bias, t.bias)]
+    if ours.continuous:
+        pairs.append(("log_std", ours.log_std, sb3_policy.log_std))
+    return pairs
+
+
 @torch.no_grad()
 def load_sb3_actor_critic(ours: ActorCritic, sb3_policy: nn.Module) -> None:
     """Overwrite `ours` with the weights of an SB3 ActorCriticPolicy (separate pi/vf trunks)."""
-    extractor = sb3_policy.mlp_extractor
-    pairs = [
-        (_linears(ours.actor), [*_linears(extractor.policy_net), sb3_policy.action_net]),
-        (_linears(ours.critic), [*_linears(extractor.value_net), sb3_policy.value_net]),
-    ]
-    for mine, theirs in pairs:
-        if [tuple(m.weight.shape) for m in mine] != [tuple(t.weight.shape) for t in theirs]:
-            raise ValueError("SB3 policy layer sizes differ from ours: "
-                             f"{[tuple(t.weight.shape) for t in theirs]} vs {[tuple(m.weight.shape) for m in mine]}")
-        for m, t in zip(mine, theirs, strict=True):
-            m.weight.copy_(t.weight)
-            m.bias.copy_(t.bias)
-    if ours.continuous:
-        ours.log_std.copy_(sb3_policy.log_std)
+    for _, mine, theirs in parameter_pairs(ours, sb3_policy):
+        mine.copy_(theirs)
