@@ -36,9 +36,18 @@ from robotrl.config import RunConfig
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
+# Options of our batched vector env, not of the Gymnasium env that SB3 steps.
+VECTOR_ONLY_KWARGS = ("nthread",)
+
+
+def env_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """cfg.env.kwargs for a single Gymnasium env."""
+    return {k: v for k, v in cfg.env.kwargs.items() if k not in VECTOR_ONLY_KWARGS}
+
+
 def _single_env(cfg: RunConfig) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        env = envs.make(cfg.env.id, **cfg.env.kwargs)
+        env = envs.make(cfg.env.id, **env_kwargs(cfg))
         if isinstance(env.action_space, spaces.Box):
             ones = np.ones(env.action_space.shape, dtype=np.float32)
             env = RescaleAction(env, -ones, ones)
@@ -68,7 +77,7 @@ def _policy_kwargs(cfg: RunConfig) -> dict[str, Any]:
     pc = cfg.policy
     out: dict[str, Any] = {"net_arch": {"pi": list(pc.hidden), "vf": list(pc.hidden)},
                            "activation_fn": ACTIVATIONS[pc.activation], "ortho_init": True}
-    if isinstance(envs.make(cfg.env.id, **cfg.env.kwargs).action_space, spaces.Box):
+    if isinstance(envs.make(cfg.env.id, **env_kwargs(cfg)).action_space, spaces.Box):
         out["log_std_init"] = pc.init_log_std
     return out
 
