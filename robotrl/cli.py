@@ -141,7 +141,31 @@ def cmd_compare(args: argparse.Namespace) -> None:
         f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     print(f"comparison folder: {out}", file=sys.stderr)
     report = compare(cfg, args.seeds, out)
+    if args.save_baseline:
+        from robotrl.sb3.baselines import write_baseline
+
+        command = f"robotrl compare {args.config} --seeds {args.seeds}" + (
+            f" --steps {args.steps}" if args.steps is not None else "") + " --save-baseline"
+        report["baseline"] = str(write_baseline(report, args.config, command))
     _emit(args, report, _compare_text(report))
+
+
+def cmd_baselines(args: argparse.Namespace) -> None:
+    """Regenerate the stored SB3 baselines: SB3 alone on each config, at the config's own budget."""
+    _require_train_stack()
+    _require_sb3()
+    from robotrl.config import load_config
+    from robotrl.sb3.baselines import write_baseline
+    from robotrl.sb3.compare import compare
+
+    written = []
+    for config in args.configs:
+        cfg = load_config(config)
+        report = compare(cfg, args.seeds, Path("runs") / "baselines" / cfg.name, sides=("sb3",))
+        command = f"robotrl baselines {config} --seeds {args.seeds}"
+        written.append(str(write_baseline(report, config, command)))
+        print(f"{written[-1]}: SB3 {report['sb3']['mean']:.2f} {report['sb3']['ci95']}", file=sys.stderr)
+    _emit(args, {"written": written}, "\n".join(written))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -193,8 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="total environment steps per run")
     p.add_argument("--out", help="output folder (default runs/compare/<config>-<timestamp>; reruns resume)")
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--save-baseline", action="store_true",
+                   help="also store SB3's side as tests/baselines/sb3/<env>__<algo>.json")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("baselines", help="regenerate the stored SB3 baselines of the regression tier")
+    p.add_argument("configs", nargs="+", help="configs to train SB3 on, at each config's budget")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_baselines)
 
     p = sub.add_parser("bench", help="measure throughput")
     p.add_argument("what", choices=["envs", "train", "deploy"])

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from robotrl.config import RunConfig
-from robotrl.sb3.compare import run_ours, run_sb3
+from robotrl.multiseed import run_ours
+from robotrl.sb3.compare import run_sb3
 
 
 def bench_train(cfg: RunConfig, steps: int) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +23,16 @@ from stable_baselines3.common.callbacks import BaseCallback
 from policies.checkpoint import atomic_write_bytes
 from robotrl.config import RunConfig
 from robotrl.evaluate import evaluate
-from robotrl.logger import read_metrics
+from robotrl.multiseed import SeedResult, run_ours
 from robotrl.sb3.translate import make_sb3_model, sb3_policy_fn
 from robotrl.stats import mean_ci95
-from robotrl.trainer import Trainer
 
 SIDES = ("ours", "sb3")
-
-
-@dataclass
-class SeedResult:
-    """One training run: the final evaluation return, the evaluation curve and its timings."""
-
-    seed: int
-    final_return: float
-    curve: list[tuple[int, float]]
-    steps: int
-    train_s: float
-    wall_s: float
 
 
 def eval_seed(cfg: RunConfig) -> int:
     """The evaluation seed the trainer uses for this config (SB3 is evaluated on the same episodes)."""
     return cfg.seed + 10_000
-
-
-def run_ours(cfg: RunConfig, run_dir: Path) -> SeedResult:
-    """Our trainer, as `robotrl train` runs it; training time is the sum of collect and update times."""
-    result = Trainer(cfg, run_dir, show_progress=False).run()
-    rows = read_metrics(run_dir / "metrics.csv")
-    train_s = sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
-    curve = [(int(r["step"]), r["eval/return_mean"]) for r in rows if "eval/return_mean" in r]
-    return SeedResult(cfg.seed, result.eval["return_mean"], curve, result.steps, train_s, result.wall_s)
 
 
 class _PeriodicEval(BaseCallback):
