@@ -177,10 +177,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from robotrl.sb3.bench import bench_train
 
     cfg = load_config(args.config, list(args.set or []))
-    result = bench_train(cfg, args.steps)
-    _emit(args, result, f"{result['algo']} on {result['env']} ({result['num_envs']} envs, {result['steps']} steps): "
-          f"ours {result['ours_steps_per_s']:.0f} steps/s, SB3 {result['sb3_steps_per_s']:.0f} steps/s "
-          f"({result['ours_steps_per_s'] / result['sb3_steps_per_s']:.2f}x)")
+    result = bench_train(cfg, args.steps, args.rounds)
+    _emit(args, result, f"{result['algo']} on {result['env']} ({result['num_envs']} envs, {result['steps']} steps x "
+          f"{result['rounds']} rounds per side): ours {result['ours_steps_per_s']:.0f} steps/s, SB3 "
+          f"{result['sb3_steps_per_s']:.0f} steps/s ({result['speedup']:.2f}x; per CPU second "
+          f"{result['speedup_cpu']:.2f}x)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["envs", "train", "deploy"])
     p.add_argument("config", nargs="?", default="launch/half_cheetah_ppo.yaml",
                    help="bench train: the config both sides train (default launch/half_cheetah_ppo.yaml)")
-    p.add_argument("--steps", type=int, default=100_000, help="bench train: environment steps per side")
+    p.add_argument("--steps", type=int, default=50_000, help="bench train: environment steps per side per round")
+    p.add_argument("--rounds", type=int, default=2, help="bench train: alternating rounds per side")
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
