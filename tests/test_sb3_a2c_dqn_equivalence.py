@@ -60,7 +60,7 @@ def test_a2c_loss_terms_and_gradients_equal_sb3(env_id, continuous):
     loss, terms = a2c.a2c_loss(ours, batch, hp)
     ours.zero_grad()
     loss.backward()
-    assert terms["policy_loss"].item() == pytest.approx(logged["train/policy_loss"], rel=1e-5)
+    assert terms["policy_loss"].item() == pytest.approx(logged["train/policy_loss"], rel=1e-5, abs=1e-6)
     assert terms["value_loss"].item() == pytest.approx(logged["train/value_loss"], rel=1e-5)
     assert -terms["entropy"].item() == pytest.approx(logged["train/entropy_loss"], rel=1e-5)
     for name, mine, theirs in parameter_pairs(ours, model.policy):
@@ -91,7 +91,7 @@ def dqn_setup(monkeypatch):
                 gamma=gamma, learning_starts=0, seed=0, device="cpu", policy_kwargs={"net_arch": hidden})
     with torch.no_grad():
         for p in model.q_net_target.parameters():
-            p.add_(0.3 * torch.randn_like(p))
+            p.copy_(0.5 * torch.randn_like(p))  # a target net unlike the online one, so argmaxes differ
     rng = np.random.default_rng(0)
     obs = rng.normal(size=(B, 4)).astype(np.float32)
     obs[:, 0] = np.arange(B)
