@@ -12,6 +12,7 @@ from envs.robot_env import RobotEnv
 from envs.tasks.base import Task
 from envs.tasks.cartpole import CartPoleTask
 from envs.tasks.diffdrive import DiffDriveTask
+from envs.tasks.half_cheetah import HalfCheetahTask
 from envs.tasks.quadruped import QuadrupedTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
@@ -22,6 +23,11 @@ TASKS: dict[str, type[Task]] = {
     "CartPole-v0": CartPoleTask,
     "DiffDrive-v0": DiffDriveTask,
     "Quadruped-v0": QuadrupedTask,
+}
+
+# Gymnasium ids whose vector env runs batched on mujoco.batch (each checked step by step against Gymnasium).
+GYMNASIUM_BATCHED: dict[str, type[Task]] = {
+    "HalfCheetah-v5": HalfCheetahTask,
 }
 
 
@@ -66,10 +72,12 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
 
 
 def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
-    """N envs with SAME_STEP autoreset: ours batched, other ids through Gymnasium's SyncVectorEnv."""
+    """N envs with SAME_STEP autoreset: ours and GYMNASIUM_BATCHED batched, other ids through SyncVectorEnv."""
     check_id(env_id)
     if is_robotrl(env_id):
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    if env_id in GYMNASIUM_BATCHED:
+        return BatchedVectorEnv(GYMNASIUM_BATCHED[env_id], num_envs, **kwargs)
     return gym.make_vec(
         env_id,
         num_envs=num_envs,

@@ -107,6 +107,84 @@ def cmd_eval(args: argparse.Namespace) -> None:
           f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
 
 
+def _require_sb3() -> None:
+    try:
+        __import__("stable_baselines3")
+    except ImportError as exc:
+        raise CLIError("this command needs stable-baselines3: pip install 'robotrl[sb3]'") from exc
+
+
+def _compare_text(report: dict[str, Any]) -> str:
+    lines = [f"{report['algo']} on {report['env']}, {report['steps']} steps, seeds {report['seeds']}"]
+    for side in ("ours", "sb3"):
+        if side in report:
+            b = report[side]
+            lines.append(f"{side:>4}: return {b['mean']:.2f}, 95% CI [{b['ci95'][0]:.2f}, {b['ci95'][1]:.2f}], "
+                         f"{b['steps_per_s']:.0f} steps/s, wall {b['wall_s']:.0f} s; per seed "
+                         + ", ".join(f"{r:.2f}" for r in b["returns"]))
+    lines.append(f"plot: {report['plot']}")
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    _require_sb3()
+    from datetime import datetime
+
+    from robotrl.config import load_config
+    from robotrl.sb3.compare import compare
+
+    overrides = list(args.set or [])
+    if args.steps is not None:
+        overrides.append(f"train.total_steps={args.steps}")
+    cfg = load_config(args.config, overrides)
+    if args.seeds < 1:
+        raise CLIError(f"--seeds: expected at least 1, got {args.seeds}")
+    out = Path(args.out) if args.out else Path("runs") / "compare" / (
+        f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    print(f"comparison folder: {out}", file=sys.stderr)
+    report = compare(cfg, args.seeds, out)
+    if args.save_baseline:
+        from robotrl.sb3.baselines import write_baseline
+
+        command = f"robotrl compare {args.config} --seeds {args.seeds}" + (
+            f" --steps {args.steps}" if args.steps is not None else "") + " --save-baseline"
+        report["baseline"] = str(write_baseline(report, args.config, command))
+    _emit(args, report, _compare_text(report))
+
+
+def cmd_baselines(args: argparse.Namespace) -> None:
+    """Regenerate the stored SB3 baselines: SB3 alone on each config, at the config's own budget."""
+    _require_train_stack()
+    _require_sb3()
+    from robotrl.config import load_config
+    from robotrl.sb3.baselines import write_baseline
+    from robotrl.sb3.compare import compare
+
+    written = []
+    for config in args.configs:
+        cfg = load_config(config)
+        report = compare(cfg, args.seeds, Path("runs") / "baselines" / cfg.name, sides=("sb3",))
+        command = f"robotrl baselines {config} --seeds {args.seeds}"
+        written.append(str(write_baseline(report, config, command)))
+        print(f"{written[-1]}: SB3 {report['sb3']['mean']:.2f} {report['sb3']['ci95']}", file=sys.stderr)
+    _emit(args, {"written": written}, "\n".join(written))
+
+
+def cmd_bench_train(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    _require_sb3()
+    from robotrl.config import load_config
+    from robotrl.sb3.bench import bench_train
+
+    cfg = load_config(args.config, list(args.set or []))
+    result = bench_train(cfg, args.steps, args.rounds)
+    _emit(args, result, f"{result['algo']} on {result['env']} ({result['num_envs']} envs, {result['steps']} steps x "
+          f"{result['rounds']} rounds per side): ours {result['ours_steps_per_s']:.0f} steps/s, SB3 "
+          f"{result['sb3_steps_per_s']:.0f} steps/s ({result['speedup']:.2f}x; per CPU second "
+          f"{result['speedup_cpu']:.2f}x)")
+
+
 def _eval_onnx(args: argparse.Namespace) -> None:
     from deploy.policy import OnnxPolicy
     from robotrl.evaluate import evaluate
@@ -204,6 +282,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("compare", help="train ours and stable-baselines3 on one config; returns with 95%% CI")
+    p.add_argument("config", help="YAML run config (launch/*.yaml)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds config.seed .. config.seed+K-1 (default 3)")
+    p.add_argument("--steps", type=int, help="total environment steps per run")
+    p.add_argument("--out", help="output folder (default runs/compare/<config>-<timestamp>; reruns resume)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--save-baseline", action="store_true",
+                   help="also store SB3's side as tests/baselines/sb3/<env>__<algo>.json")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("baselines", help="regenerate the stored SB3 baselines of the regression tier")
+    p.add_argument("configs", nargs="+", help="configs to train SB3 on, at each config's budget")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_baselines)
+
     p = sub.add_parser("export", help="export a policy to one self-describing ONNX file, checked against torch")
     p.add_argument("path", help="run folder, checkpoint (.pt) or SB3 PPO/A2C model (.zip)")
     p.add_argument("--out", help="output .onnx (default: policy.onnx in the run folder)")
@@ -240,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spin-us", type=float, default=900.0, help="spin before each deadline instead of sleeping")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_deploy)
+
+    p = targets.add_parser("train", help="training steps/s of ours vs stable-baselines3 on one config")
+    p.add_argument("config", nargs="?", default="launch/half_cheetah_ppo.yaml",
+                   help="the config both sides train (default launch/half_cheetah_ppo.yaml)")
+    p.add_argument("--steps", type=int, default=50_000, help="environment steps per side per round")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds per side")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_train)
     return parser
 
 
