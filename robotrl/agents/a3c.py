@@ -17,6 +17,8 @@ import os
 import queue
 import time
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,6 +159,18 @@ class Control:
     lr: Any
 
 
+@contextmanager
+def held(lock: Any, still_there: Callable[[], None]) -> Iterator[None]:
+    """Acquire `lock`, calling `still_there` (which raises) while waiting: a process killed while it
+    held the lock must not leave the others waiting forever."""
+    while not lock.acquire(timeout=0.5):
+        still_there()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_states: list[dict[str, Any]],
                  ctl: Control, results: Any, errors: Any, parent: int) -> None:
     torch.set_num_threads(1)
@@ -169,9 +183,14 @@ def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_st
         optimizer = a2c.make_optimizer(params, cfg.hyper)
         for p, state in zip(params, opt_states, strict=True):
             optimizer.state[p] = state
-        # A trainer killed by a signal cannot set `stop`: its workers notice they were orphaned instead.
-        while not ctl.stop.is_set() and os.getppid() == parent:
-            with ctl.lock:
+        def parent_alive() -> None:
+            # A trainer killed by a signal cannot set `stop`: its workers notice they were orphaned instead.
+            if os.getppid() != parent:
+                raise SystemExit(0)
+
+        while not ctl.stop.is_set():
+            parent_alive()
+            with held(ctl.lock, parent_alive):
                 go = ctl.claimed.value < ctl.target.value
                 if go:
                     ctl.claimed.value += per_iter
@@ -179,17 +198,19 @@ def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_st
                 time.sleep(0.005)
                 continue
             # The normalizer's mean/var/count must be read and merged whole; the weights are Hogwild.
-            with ctl.lock:
+            with held(ctl.lock, parent_alive):
                 worker.set_weights(policy.state_dict())
             result = worker.compute_gradients()
             apply_gradients(params, optimizer, result.grads, ctl.lr.value)
-            with ctl.lock:
+            with held(ctl.lock, parent_alive):
                 policy.normalizer.update(result.obs)
             results.put((rank, result.episodes, result.stats))
-            with ctl.lock:
+            with held(ctl.lock, parent_alive):
                 ctl.done.value += result.steps
                 ctl.worker_steps[rank] += result.steps
         worker.close()
+    except SystemExit:
+        raise
     except BaseException:
         errors.put((rank, traceback.format_exc()))
         raise SystemExit(1) from None
@@ -245,12 +266,12 @@ class WorkerPool:
 
     def run(self, steps: int, episodes: EpisodeStats, stats: list[dict[str, float]]) -> int:
         """Hand out `steps` more env steps and wait until every claimed iteration is applied."""
-        with self.ctl.lock:
+        with held(self.ctl.lock, self.check):
             start = self.ctl.done.value
             self.ctl.target.value = max(self.ctl.target.value, self.ctl.claimed.value) + steps
         while True:
             self.drain(episodes, stats)
-            with self.ctl.lock:
+            with held(self.ctl.lock, self.check):
                 finished = self.ctl.claimed.value >= self.ctl.target.value and \
                     self.ctl.done.value == self.ctl.claimed.value
                 done = self.ctl.done.value

@@ -8,7 +8,7 @@ used for a batch never saw that batch. Episodes still running when an update hap
 the new policy and join the next batch (their early steps are one update old); a time-limit cut is
 valued gamma * V(final_obs) with a baseline and 0 without. `grad_var_chunks` turns on a
 diagnostic: the variance of the policy-gradient estimate with and without the baseline, on the
-same batch.
+same batch (the critic is then fitted even when the policy does not use it).
 """
 
 from __future__ import annotations
@@ -181,7 +181,9 @@ class Agent:
         if hp.max_grad_norm is not None:
             nn.utils.clip_grad_norm_(actor_parameters(self.policy), hp.max_grad_norm)
         self.optimizer.step()
-        if hp.baseline:
+        # Without a baseline the critic is still fitted when the variance is measured, so that both
+        # estimators can be compared on this run's batches too; the policy never sees it.
+        if hp.baseline or hp.grad_var_chunks:
             for _ in range(hp.value_steps):
                 value_loss = (self.policy.value(obs) - returns).square().mean()
                 self.value_optimizer.zero_grad(set_to_none=True)
