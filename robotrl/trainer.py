@@ -166,6 +166,9 @@ class Trainer:
                                    if isinstance(v, float | int) and k not in ("steps", "seed")})
         finally:
             logger.close()
+            # Agents that run processes of their own (A3C's workers) stop them here, also on errors.
+            if hasattr(agent, "close"):
+                agent.close()
             env.close()
         from robotrl.plots import plot_learning_curve
 
