@@ -7,6 +7,8 @@ from types import ModuleType
 
 ALGORITHMS: dict[str, str] = {
     "ppo": "robotrl.agents.ppo",
+    "dqn": "robotrl.agents.dqn",
+    "qlearning": "robotrl.agents.qlearning",
 }
 
 
