@@ -10,6 +10,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envs.robot_env import RobotEnv
 from envs.tasks.base import Task
+from envs.tasks.cartpole import CartPoleTask
+from envs.tasks.diffdrive import DiffDriveTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
 from envs.wrappers import pixel_vector_env, split_options, wrap_single, wrap_vector
@@ -17,6 +19,8 @@ from envs.wrappers import pixel_vector_env, split_options, wrap_single, wrap_vec
 NAMESPACE = "robotrl"
 TASKS: dict[str, type[Task]] = {
     "Reacher-v0": ReacherTask,
+    "CartPole-v0": CartPoleTask,
+    "DiffDrive-v0": DiffDriveTask,
 }
 
 

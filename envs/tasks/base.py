@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
+import mujoco
 import numpy as np
 
 from envs.sim import BatchSim
@@ -48,6 +50,11 @@ class Task(ABC):
         low, high = sim.model.actuator_ctrlrange.T
         self.action_low = low.astype(np.float32)
         self.action_high = high.astype(np.float32)
+
+    @classmethod
+    def edit_model(cls, model: mujoco.MjModel, **task_kwargs: Any) -> None:
+        """Change the model before the simulations are built (an action mode, say); none by default."""
+        return None
 
     @property
     def obs_dim(self) -> int:
