@@ -37,6 +37,7 @@ def _model_and_data(env: gym.Env) -> tuple[mujoco.MjModel, Callable[[], mujoco.M
             scratch.qpos[:], scratch.qvel[:] = sim.qpos[0], sim.qvel[0]
             scratch.mocap_pos[:], scratch.mocap_quat[:] = mocap_pos[0], mocap_quat[0]
             mujoco.mj_kinematics(sim.model, scratch)
+            mujoco.mj_camlight(sim.model, scratch)  # fixed cameras and lights follow the bodies
             return scratch
 
         return sim.model, data
