@@ -12,6 +12,7 @@ from envs.robot_env import RobotEnv
 from envs.tasks.base import Task
 from envs.tasks.cartpole import CartPoleTask
 from envs.tasks.diffdrive import DiffDriveTask
+from envs.tasks.quadruped import QuadrupedTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
 from envs.wrappers import pixel_vector_env, split_options, wrap_single, wrap_vector
@@ -21,6 +22,7 @@ TASKS: dict[str, type[Task]] = {
     "Reacher-v0": ReacherTask,
     "CartPole-v0": CartPoleTask,
     "DiffDrive-v0": DiffDriveTask,
+    "Quadruped-v0": QuadrupedTask,
 }
 
 

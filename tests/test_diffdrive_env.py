@@ -3,7 +3,6 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import envs
@@ -13,15 +12,6 @@ def steer_to_goal(obs: np.ndarray) -> np.ndarray:
     """Drive forward and turn toward the goal's bearing in the body frame."""
     bearing = np.arctan2(obs[..., 1], obs[..., 0])
     return np.clip(np.stack([10 - 8 * bearing, 10 + 8 * bearing], axis=-1), -20, 20).astype(np.float32)
-
-
-def test_diffdrive_passes_gymnasium_and_sb3_env_checkers():
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = envs.make("robotrl/DiffDrive-v0")
-    check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(env.unwrapped, warn=False)
-    env.close()
 
 
 def test_equal_wheel_speeds_drive_straight_at_wheel_radius_times_speed():

@@ -43,6 +43,10 @@ class Task(ABC):
     obs_fields: tuple[tuple[str, int], ...]
     """Names and sizes of the observation's parts, in order (the layout the ONNX file records)."""
     action_mode: str = "torque"
+    """"torque", or "position": PD targets around `default_pose` with gains `pd_kp`, `pd_kd`."""
+    pd_kp: tuple[float, ...] = ()
+    pd_kd: tuple[float, ...] = ()
+    default_pose: tuple[float, ...] = ()
 
     def __init__(self, sim: BatchSim) -> None:
         self.sim = sim
@@ -63,6 +67,21 @@ class Task(ABC):
     @property
     def control_dt(self) -> float:
         return float(self.sim.model.opt.timestep) * self.frame_skip
+
+    def describe(self) -> dict[str, Any]:
+        """The robot facts an exported policy must agree with, as plain data (see envs.describe)."""
+        return {
+            "obs_fields": [[name, size] for name, size in self.obs_fields],
+            "obs_dim": self.obs_dim,
+            "act_dim": int(self.action_low.shape[0]),
+            "action_low": [float(v) for v in self.action_low],
+            "action_high": [float(v) for v in self.action_high],
+            "action_mode": self.action_mode,
+            "pd": ({"kp": list(self.pd_kp), "kd": list(self.pd_kd), "default_pose": list(self.default_pose)}
+                   if self.action_mode == "position" else None),
+            "control_hz": 1.0 / self.control_dt,
+            "decimation": self.frame_skip,
+        }
 
     @abstractmethod
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
