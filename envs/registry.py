@@ -16,6 +16,7 @@ from envs.tasks.half_cheetah import HalfCheetahTask
 from envs.tasks.quadruped import QuadrupedTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
+from envs.wrappers import pixel_vector_env, split_options, wrap_single, wrap_vector
 
 NAMESPACE = "robotrl"
 TASKS: dict[str, type[Task]] = {
@@ -66,14 +67,24 @@ def check_id(env_id: str) -> None:
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
-    """A single env for a robotrl id or any Gymnasium id."""
+    """A single env for a robotrl id or any Gymnasium id; wrapper options (envs.wrappers) applied."""
     check_id(env_id)
-    return gym.make(env_id, **kwargs)
+    options, kwargs = split_options(kwargs)
+    return wrap_single(gym.make(env_id, **kwargs), options)
 
 
 def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
-    """N envs with SAME_STEP autoreset: ours and GYMNASIUM_BATCHED batched, other ids through SyncVectorEnv."""
+    """N envs with SAME_STEP autoreset: ours and GYMNASIUM_BATCHED batched, other ids through SyncVectorEnv.
+    Wrapper options (envs.wrappers) are applied over the batch; pixels render env by env."""
     check_id(env_id)
+    options, kwargs = split_options(kwargs)
+    if options.get("pixels"):
+        return wrap_vector(pixel_vector_env(lambda: gym.make(env_id, **kwargs), num_envs, options["pixels"]),
+                           options)
+    return wrap_vector(_make_vec(env_id, num_envs, **kwargs), options)
+
+
+def _make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
     if is_robotrl(env_id):
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     if env_id in GYMNASIUM_BATCHED:
