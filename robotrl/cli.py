@@ -90,19 +90,54 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    if args.viewer and args.video:
+        raise CLIError("--viewer and --video: choose one")
+    # MuJoCo picks its OpenGL once, at import: a window for the viewer, EGL/OSMesa for videos.
+    from robotrl import gl
+
+    if args.viewer:
+        gl.use_window()
+    elif args.video:
+        gl.use_offscreen()
     _require_train_stack()
     import torch
 
-    from robotrl.evaluate import evaluate
     from robotrl.trainer import load_policy, policy_fn
 
     torch.set_num_threads(1)
     policy, cfg, _ = load_policy(args.path)
-    result = evaluate(policy_fn(policy, torch.device("cpu")), cfg.env.id, args.episodes,
-                      seed=args.seed, env_kwargs=cfg.env.kwargs)
-    success = "" if result["success_rate"] is None else f", success rate {result['success_rate']:.2f}"
-    _emit(args, result, f"{cfg.env.id}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
-          f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
+    act = policy_fn(policy, torch.device("cpu"))
+    env_id, env_kwargs = cfg.env.id, cfg.env.kwargs
+    episodes = (3 if args.video else 10) if args.episodes is None else args.episodes
+    if args.viewer:
+        from robotrl.viewer import run_viewer
+
+        result = run_viewer(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
+    elif args.video:
+        from robotrl.video import record_video
+
+        width, height = _parse_size(args.size)
+        result = record_video(act, env_id, args.video, episodes, seed=args.seed,
+                              env_kwargs=env_kwargs, width=width, height=height)
+    else:
+        from robotrl.evaluate import evaluate
+
+        result = evaluate(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
+    success = "" if result.get("success_rate") is None else f", success rate {result['success_rate']:.2f}"
+    text = (f"{env_id}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
+            f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
+    if args.video:
+        text += (f"\nvideo: {result['video']} ({result['frames']} frames at {result['fps']:g} fps, "
+                 f"rendered in {result['wall_s']:.1f} s)")
+    _emit(args, result, text)
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CLIError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 480x480") from None
+    return width, height
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,9 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically")
+    p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically, watch it, film it")
     p.add_argument("path", help="run folder or checkpoint (.pt)")
-    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--episodes", type=int, help="episodes to run (default 10; 3 with --video)")
+    p.add_argument("--viewer", action="store_true", help="watch in MuJoCo's viewer in real time ([space] pauses)")
+    p.add_argument("--video", metavar="FILE.mp4", help="render the episodes offscreen into an MP4")
+    p.add_argument("--size", default="480x480", help="video frame size WIDTHxHEIGHT (default 480x480)")
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
