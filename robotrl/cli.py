@@ -140,6 +140,15 @@ def _parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def cmd_plot(args: argparse.Namespace) -> None:
+    from robotrl.plots import plot_run
+
+    if not (Path(args.run_dir) / "metrics.csv").is_file():
+        raise CLIError(f"{args.run_dir}: no metrics.csv (expected a run folder written by robotrl train)")
+    paths = [str(p) for p in plot_run(Path(args.run_dir))]
+    _emit(args, {"plots": paths}, "\n".join(paths))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robotrl", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -170,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("plot", help="(re)draw a run folder's plots: curve.png, losses.png")
+    p.add_argument("run_dir", help="run folder (also while it trains)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plot)
     return parser
 
 

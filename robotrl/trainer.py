@@ -167,9 +167,9 @@ class Trainer:
         finally:
             logger.close()
             env.close()
-        from robotrl.plots import plot_learning_curve
+        from robotrl.plots import plot_run
 
-        plot_learning_curve(self.run_dir)
+        plot_run(self.run_dir)
         return TrainResult(self.run_dir, self.step, final, time.perf_counter() - start)
 
 
