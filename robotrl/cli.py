@@ -92,6 +92,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     if args.viewer and args.video:
         raise CLIError("--viewer and --video: choose one")
+    if args.video and Path(args.video).suffix.lower() != ".mp4":
+        raise CLIError(f"--video {args.video}: the file name must end in .mp4")
+    width, height = _parse_size(args.size)
     # MuJoCo picks its OpenGL once, at import: a window for the viewer, EGL/OSMesa for videos.
     from robotrl import gl
 
@@ -116,7 +119,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
     elif args.video:
         from robotrl.video import record_video
 
-        width, height = _parse_size(args.size)
         result = record_video(act, env_id, args.video, episodes, seed=args.seed,
                               env_kwargs=env_kwargs, width=width, height=height)
     else:
@@ -137,6 +139,8 @@ def _parse_size(text: str) -> tuple[int, int]:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise CLIError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 480x480") from None
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise CLIError(f"--size {text}: width and height must be positive and even (H.264 4:2:0)")
     return width, height
 
 

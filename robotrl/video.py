@@ -108,8 +108,6 @@ def record_video(policy: PolicyFn, env_id: str, path: str | Path, episodes: int 
     """
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1 for a video, got {episodes}")
-    if Path(path).suffix.lower() != ".mp4":
-        raise ValueError(f"--video {path}: the file name must end in .mp4")
     start = time.perf_counter()
     env = envs.make(env_id, **(env_kwargs or {}))
     renderer = writer = None

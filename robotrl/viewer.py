@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from typing import Any
 
@@ -49,10 +50,34 @@ class _Controls:
             self.paused = not self.paused
 
 
-def _overlay(handle: Any, episode: int, episodes: int, step: int, total: float, paused: bool) -> None:
-    state = "paused: [space] resumes" if paused else "[space] pauses"
-    handle.set_texts((mujoco.mjtFontScale.mjFONTSCALE_150, mujoco.mjtGridPos.mjGRID_TOPLEFT,
-                      "episode\nstep\nreturn\n", f"{episode}/{episodes}\n{step}\n{total:.2f}\n{state}"))
+class _Overlay:
+    """The episode, step and return in the window's corner, set from a thread of its own.
+
+    `Handle.set_texts` waits for the viewer to draw the next frame, which software GL makes slow;
+    the control loop only stores the latest values and never waits on drawing.
+    """
+
+    def __init__(self, handle: Any, episodes: int) -> None:
+        self.handle, self.episodes = handle, episodes
+        self.values: tuple[int, int, float, bool] = (1, 0, 0.0, False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="viewer-overlay", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        shown = None
+        while not self._stop.wait(0.05):
+            if self.values != shown and self.handle.is_running():
+                shown = self.values
+                episode, step, total, paused = shown
+                state = "paused: [space] resumes" if paused else "[space] pauses"
+                self.handle.set_texts((mujoco.mjtFontScale.mjFONTSCALE_150, mujoco.mjtGridPos.mjGRID_TOPLEFT,
+                                       "episode\nstep\nreturn\n",
+                                       f"{episode}/{self.episodes}\n{step}\n{total:.2f}\n{state}"))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1.0)
 
 
 def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 123_456,
@@ -71,8 +96,10 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
         obs, _ = env.reset(seed=seed)
         scene = Scene(env)
         controls = _Controls()
+        before = set(threading.enumerate())
         handle = mujoco.viewer.launch_passive(scene.model, scene.data, key_callback=controls.on_key,
                                               show_left_ui=show_ui, show_right_ui=show_ui)
+        window_threads = set(threading.enumerate()) - before
         camera = follow_camera(scene.model, scene.data)
         with handle.lock():
             for field in ("type", "trackbodyid", "distance", "azimuth", "elevation"):
@@ -80,12 +107,13 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
             handle.cam.lookat[:] = camera.lookat
         print(f"viewer: {env_id} at {scene.frame_rate:g} Hz, {episodes} episodes", file=sys.stderr, flush=True)
         dt = 1.0 / scene.frame_rate
+        overlay = _Overlay(handle, episodes)
         try:
             episode, step, total = 1, 0, 0.0
             deadline = time.perf_counter()
             while handle.is_running() and episode <= episodes:
+                overlay.values = (episode, step, total, controls.paused)
                 if controls.paused:
-                    _overlay(handle, episode, episodes, step, total, paused=True)
                     handle.sync()
                     time.sleep(0.02)
                     deadline = time.perf_counter()
@@ -96,7 +124,6 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                 step += 1
                 with handle.lock():
                     scene.sync()
-                _overlay(handle, episode, episodes, step, total, paused=False)
                 handle.sync()
                 if terminated or truncated:
                     returns.append(total)
@@ -113,7 +140,11 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                 elif lag < -0.25:
                     deadline = time.perf_counter()  # a stall: resume real time instead of racing to catch up
         finally:
+            overlay.close()
             handle.close()
+            # GLFW is terminated at interpreter exit: the window's thread must be gone by then (else SIGSEGV).
+            for thread in window_threads:
+                thread.join(timeout=10.0)
     finally:
         env.close()
     return {
