@@ -145,10 +145,10 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    from robotrl.plots import plot_run
-
     if not (Path(args.run_dir) / "metrics.csv").is_file():
         raise CLIError(f"{args.run_dir}: no metrics.csv (expected a run folder written by robotrl train)")
+    from robotrl.plots import plot_run
+
     paths = [str(p) for p in plot_run(Path(args.run_dir))]
     _emit(args, {"plots": paths}, "\n".join(paths))
 

@@ -37,6 +37,27 @@ def use_offscreen() -> str:
     return chosen
 
 
+NO_DISPLAY = ("no display for the viewer ({why}): record the episodes instead with "
+              "`robotrl eval RUN --video FILE.mp4`")
+
+
+class NoDisplayError(RuntimeError):
+    """The viewer cannot open a window here."""
+
+
+def check_display() -> None:
+    """Raise NoDisplayError (one line that suggests --video) when no window can be opened."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise NoDisplayError(NO_DISPLAY.format(why="DISPLAY is not set"))
+    import glfw
+
+    # Checked here because a failed init inside the viewer's thread would leave launch_passive waiting.
+    if not glfw.init():
+        raise NoDisplayError(NO_DISPLAY.format(why=f"cannot connect to {os.environ.get('DISPLAY', 'the display')}"))
+
+
 def use_window() -> None:
-    """Set MUJOCO_GL for the viewer's window (GLFW), overriding an offscreen choice such as ./dev's egl."""
+    """Check for a display, then set MUJOCO_GL for the viewer's window (GLFW), overriding an offscreen
+    choice such as ./dev's egl."""
+    check_display()
     os.environ["MUJOCO_GL"] = "glfw"

@@ -6,7 +6,6 @@ real time itself (`Handle.sync` does not pace). Space pauses and resumes; closin
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -18,25 +17,9 @@ import numpy as np
 import envs
 from envs.scene import Scene, follow_camera
 from robotrl.evaluate import PolicyFn
+from robotrl.gl import check_display
 
 KEY_SPACE = 32  # GLFW key code
-NO_DISPLAY = ("no display for the viewer ({why}): record the episodes instead with "
-              "`robotrl eval RUN --video FILE.mp4`")
-
-
-class NoDisplayError(RuntimeError):
-    """The viewer cannot open a window here."""
-
-
-def check_display() -> None:
-    """Raise NoDisplayError (one line that suggests --video) when no window can be opened."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise NoDisplayError(NO_DISPLAY.format(why="DISPLAY is not set"))
-    import glfw
-
-    # Checked here because a failed init inside the viewer's thread would leave launch_passive waiting.
-    if not glfw.init():
-        raise NoDisplayError(NO_DISPLAY.format(why=f"cannot connect to {os.environ.get('DISPLAY', 'the display')}"))
 
 
 class _Controls:
