@@ -67,7 +67,8 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                env_kwargs: dict[str, Any] | None = None, show_ui: bool = False) -> dict[str, Any]:
     """Show `episodes` episodes of `policy` (batched obs -> batched actions) in real time.
 
-    Returns the returns and lengths of the episodes that finished before the window was closed.
+    Returns the returns and lengths of the episodes that finished before the window was closed, and
+    the seconds they were shown for (paused time included).
     """
     check_display()
     import mujoco.viewer
@@ -93,7 +94,7 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
         overlay = _Overlay(handle, episodes)
         try:
             episode, step, total = 1, 0, 0.0
-            deadline = time.perf_counter()
+            start = deadline = time.perf_counter()
             while handle.is_running() and episode <= episodes:
                 overlay.values = (episode, step, total, controls.paused)
                 if controls.paused:
@@ -122,6 +123,7 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                     time.sleep(lag)
                 elif lag < -0.25:
                     deadline = time.perf_counter()  # a stall: resume real time instead of racing to catch up
+            wall_s = time.perf_counter() - start
         finally:
             overlay.close()
             handle.close()
@@ -137,4 +139,5 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
         "length_mean": float(np.mean(lengths)) if lengths else float("nan"),
         "returns": returns,
         "lengths": lengths,
+        "wall_s": wall_s,
     }

@@ -1,6 +1,7 @@
 """`robotrl eval --viewer` on a virtual screen: the window shows the arm; no display is one clear line."""
 
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -40,7 +41,8 @@ def _screenshot(display: str) -> np.ndarray:
 def test_viewer_draws_the_trained_arm_and_finishes_its_episodes(reacher_run, xvfb_display):
     env = {**os.environ, "DISPLAY": xvfb_display, "MUJOCO_GL": "egl"}  # the CLI must switch to a window
     viewer = subprocess.Popen([sys.executable, "-m", "robotrl.cli", "eval", str(reacher_run), "--viewer",
-                               "--episodes", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               "--episodes", "2", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
     try:
         # Start-up (torch, the policy, GLFW) takes seconds on a loaded machine: poll the screen.
         best, deadline = 0, time.time() + 90
@@ -58,8 +60,10 @@ def test_viewer_draws_the_trained_arm_and_finishes_its_episodes(reacher_run, xvf
             viewer.kill()
             viewer.wait()
     assert viewer.returncode == 0, err
-    assert "2 episodes" in out and "length 200" in out, out
-    # Real time: 2 episodes of 200 steps at 50 Hz cannot finish in under 8 s.
+    result = json.loads(out)
+    assert result["episodes"] == 2 and result["lengths"] == [200, 200]
+    # Paced at the control rate: 2 x 200 steps at 50 Hz take 8 s of real time, never less.
+    assert result["wall_s"] >= 8.0 - 0.02, result["wall_s"]
 
 
 def test_viewer_without_a_display_says_so_and_suggests_video(reacher_run):
