@@ -170,9 +170,9 @@ class Trainer:
             if hasattr(agent, "close"):
                 agent.close()
             env.close()
-        from robotrl.plots import plot_learning_curve
+        from robotrl.plots import plot_run
 
-        plot_learning_curve(self.run_dir)
+        plot_run(self.run_dir)
         return TrainResult(self.run_dir, self.step, final, time.perf_counter() - start)
 
 
