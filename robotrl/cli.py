@@ -93,13 +93,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     _require_train_stack()
     import torch
 
-    from robotrl.evaluate import evaluate
-    from robotrl.trainer import load_policy, policy_fn
+    from robotrl.trainer import evaluate_policy, load_policy
 
     torch.set_num_threads(1)
     policy, cfg, _ = load_policy(args.path)
-    result = evaluate(policy_fn(policy, torch.device("cpu")), cfg.env.id, args.episodes,
-                      seed=args.seed, env_kwargs=cfg.env.kwargs)
+    result = evaluate_policy(policy, cfg, args.episodes, args.seed, torch.device("cpu"))
     success = "" if result["success_rate"] is None else f", success rate {result['success_rate']:.2f}"
     _emit(args, result, f"{cfg.env.id}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
           f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")

@@ -7,6 +7,7 @@ from types import ModuleType
 
 ALGORITHMS: dict[str, str] = {
     "ppo": "robotrl.agents.ppo",
+    "mappo": "robotrl.agents.mappo",
 }
 
 
