@@ -21,7 +21,9 @@ ROBOT_FORCE = 10.0
 ROBOT_RADIUS = 0.1
 BOX_HALF = 0.25
 PROGRESS_SCALE = 10.0
-APPROACH_SCALE = 1.0
+APPROACH_SCALE = 2.0
+PUSH_OFFSET = BOX_HALF + ROBOT_RADIUS + 0.05
+"""How far behind the box centre (seen from the goal) the shaping leads each robot."""
 SUCCESS_BONUS = 5.0
 
 _ROBOT = """
@@ -116,9 +118,15 @@ class MultiPushTask:
     def box_distance(self) -> np.ndarray:
         return np.linalg.norm(self.box_pos() - self.goal, axis=1)
 
+    def push_spot(self) -> np.ndarray:
+        """(n, 2) the point just behind the box on the side away from the goal, where pushing helps."""
+        away = self.box_pos() - self.goal
+        away /= np.maximum(np.linalg.norm(away, axis=1, keepdims=True), 1e-6)
+        return self.box_pos() + PUSH_OFFSET * away
+
     def reach_distance(self) -> np.ndarray:
-        """Mean distance of the robots to the box centre: shaping that brings them to the box."""
-        return np.linalg.norm(self.robot_pos() - self.box_pos()[:, None], axis=2).mean(axis=1)
+        """Mean distance of the robots to the push spot: shaping that brings them behind the box."""
+        return np.linalg.norm(self.robot_pos() - self.push_spot()[:, None], axis=2).mean(axis=1)
 
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         m = self.m
@@ -135,9 +143,8 @@ class MultiPushTask:
             self.sim.qpos[i, 2 * m: 2 * m + 2] = box
             self.sim.qpos[i, 2 * m + 2] = 0.0
             self.sim.qvel[i] = 0.0
-        self._prev_box_dist[ids] = np.linalg.norm(self.sim.qpos[ids, 2 * m: 2 * m + 2] - self.goal[ids], axis=1)
-        pos = self.sim.qpos[ids, : 2 * m].reshape(len(ids), m, 2)
-        self._prev_reach[ids] = np.linalg.norm(pos - self.sim.qpos[ids, None, 2 * m: 2 * m + 2], axis=2).mean(1)
+        self._prev_box_dist[ids] = self.box_distance()[ids]
+        self._prev_reach[ids] = self.reach_distance()[ids]
 
     def apply_action(self, action: np.ndarray) -> None:
         """(n, m, 2) forces in [-1, 1] units of ROBOT_FORCE, world frame."""
@@ -163,7 +170,7 @@ class MultiPushTask:
                                box, self.box_vel(), self.goal, self.goal - box], axis=1).astype(np.float32)
 
     def evaluate(self, action: np.ndarray) -> StepResult:
-        """Team reward: box progress toward the goal, robots' progress toward the box, a bonus at the goal."""
+        """Team reward: box progress toward the goal, robots' progress toward the push spot, a bonus at the goal."""
         dist, reach = self.box_distance(), self.reach_distance()
         success = dist < SUCCESS_DISTANCE
         reward = (PROGRESS_SCALE * (self._prev_box_dist - dist) + APPROACH_SCALE * (self._prev_reach - reach)
