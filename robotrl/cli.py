@@ -77,7 +77,6 @@ def cmd_train(args: argparse.Namespace) -> None:
             # The run's own resolved config wins; only the budget and device may change on resume.
             keep = [o for o in overrides if o.split("=")[0] in ("train.total_steps", "train.device")]
             cfg = load_config(saved, keep)
-            cfg = type(cfg)(**{**cfg.__dict__, "name": cfg.name})
     else:
         run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg)
     print(f"run folder: {run_dir}", file=sys.stderr)
