@@ -11,12 +11,18 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from envs.multi import MAMUJOCO_PREFIX, MULTI_IDS, is_multi
 from envs.robot_env import RobotEnv
 from envs.tasks.base import Task
+from envs.tasks.cartpole import CartPoleTask
+from envs.tasks.diffdrive import DiffDriveTask
+from envs.tasks.quadruped import QuadrupedTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
 
 NAMESPACE = "robotrl"
 TASKS: dict[str, type[Task]] = {
     "Reacher-v0": ReacherTask,
+    "CartPole-v0": CartPoleTask,
+    "DiffDrive-v0": DiffDriveTask,
+    "Quadruped-v0": QuadrupedTask,
 }
 
 

@@ -102,8 +102,31 @@ class ActorCritic(nn.Module):
         half = (self.action_high - self.action_low) / 2
         return torch.clamp(mid + half * action, self.action_low, self.action_high)
 
+    def export_actor(self) -> nn.Module:
+        """Raw observations -> env actions, deterministic, with normalization and scaling inside (for ONNX)."""
+        return DeterministicActor(self)
+
     @torch.no_grad()
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
         """The mean action (Gaussian) or the most likely one (categorical): what evaluation and export run."""
         out = self.actor(self.normalizer(obs))
         return out if self.continuous else out.argmax(-1)
+
+
+class DeterministicActor(nn.Module):
+    """The part of an ActorCritic that runs on the robot: normalizer, actor MLP, mean or argmax, to_env.
+
+    Discrete actions come out as the chosen index in a float32 column, so every exported policy has
+    one output type.
+    """
+
+    def __init__(self, policy: ActorCritic) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        p = self.policy
+        out = p.actor(p.normalizer(obs))
+        if not p.continuous:
+            return out.argmax(-1, keepdim=True).to(torch.float32)
+        return p.to_env(out)

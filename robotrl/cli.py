@@ -103,11 +103,82 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from robotrl.trainer import evaluate_policy, load_policy
 
     torch.set_num_threads(1)
+    if args.path.endswith(".onnx"):
+        _eval_onnx(args)
+        return
     policy, cfg, _ = load_policy(args.path)
     result = evaluate_policy(policy, cfg, args.episodes, args.seed, torch.device("cpu"))
     success = "" if result["success_rate"] is None else f", success rate {result['success_rate']:.2f}"
     _emit(args, result, f"{cfg.env.id}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
           f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
+
+
+def _eval_onnx(args: argparse.Namespace) -> None:
+    from deploy.policy import OnnxPolicy
+    from robotrl.evaluate import evaluate
+
+    policy = OnnxPolicy(args.path)
+    env_id = policy.spec.env_id
+    result = evaluate(policy.act_batch, env_id, args.episodes, seed=args.seed)
+    success = "" if result["success_rate"] is None else f", success rate {result['success_rate']:.2f}"
+    _emit(args, result, f"{env_id} ({args.path}): {result['episodes']} episodes, return {result['return_mean']:.2f} "
+          f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    from robotrl.export import export_policy
+
+    report = export_policy(args.path, args.out, args.quantize, env_id=args.env)
+    text = (f"wrote {report['out']} ({report['bytes']} bytes); ONNX Runtime vs torch on "
+            f"{report['observations_checked']} observations: max |diff| {report['parity_max_abs']:.2e}")
+    if "int8_eval" in report:
+        q, f = report["int8_eval"], report["fp32_eval"]
+        text += (f"\nint8 action error max {report['int8_action_error']['max']:.4f} mean "
+                 f"{report['int8_action_error']['mean']:.4f}; return over {q['episodes']} episodes: int8 "
+                 f"{q['return_mean']:.2f}, fp32 {f['return_mean']:.2f}")
+    _emit(args, report, text)
+
+
+def cmd_deploy(args: argparse.Namespace) -> None:
+    from deploy.cli import format_summary, run_deploy
+
+    make_env = None
+    if args.backend == "sim":
+        _require_train_stack()
+        import envs as robot_envs
+
+        make_env = robot_envs.make
+    summary, out_dir = run_deploy(args, make_env)
+    try:
+        from robotrl.deploy_plots import plot_deploy
+
+        plot_deploy(out_dir)
+    except ImportError:
+        pass  # plots need matplotlib (the train extra); the numbers are in summary.json either way
+    print(f"per-tick records and plots: {out_dir}", file=sys.stderr)
+    _emit(args, summary, format_summary(summary))
+
+
+def cmd_bench_deploy(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    from robotrl.bench_deploy import bench_deploy, format_bench
+
+    result = bench_deploy(args.policy, args.rate, args.duration)
+    _emit(args, result, format_bench(result))
+
+
+def cmd_bench_envs(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    import torch
+
+    from robotrl.bench_envs import bench_all
+
+    torch.set_num_threads(1)
+    rows = bench_all(args.num_envs, args.steps, args.env)
+    text = "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
+                     for r in rows)
+    _emit(args, {"results": rows}, text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,11 +203,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically")
-    p.add_argument("path", help="run folder or checkpoint (.pt)")
+    p.add_argument("path", help="run folder, checkpoint (.pt) or exported policy (.onnx)")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("export", help="export a policy to one self-describing ONNX file, checked against torch")
+    p.add_argument("path", help="run folder, checkpoint (.pt) or SB3 PPO/A2C model (.zip)")
+    p.add_argument("--out", help="output .onnx (default: policy.onnx in the run folder)")
+    p.add_argument("--quantize", choices=["int8"], help="int8 weights; reports action error and returns")
+    p.add_argument("--env", help="env id (required for an SB3 .zip, which does not record it)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    from deploy.cli import add_arguments as add_deploy_arguments
+
+    p = sub.add_parser("deploy", help="run an exported policy at a fixed rate on a sim or UDP robot")
+    add_deploy_arguments(p)
+    p.set_defaults(func=cmd_deploy)
+
+    bench = sub.add_parser("bench", help="measure a part of the stack (envs, deploy)")
+    targets = bench.add_subparsers(dest="target", required=True)
+
+    p = targets.add_parser("envs", help="simulation speed per robot: batched vs gymnasium-sync vs physics limit")
+    p.add_argument("--num-envs", type=int, default=16)
+    p.add_argument("--steps", type=int, default=2000, help="vector steps timed per batched run")
+    p.add_argument("--env", action="append", help="only this robotrl id (repeatable); default: every robot")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_envs)
+
+    p = targets.add_parser("deploy", help="the control loop at a fixed rate over UDP, beside a bare-scheduler floor")
+    p.add_argument("--policy", help="exported policy (default: export the newest Reacher-v0 run)")
+    p.add_argument("--rate", type=float, default=1000.0)
+    p.add_argument("--duration", type=float, default=30.0, help="seconds for each of the two loops")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench_deploy)
     return parser
 
 
