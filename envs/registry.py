@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.multi import MAMUJOCO_PREFIX, MULTI_IDS, is_multi
 from envs.robot_env import RobotEnv
 from envs.tasks.base import Task
 from envs.tasks.cartpole import CartPoleTask
@@ -61,9 +62,11 @@ def is_robotrl(env_id: str) -> bool:
 def check_id(env_id: str) -> None:
     """Raise a ValueError naming the id when Gymnasium does not know it."""
     register_all()
-    if env_id not in gym.registry:
+    if env_id not in gym.registry and not is_multi(env_id):
         known = ", ".join(f"{NAMESPACE}/{n}" for n in TASKS)
-        raise ValueError(f"unknown env id {env_id!r} (robotrl ids: {known}; or any Gymnasium id)")
+        known += ", " + ", ".join(MULTI_IDS)
+        raise ValueError(f"unknown env id {env_id!r} (robotrl ids: {known}; {MAMUJOCO_PREFIX}<Robot>-<split>; "
+                         "or any Gymnasium id)")
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:

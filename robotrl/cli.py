@@ -43,9 +43,17 @@ def cmd_envs(args: argparse.Namespace) -> None:
                      "control_hz": round(1.0 / env.unwrapped.task.control_dt, 3),
                      "max_episode_steps": task_cls.max_episode_steps})
         env.close()
+    for env_id in robot_envs.MULTI_IDS:
+        batch = robot_envs.make_multi_batch(env_id, 1)
+        rows.append({"id": env_id, "obs_dim": batch.obs_dim, "act_dim": batch.act_dim,
+                     "control_hz": round(1.0 / batch.task.control_dt, 3),
+                     "max_episode_steps": batch.max_episode_steps, "agents": batch.num_agents})
+        batch.close()
     text = "\n".join(f"{r['id']:<24} obs {r['obs_dim']:>3}  act {r['act_dim']:>2}  {r['control_hz']:g} Hz  "
-                     f"{r['max_episode_steps']} steps/episode" for r in rows)
+                     f"{r['max_episode_steps']} steps/episode"
+                     + (f", {r['agents']} robots (sizes per robot)" if "agents" in r else "") for r in rows)
     text += "\nand any Gymnasium MuJoCo id (InvertedPendulum-v5, HalfCheetah-v5, Hopper-v5, ...)"
+    text += "\nand MaMuJoCo's multi-agent robots as mamujoco/<Robot>-<split> (mamujoco/HalfCheetah-2x3, ...)"
     _emit(args, {"envs": rows}, text)
 
 
@@ -110,8 +118,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
         onnx_policy = OnnxPolicy(args.path)
         act, env_id, env_kwargs = onnx_policy.act_batch, onnx_policy.spec.env_id, {}
+        policy = cfg = None
     else:
-        from robotrl.trainer import load_policy, policy_fn
+        from robotrl.trainer import evaluate_policy, load_policy, policy_fn
 
         policy, cfg, _ = load_policy(args.path)
         act, env_id, env_kwargs = policy_fn(policy, torch.device("cpu")), cfg.env.id, cfg.env.kwargs
@@ -125,6 +134,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
         result = record_video(act, env_id, args.video, episodes, seed=args.seed,
                               env_kwargs=env_kwargs, width=width, height=height)
+    elif cfg is not None:
+        # The agent's own evaluation where it has one (multi-robot runs evaluate the team).
+        result = evaluate_policy(policy, cfg, episodes, args.seed, torch.device("cpu"))
     else:
         from robotrl.evaluate import evaluate
 

@@ -64,6 +64,23 @@ def policy_fn(policy: torch.nn.Module, device: torch.device):
     return act
 
 
+def make_train_env(cfg: RunConfig, num_envs: int):
+    """The agent's own env maker where it has one (multi-robot agents), else a Gymnasium vector env."""
+    module = agent_module(cfg.algo)
+    if hasattr(module, "make_env"):
+        return module.make_env(cfg, num_envs)
+    return envs.make_vec(cfg.env.id, num_envs, **cfg.env.kwargs)
+
+
+def evaluate_policy(policy: torch.nn.Module, cfg: RunConfig, episodes: int, seed: int,
+                    device: torch.device) -> dict[str, Any]:
+    """Deterministic evaluation: the agent's own `evaluate` where it has one, else the single-robot one."""
+    module = agent_module(cfg.algo)
+    if hasattr(module, "evaluate"):
+        return module.evaluate(policy, cfg, episodes, seed)
+    return evaluate(policy_fn(policy, device), cfg.env.id, episodes, seed=seed, env_kwargs=cfg.env.kwargs)
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -110,15 +127,14 @@ class Trainer:
         was_training = agent.policy.training
         agent.policy.eval()
         try:
-            return evaluate(policy_fn(agent.policy, self.device), self.cfg.env.id, episodes,
-                            seed=self.cfg.seed + 10_000, env_kwargs=self.cfg.env.kwargs)
+            return evaluate_policy(agent.policy, self.cfg, episodes, self.cfg.seed + 10_000, self.device)
         finally:
             agent.policy.train(was_training)
 
     def run(self) -> TrainResult:
         cfg, tc = self.cfg, self.cfg.train
         seed_everything(cfg.seed)
-        env = envs.make_vec(cfg.env.id, cfg.env.num_envs, **cfg.env.kwargs)
+        env = make_train_env(cfg, cfg.env.num_envs)
         agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
         env_seed = cfg.seed
         if self.resume_state is not None:
@@ -191,7 +207,7 @@ def load_policy(path: str | Path, device: torch.device | None = None):
     """The trained policy of a run folder or checkpoint, with its config."""
     device = device or torch.device("cpu")
     cfg, state, _ = load_run(path)
-    env = envs.make_vec(cfg.env.id, 1, **cfg.env.kwargs)
+    env = make_train_env(cfg, 1)
     try:
         policy = agent_module(cfg.algo).make_policy(cfg, env).to(device)
         policy.load_state_dict(state["agent"]["policy"])

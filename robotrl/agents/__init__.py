@@ -12,6 +12,7 @@ ALGORITHMS: dict[str, str] = {
     "reinforce": "robotrl.agents.reinforce",
     "dqn": "robotrl.agents.dqn",
     "qlearning": "robotrl.agents.qlearning",
+    "mappo": "robotrl.agents.mappo",
 }
 
 
