@@ -5,6 +5,7 @@ Agents only collect and update; everything a run needs around them lives here, o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -132,10 +133,23 @@ class Trainer:
             agent.policy.train(was_training)
 
     def run(self) -> TrainResult:
-        cfg, tc = self.cfg, self.cfg.train
+        cfg = self.cfg
         seed_everything(cfg.seed)
-        env = make_train_env(cfg, cfg.env.num_envs)
-        agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+        with contextlib.ExitStack() as scale_out:
+            if cfg.scale.backend == "ray":
+                from robotrl.scale.ray_rollouts import RayRollouts  # Ray is needed only when asked for
+
+                rollouts = scale_out.enter_context(RayRollouts(cfg))
+                env = rollouts.spec_env()
+                agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+                rollouts.attach(agent)
+            else:
+                env = make_train_env(cfg, cfg.env.num_envs)
+                agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+            return self._train(agent, env)
+
+    def _train(self, agent, env) -> TrainResult:
+        cfg, tc = self.cfg, self.cfg.train
         env_seed = cfg.seed
         if self.resume_state is not None:
             agent.load_state_dict(self.resume_state["agent"])
@@ -164,6 +178,7 @@ class Trainer:
                     self.iteration += 1
                     sps = (self.step - start_step) / (t2 - start)
                     metrics.update({"charts/SPS": sps, "time/collect_s": t1 - t0, "time/update_s": t2 - t1})
+                    metrics.update(getattr(agent.collector, "timings", {}))
                     metrics.update({f"charts/episodic_{k}": v for k, v in episodes.summary().items()})
                     if next_eval is not None and self.step >= next_eval:
                         ev = self._evaluate(agent, tc.eval_episodes)
