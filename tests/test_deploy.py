@@ -142,23 +142,28 @@ def test_a_nan_or_inf_action_gives_the_safe_action_and_is_counted(mode, expected
 
 def test_bad_observations_stale_data_and_failed_reads_give_safe_actions_without_stopping(onnx_policy):
     ok = [0.1] * 8
-    script = [ok, [np.nan] + [0.0] * 7, ok, [np.inf] * 8, BackendError("cable"), ok] + [None] * 8 + [ok]
+    script = [ok, [np.nan] + [0.0] * 7, ok, [np.inf] * 8, BackendError("cable"), ok] + [None] * 20 + [ok]
     backend = ScriptedBackend(script)
-    runner = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.15),
+    runner = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.3),
                     SafetyConfig(safe_action="zero", watchdog_s=0.035))
     s = runner.run()
-    assert s["ticks"] + s["skipped"] == 15 and s["stopped_by"] == "duration"
+    assert s["ticks"] + s["skipped"] == 30 and s["stopped_by"] == "duration"
     assert s["safe_actions"]["bad_observation"] == 2
     assert s["safe_actions"]["read_error"] == 1
-    # 8 ticks without news at 100 Hz with a 35 ms watchdog: the first ~3 repeat, the rest are stale.
+    # 20 ticks without news at 100 Hz with a 35 ms watchdog: the first ~3 repeat, the rest are stale.
     assert s["safe_actions"]["stale_observation"] >= 3
-    assert s["repeated_commands"] >= 1
-    # A tick without news (not yet stale) repeats the command of the last good observation, even in zero mode.
-    first_repeat = 6
-    np.testing.assert_array_equal(backend.sent[first_repeat], backend.sent[first_repeat - 1])
-    assert np.abs(backend.sent[first_repeat]).sum() > 0
     np.testing.assert_array_equal(backend.sent[1], [0.0, 0.0])  # the NaN observation's tick
     assert backend.closed
+
+
+def test_a_tick_without_news_repeats_the_last_command_until_the_watchdog(onnx_policy):
+    backend = ScriptedBackend([[0.3] * 8, None, None])
+    s = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.03),
+               SafetyConfig(safe_action="zero", watchdog_s=1.0)).run()
+    assert s["repeated_commands"] == s["ticks"] - 1 and sum(s["safe_actions"].values()) == 0
+    assert np.abs(backend.sent[0]).sum() > 0
+    for sent in backend.sent[1:-1]:  # the last is the safe action at exit
+        np.testing.assert_array_equal(sent, backend.sent[0])
 
 
 def test_no_observation_yet_gives_the_safe_action(onnx_policy):
@@ -241,7 +246,7 @@ def test_udp_lock_step_sends_the_policys_action_for_each_observation(onnx_policy
     peer = UdpPeer(robot)
     thread = peer.start()
     policy = OnnxPolicy(onnx_policy)
-    s = Runner(policy, UdpBackend("127.0.0.1", peer.port), LoopConfig(rate_hz=100, duration_s=0.3),
+    s = Runner(policy, UdpBackend("127.0.0.1", peer.port), LoopConfig(rate_hz=100, duration_s=0.5),
                SafetyConfig(safe_action="zero", watchdog_s=1.0)).run()
     thread.join(timeout=5)  # the peer ends on the runner's BYE, after the safe action
     assert not thread.is_alive()
