@@ -387,3 +387,12 @@ def test_rt_priority_runs_the_block_under_sched_fifo_and_restores_the_scheduler(
     except PermissionError as exc:
         assert "CAP_SYS_NICE" in str(exc)
     assert os.sched_getscheduler(0) == before
+
+
+def test_importing_deploy_loads_no_training_stack():
+    code = ("import sys, deploy.cli, deploy.runner, deploy.backends.udp, deploy.backends.sim, deploy.peer; "
+            "print(sorted(m for m in ('torch', 'gymnasium', 'mujoco', 'robotrl', 'envs', 'policies', 'onnx', 'yaml') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
