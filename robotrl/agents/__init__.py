@@ -10,6 +10,9 @@ ALGORITHMS: dict[str, str] = {
     "a2c": "robotrl.agents.a2c",
     "a3c": "robotrl.agents.a3c",
     "reinforce": "robotrl.agents.reinforce",
+    "dqn": "robotrl.agents.dqn",
+    "qlearning": "robotrl.agents.qlearning",
+    "mappo": "robotrl.agents.mappo",
 }
 
 
