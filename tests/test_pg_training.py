@@ -171,3 +171,20 @@ def test_a3c_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     step_after = float(next(iter(after["agent"]["optimizer"]["state"].values()))["step"])
     assert step_after == pytest.approx(step_before + 4000 / 20, abs=2)
     assert after["agent"]["worker_steps"][0] + after["agent"]["worker_steps"][1] >= killed_at + 4000
+
+
+@pytest.mark.parametrize("task", ["inverted_pendulum", "reacher", "cartpole"])
+@pytest.mark.parametrize("algo", ["reinforce", "a2c", "a3c"])
+def test_shipped_policy_gradient_configs_load(task, algo):
+    cfg = load_config(f"launch/{task}_{algo}.yaml")
+    assert cfg.algo == algo and cfg.name == f"{task}_{algo}"
+    if algo == "a3c":
+        assert cfg.hyper.workers == 2
+
+
+@pytest.mark.slow
+def test_inverted_pendulum_a2c_balances_within_100k_steps(tmp_path):
+    cfg = load_config("launch/inverted_pendulum_a2c.yaml")
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert result.steps <= 100_000
+    assert result.eval["return_mean"] == pytest.approx(1000.0)
