@@ -99,6 +99,8 @@ def test_a_tick_that_runs_past_the_next_deadline_is_an_overrun_and_skips_the_mis
     assert overruns >= 1 and log.overrun[3]
     assert skipped >= 2
     assert log.ticks + skipped == 20
+    # The 4th tick run ends at least 45 ms after its deadline k, past k+1 and k+2: the next run is k+3 or later.
+    assert log.tick[4] >= log.tick[3] + 3
 
 
 def test_overrun_policy_stop_ends_the_run_on_the_safe_action(onnx_policy):
@@ -356,3 +358,18 @@ def test_python_m_deploy_sim_points_to_the_train_extra(onnx_policy):
     assert r.returncode == 1
     assert "robotrl deploy --backend sim" in r.stderr and "robotrl[train]" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_rt_priority_runs_the_block_under_sched_fifo_and_restores_the_scheduler():
+    from deploy.realtime import realtime
+
+    before = os.sched_getscheduler(0)
+    with pytest.raises(ValueError, match=r"expected 1\.\.99"), realtime(0):
+        pass
+    try:
+        with realtime(10):
+            assert os.sched_getscheduler(0) == os.SCHED_FIFO
+            assert os.sched_getparam(0).sched_priority == 10
+    except PermissionError as exc:
+        assert "CAP_SYS_NICE" in str(exc)
+    assert os.sched_getscheduler(0) == before

@@ -1,0 +1,75 @@
+"""`robotrl eval --viewer` on a virtual screen: the window shows the arm; no display is one clear line."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imaging import arm_pixels
+from PIL import Image
+
+
+@pytest.fixture
+def xvfb_display():
+    """A fresh Xvfb screen (1280x720, 24 bit) on a free display number; stopped after the test."""
+    assert shutil.which("Xvfb") and shutil.which("import"), "needs Xvfb and imagemagick: run ./dev setup as root"
+    number = next(n for n in range(90, 400) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+                  and not Path(f"/tmp/.X{n}-lock").exists())
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        assert server.poll() is None and time.time() < deadline, "Xvfb did not start"
+        time.sleep(0.1)
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def _screenshot(display: str) -> np.ndarray:
+    png = subprocess.run(["import", "-display", display, "-window", "root", "png:-"], capture_output=True,
+                         check=True, timeout=30).stdout
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_viewer_draws_the_trained_arm_and_finishes_its_episodes(reacher_run, xvfb_display):
+    env = {**os.environ, "DISPLAY": xvfb_display, "MUJOCO_GL": "egl"}  # the CLI must switch to a window
+    viewer = subprocess.Popen([sys.executable, "-m", "robotrl.cli", "eval", str(reacher_run), "--viewer",
+                               "--episodes", "2", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        # Start-up (torch, the policy, GLFW) takes seconds on a loaded machine: poll the screen.
+        best, deadline = 0, time.time() + 90
+        while time.time() < deadline and viewer.poll() is None:
+            shot = _screenshot(xvfb_display)
+            best = max(best, arm_pixels(shot))
+            if best > 300:
+                break
+            time.sleep(0.5)
+        assert best > 300, f"the arm is not on the screen (at most {best} arm pixels)"
+        assert shot.std() > 20, "a blank screen"
+        out, err = viewer.communicate(timeout=120)
+    finally:
+        if viewer.poll() is None:
+            viewer.kill()
+            viewer.wait()
+    assert viewer.returncode == 0, err
+    result = json.loads(out)
+    assert result["episodes"] == 2 and result["lengths"] == [200, 200]
+    # Paced at the control rate: 2 x 200 steps at 50 Hz take 8 s of real time, never less.
+    assert result["wall_s"] >= 8.0 - 0.02, result["wall_s"]
+
+
+def test_viewer_without_a_display_says_so_and_suggests_video(reacher_run):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", str(reacher_run), "--viewer"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0] and "--video" in lines[0], proc.stderr
