@@ -12,6 +12,8 @@ What is translated, and the differences that remain on purpose:
   orthogonal init (gains sqrt(2), 0.01 for the action head, 1 for the value head), log_std_init.
 - Optimizer: Adam with eps 1e-5 in both; a linearly annealed learning rate becomes SB3's schedule on
   progress_remaining, which SB3 evaluates at the same point (after each rollout).
+- DQN: train_freq counts vector steps and target_update_interval env steps on both sides; our optional
+  observation normalizer learns from the warm-up data only, VecNormalize keeps updating.
 - PPO value clipping: SB3 takes the squared error of the clipped value; ours takes the max of the
   clipped and unclipped errors (as OpenAI baselines). Only matters when clip_range_vf is set.
 """
