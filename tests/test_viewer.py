@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,16 +16,15 @@ from PIL import Image
 
 @pytest.fixture
 def xvfb_display():
-    """A fresh Xvfb screen (1280x720, 24 bit) on a free display number; stopped after the test."""
+    """A fresh Xvfb screen (1280x720, 24 bit) on a display number Xvfb picks itself; stopped after the test."""
     assert shutil.which("Xvfb") and shutil.which("import"), "needs Xvfb and imagemagick: run ./dev setup as root"
-    number = next(n for n in range(90, 400) if not Path(f"/tmp/.X11-unix/X{n}").exists()
-                  and not Path(f"/tmp/.X{n}-lock").exists())
-    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        assert server.poll() is None and time.time() < deadline, "Xvfb did not start"
-        time.sleep(0.1)
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x720x24", "-nolisten", "tcp"],
+                              pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as reader:
+        number = reader.readline().strip()  # written once the server accepts connections
+    assert number, "Xvfb did not start"
     yield f":{number}"
     server.terminate()
     server.wait(timeout=10)
