@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.sim import BatchSim, load_model
+from envs.sim2real import Perturbations, SimToReal
 from envs.tasks.base import Task
 
 
@@ -16,6 +17,21 @@ def task_spaces(task: Task) -> tuple[spaces.Box, spaces.Box]:
     obs = spaces.Box(-np.inf, np.inf, shape=(task.obs_dim,), dtype=np.float32)
     act = spaces.Box(task.action_low, task.action_high, dtype=np.float32)
     return obs, act
+
+
+def build(task_cls: type[Task], nsim: int, nthread: int | None,
+          kwargs: dict[str, Any]) -> tuple[BatchSim, Task, Perturbations]:
+    """Simulations, task and sim-to-real perturbations from an env's keyword arguments."""
+    kwargs = dict(kwargs)
+    options = SimToReal.pop_from(kwargs)
+    model = load_model(task_cls.xml)
+    options.edit_model(model)
+    task_cls.edit_model(model, **kwargs)
+    sim = BatchSim(model, nsim, nthread)
+    task = task_cls(sim, **kwargs)
+    if options.frame_skip is not None:
+        task.frame_skip = options.frame_skip
+    return sim, task, Perturbations(options, sim, len(task.action_low), task.obs_dim)
 
 
 class RobotEnv(gym.Env):
@@ -31,8 +47,7 @@ class RobotEnv(gym.Env):
         height: int = 480,
         **task_kwargs: Any,
     ) -> None:
-        self.sim = BatchSim(load_model(task_cls.xml), 1, nthread=1)
-        self.task = task_cls(self.sim, **task_kwargs)
+        self.sim, self.task, self.perturb = build(task_cls, 1, 1, task_kwargs)
         self.observation_space, self.action_space = task_spaces(self.task)
         self.metadata = {**self.metadata, "render_fps": round(1.0 / self.task.control_dt)}
         self.render_mode = render_mode
@@ -42,20 +57,23 @@ class RobotEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        rngs = [self.np_random]
         self.sim.reset(self._ids)
-        self.task.reset_ids(self._ids, [self.np_random])
+        self.task.reset_ids(self._ids, rngs)
+        self.perturb.reset_ids(self._ids, rngs)
         self.sim.forward(self._ids)
-        return self.task.observe()[0], {}
+        return self.perturb.noisy(self.task.observe(), self._ids, rngs)[0], {}
 
     def step(self, action):
-        action = np.asarray(action, dtype=np.float64).reshape(1, -1)
+        action = self.perturb.delayed(np.asarray(action, dtype=np.float64).reshape(1, -1))
         self.task.apply_action(action)
         self.sim.step(self.task.frame_skip)
         result = self.task.evaluate(action)
         info: dict[str, Any] = {k: float(v[0]) for k, v in result.extras.items()}
         if result.success is not None:
             info["is_success"] = bool(result.success[0])
-        return self.task.observe()[0], float(result.reward[0]), bool(result.terminated[0]), False, info
+        obs = self.perturb.noisy(self.task.observe(), self._ids, [self.np_random])
+        return obs[0], float(result.reward[0]), bool(result.terminated[0]), False, info
 
     def render(self):
         if self.render_mode != "rgb_array":

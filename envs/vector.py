@@ -13,8 +13,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from envs.robot_env import task_spaces
-from envs.sim import BatchSim, load_model
+from envs.robot_env import build, task_spaces
 from envs.tasks.base import Task
 
 
@@ -30,9 +29,9 @@ class BatchedVectorEnv(VectorEnv):
         **task_kwargs: Any,
     ) -> None:
         self.num_envs = num_envs
-        self.sim = BatchSim(load_model(task_cls.xml), num_envs, nthread)
-        self.task = task_cls(self.sim, **task_kwargs)
+        self.sim, self.task, self.perturb = build(task_cls, num_envs, nthread, task_kwargs)
         self.max_episode_steps = max_episode_steps or task_cls.max_episode_steps
+        self.task.max_episode_steps = self.max_episode_steps
         self.single_observation_space, self.single_action_space = task_spaces(self.task)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -47,23 +46,24 @@ class BatchedVectorEnv(VectorEnv):
             self.rngs = [seeding.np_random(s)[0] for s in seeds]
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         self._reset_ids(self._all)
-        return self.task.observe(), {}
+        return self.perturb.noisy(self.task.observe(), self._all, self.rngs), {}
 
     def _reset_ids(self, ids: np.ndarray) -> None:
         self.sim.reset(ids)
         self.task.reset_ids(ids, self.rngs)
+        self.perturb.reset_ids(ids, self.rngs)
         self.sim.forward(ids)
         self.elapsed[ids] = 0
 
     def step(self, actions):
-        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        actions = self.perturb.delayed(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1))
         self.task.apply_action(actions)
         self.sim.step(self.task.frame_skip)
         result = self.task.evaluate(actions)
         self.elapsed += 1
         terminated = result.terminated.astype(bool)
         truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
-        obs = self.task.observe()
+        obs = self.perturb.noisy(self.task.observe(), self._all, self.rngs)
         info: dict[str, Any] = dict(result.extras)
         if result.success is not None:
             info["is_success"] = result.success
@@ -72,7 +72,7 @@ class BatchedVectorEnv(VectorEnv):
             ids = np.flatnonzero(done)
             info = self._final_info(info, obs, done)
             self._reset_ids(ids)
-            obs[ids] = self.task.observe()[ids]
+            obs[ids] = self.perturb.noisy(self.task.observe(), ids, self.rngs)[ids]
         return obs, result.reward.astype(np.float64), terminated, truncated, info
 
     def _final_info(self, info: dict[str, Any], obs: np.ndarray, done: np.ndarray) -> dict[str, Any]:

@@ -36,6 +36,26 @@ def tiny_config(tmp_path):
 
 
 @pytest.fixture(scope="session")
+def exported_reacher(tmp_path_factory):
+    """A briefly trained Reacher-v0 PPO run and its export: (run folder, policy.onnx, export report)."""
+    import yaml
+
+    from robotrl.config import load_config
+    from robotrl.export import export_policy
+    from robotrl.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("exported")
+    data = {"algo": "ppo", "seed": 3, "env": {"id": "robotrl/Reacher-v0", "num_envs": 8},
+            "train": {"total_steps": 2048, "eval_every": 0, "eval_episodes": 2, "final_eval_episodes": 2,
+                      "checkpoint_every": 2048},
+            "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 2}}
+    (root / "tiny.yaml").write_text(yaml.safe_dump(data))
+    Trainer(load_config(root / "tiny.yaml"), root / "run", show_progress=False).run()
+    report = export_policy(root / "run")
+    return root / "run", root / "run" / "policy.onnx", report
+
+
+@pytest.fixture(scope="session")
 def reacher_run(tmp_path_factory):
     """A briefly trained Reacher-v0 run folder (with evaluation points), shared by the viewer, video
     and plot tests: they need a real checkpoint and metrics, not a competent arm."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
+import mujoco
 import numpy as np
 
 from envs.sim import BatchSim
@@ -41,6 +43,10 @@ class Task(ABC):
     obs_fields: tuple[tuple[str, int], ...]
     """Names and sizes of the observation's parts, in order (the layout the ONNX file records)."""
     action_mode: str = "torque"
+    """"torque", or "position": PD targets around `default_pose` with gains `pd_kp`, `pd_kd`."""
+    pd_kp: tuple[float, ...] = ()
+    pd_kd: tuple[float, ...] = ()
+    default_pose: tuple[float, ...] = ()
 
     def __init__(self, sim: BatchSim) -> None:
         self.sim = sim
@@ -49,6 +55,11 @@ class Task(ABC):
         self.action_low = low.astype(np.float32)
         self.action_high = high.astype(np.float32)
 
+    @classmethod
+    def edit_model(cls, model: mujoco.MjModel, **task_kwargs: Any) -> None:
+        """Change the model before the simulations are built (an action mode, say); none by default."""
+        return None
+
     @property
     def obs_dim(self) -> int:
         return sum(size for _, size in self.obs_fields)
@@ -56,6 +67,21 @@ class Task(ABC):
     @property
     def control_dt(self) -> float:
         return float(self.sim.model.opt.timestep) * self.frame_skip
+
+    def describe(self) -> dict[str, Any]:
+        """The robot facts an exported policy must agree with, as plain data (see envs.describe)."""
+        return {
+            "obs_fields": [[name, size] for name, size in self.obs_fields],
+            "obs_dim": self.obs_dim,
+            "act_dim": int(self.action_low.shape[0]),
+            "action_low": [float(v) for v in self.action_low],
+            "action_high": [float(v) for v in self.action_high],
+            "action_mode": self.action_mode,
+            "pd": ({"kp": list(self.pd_kp), "kd": list(self.pd_kd), "default_pose": list(self.default_pose)}
+                   if self.action_mode == "position" else None),
+            "control_hz": 1.0 / self.control_dt,
+            "decimation": self.frame_skip,
+        }
 
     @abstractmethod
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:

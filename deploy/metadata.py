@@ -1,0 +1,117 @@
+"""The description an exported policy carries, read and checked without the onnx package.
+
+policies/export.py writes it as JSON under one metadata key; this module is its reader on the robot.
+A file with a missing key, a newer format or sizes that disagree with its own graph is refused here,
+before any loop starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+METADATA_KEY = "robotrl.policy"
+ACTION_MODES = ("torque", "position")
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """What a policy expects of its robot."""
+
+    env_id: str
+    algo: str
+    train_steps: int
+    obs_dim: int
+    act_dim: int
+    obs_fields: tuple[tuple[str, int], ...]
+    action_low: np.ndarray
+    action_high: np.ndarray
+    action_mode: str
+    pd: dict[str, list[float]] | None
+    control_hz: float
+    decimation: int
+    quantized: str | None
+    input_name: str
+    output_name: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"env_id": self.env_id, "algo": self.algo, "train_steps": self.train_steps,
+                "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+                "obs_fields": [list(f) for f in self.obs_fields],
+                "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
+                "action_mode": self.action_mode, "pd": self.pd, "control_hz": self.control_hz,
+                "decimation": self.decimation, "quantized": self.quantized}
+
+
+def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
+    if key not in data:
+        raise ValueError(f"{source}: metadata key {key!r} is missing")
+    value = data[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{source}: metadata key {key!r}: expected {kind}, got {value!r}")
+    return value
+
+
+def parse_spec(raw: str | None, source: str) -> PolicySpec:
+    """The PolicySpec of a metadata JSON string; `source` (the file name) prefixes every error."""
+    if raw is None:
+        raise ValueError(f"{source}: no {METADATA_KEY!r} metadata (not exported by robotrl export)")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: metadata {METADATA_KEY!r} is not JSON: {exc}") from exc
+    version = _get(data, "format_version", int, source)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{source}: metadata format_version {version}, this runner reads {FORMAT_VERSION}")
+    obs_dim = _get(data, "obs_dim", int, source)
+    act_dim = _get(data, "act_dim", int, source)
+    fields = tuple((str(name), int(size)) for name, size in _get(data, "obs_fields", list, source))
+    if sum(size for _, size in fields) != obs_dim:
+        raise ValueError(f"{source}: metadata obs_fields add up to {sum(s for _, s in fields)}, obs_dim is {obs_dim}")
+    low = np.asarray(_get(data, "action_low", list, source), dtype=np.float32)
+    high = np.asarray(_get(data, "action_high", list, source), dtype=np.float32)
+    if low.shape != (act_dim,) or high.shape != (act_dim,):
+        raise ValueError(f"{source}: metadata action bounds have {low.shape[0]}/{high.shape[0]} entries, "
+                         f"act_dim is {act_dim}")
+    if not np.all(low <= high):
+        raise ValueError(f"{source}: metadata action_low exceeds action_high")
+    mode = _get(data, "action_mode", str, source)
+    if mode not in ACTION_MODES:
+        raise ValueError(f"{source}: metadata action_mode {mode!r}, expected one of {ACTION_MODES}")
+    pd = data.get("pd")
+    if mode == "position" and not (isinstance(pd, dict) and {"kp", "kd", "default_pose"} <= set(pd)):
+        raise ValueError(f"{source}: metadata action_mode 'position' needs pd.kp, pd.kd and pd.default_pose")
+    return PolicySpec(
+        env_id=_get(data, "env_id", str, source), algo=_get(data, "algo", str, source),
+        train_steps=_get(data, "train_steps", int, source), obs_dim=obs_dim, act_dim=act_dim,
+        obs_fields=fields, action_low=low, action_high=high, action_mode=mode, pd=pd,
+        control_hz=float(_get(data, "control_hz", (int, float), source)),
+        decimation=_get(data, "decimation", int, source), quantized=data.get("quantized"),
+        input_name=_get(data, "input", str, source), output_name=_get(data, "output", str, source))
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    """What a robot backend reports about itself: sizes and actuator bounds."""
+
+    obs_dim: int
+    act_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+
+def check_compatible(policy: PolicySpec, robot: RobotSpec, source: str, tol: float = 1e-5) -> None:
+    """Refuse to run a policy on a robot whose sizes or action bounds differ from the policy's."""
+    if policy.obs_dim != robot.obs_dim:
+        raise ValueError(f"{source}: policy expects {policy.obs_dim} observations, robot sends {robot.obs_dim}")
+    if policy.act_dim != robot.act_dim:
+        raise ValueError(f"{source}: policy outputs {policy.act_dim} actions, robot takes {robot.act_dim}")
+    for name, ours, theirs in (("action_low", policy.action_low, robot.action_low),
+                               ("action_high", policy.action_high, robot.action_high)):
+        theirs = np.asarray(theirs, dtype=np.float32)
+        if theirs.shape != ours.shape or not np.allclose(ours, theirs, rtol=tol, atol=tol):
+            raise ValueError(f"{source}: policy {name} {ours.tolist()} differs from the robot's {theirs.tolist()}")

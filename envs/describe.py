@@ -1,0 +1,42 @@
+"""One description of a robot, shared by training, export and the robot: the ONNX metadata's env half.
+
+robotrl tasks know their observation layout and action mode; for other Gymnasium ids the layout is
+only a size, so the fields are named obs_0..obs_{n-1} and the action mode is taken to be torque.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs.registry import make
+
+
+def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
+    """Observation layout, action bounds and mode, control rate and decimation of `env_id`."""
+    env = make(env_id, **env_kwargs)
+    try:
+        base = env.unwrapped
+        task = getattr(base, "task", None)
+        if task is not None:
+            info = task.describe()
+        else:
+            obs_dim = int(np.prod(env.observation_space.shape))
+            low = np.asarray(env.action_space.low, dtype=np.float64).reshape(-1)
+            high = np.asarray(env.action_space.high, dtype=np.float64).reshape(-1)
+            dt = float(getattr(base, "dt", 0.0))
+            info = {
+                "obs_fields": [[f"obs_{i}", 1] for i in range(obs_dim)],
+                "obs_dim": obs_dim,
+                "act_dim": int(low.shape[0]),
+                "action_low": low.tolist(),
+                "action_high": high.tolist(),
+                "action_mode": "torque",
+                "pd": None,
+                "control_hz": 1.0 / dt if dt > 0 else 0.0,
+                "decimation": int(getattr(base, "frame_skip", 1)),
+            }
+    finally:
+        env.close()
+    return {"env_id": env_id, **info}

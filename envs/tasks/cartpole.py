@@ -1,0 +1,86 @@
+"""CartPole: push a cart along a rail to balance a hinged pole upright, or to swing it up first.
+
+The state is four numbers (cart position, pole angle and their rates), observed as five
+(cart position, cos and sin of the pole angle, velocities) so that the angle never wraps; the
+value-based and tabular methods build on this task, so it stays that small.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from envs.sim import BatchSim
+from envs.tasks.base import StepResult, Task
+
+UPRIGHT_ANGLE = 0.2
+"""|pole angle| (rad) below which the pole counts as up; balance ends when it is exceeded."""
+CART_LIMIT = 2.4
+"""|cart position| (m) that ends a balance episode (the rail's stops are at 2.5 m)."""
+
+
+def wrap_angle(a: np.ndarray) -> np.ndarray:
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+def tolerance(x: np.ndarray, margin: float, value_at_margin: float = 0.1) -> np.ndarray:
+    """1 at x = 0, falling as a Gaussian to `value_at_margin` at |x| = margin: a bounded shaping term."""
+    scale = np.sqrt(-2.0 * np.log(value_at_margin))
+    return np.exp(-0.5 * (x * scale / margin) ** 2)
+
+
+class CartPoleTask(Task):
+    xml = "cartpole.xml"
+    frame_skip = 2  # 100 Hz physics, 50 Hz policy
+    max_episode_steps = 500
+    obs_fields = (("cart_pos", 1), ("cos_pole", 1), ("sin_pole", 1), ("cart_vel", 1), ("pole_vel", 1))
+
+    def __init__(self, sim: BatchSim, task: str = "balance", control_cost: float = 0.0) -> None:
+        if task not in ("balance", "swingup"):
+            raise ValueError(f"CartPole task: expected 'balance' or 'swingup', got {task!r}")
+        super().__init__(sim)
+        self.task = task
+        self.control_cost = control_cost
+        # Success needs to know whether an episode lasted to its limit; the env sets the limit it uses.
+        self.elapsed = np.zeros(self.n, dtype=np.int64)
+
+    def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        for i in ids:
+            rng = rngs[i]
+            if self.task == "balance":
+                self.sim.qpos[i] = rng.uniform(-0.05, 0.05, size=2)
+            else:
+                self.sim.qpos[i] = (rng.uniform(-0.05, 0.05), np.pi + rng.uniform(-0.05, 0.05))
+            self.sim.qvel[i] = rng.uniform(-0.05, 0.05, size=2)
+        self.elapsed[ids] = 0
+
+    def apply_action(self, action: np.ndarray) -> None:
+        self.sim.ctrl[:] = np.clip(action, self.action_low, self.action_high)
+
+    def angle(self) -> np.ndarray:
+        return wrap_angle(self.sim.qpos[:, 1])
+
+    def observe(self) -> np.ndarray:
+        x, theta = self.sim.qpos[:, 0], self.sim.qpos[:, 1]
+        xd, thetad = self.sim.qvel[:, 0], self.sim.qvel[:, 1]
+        return np.stack([x, np.cos(theta), np.sin(theta), xd, thetad], axis=1).astype(np.float32)
+
+    def evaluate(self, action: np.ndarray) -> StepResult:
+        self.elapsed += 1
+        x = self.sim.qpos[:, 0]
+        angle = self.angle()
+        up = np.abs(angle) < UPRIGHT_ANGLE
+        u = np.clip(action, self.action_low, self.action_high)[:, 0]
+        if self.task == "balance":
+            terminated = ~up | (np.abs(x) > CART_LIMIT)
+            reward = np.ones(self.n) - self.control_cost * u**2
+        else:
+            terminated = np.zeros(self.n, dtype=bool)
+            # dm_control's swing-up shaping: upright dominates, centred cart, gentle force and spin.
+            upright = (np.cos(angle) + 1.0) / 2.0
+            centered = (1.0 + tolerance(x, margin=2.0)) / 2.0
+            small_control = (4.0 + (1.0 - u**2)) / 5.0
+            small_velocity = (1.0 + tolerance(self.sim.qvel[:, 1], margin=5.0)) / 2.0
+            reward = upright * centered * small_control * small_velocity - self.control_cost * u**2
+        success = (self.elapsed >= self.max_episode_steps) & up & ~terminated
+        return StepResult(reward=reward, terminated=terminated, success=success,
+                          extras={"pole_angle": angle, "cart_pos": x.copy()})

@@ -1,0 +1,146 @@
+"""ONNX export of a policy's deterministic actor, with its description inside the file.
+
+The graph maps raw float32 observations [batch, obs_dim] to env actions [batch, act_dim]: the
+normalizer, the deterministic head, the action scaling and the clipping are all in it, so the robot
+runs one graph and nothing else. The description (observation layout, action bounds and mode,
+control rate, env, algorithm, steps) travels as JSON under one metadata key; deploy/metadata.py
+reads it with ONNX Runtime alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+FORMAT_VERSION = 1
+METADATA_KEY = "robotrl.policy"
+INPUT_NAME = "obs"
+OUTPUT_NAME = "action"
+PARITY_TOLERANCE = 1e-5
+"""Largest |onnx - torch| action difference an fp32 export may have."""
+
+
+def to_onnx(actor: nn.Module, obs_dim: int, description: dict[str, Any]) -> bytes:
+    """Serialize `actor` to one self-contained ONNX file (batch dimension dynamic) carrying `description`."""
+    actor = actor.eval()
+    example = torch.zeros(2, obs_dim, dtype=torch.float32)
+    # The dynamo exporter chats on stdout and warns about torch internals; neither concerns the user.
+    registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration_log.level
+    registration_log.setLevel(logging.ERROR)  # "torchvision is not installed" lines, irrelevant here
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(
+            actor, (example,), None,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            external_data=False, verbose=False,
+        )
+    registration_log.setLevel(level)
+    model = program.model_proto
+    set_description(model, description)
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
+
+
+def set_description(model: onnx.ModelProto, description: dict[str, Any]) -> None:
+    """Write the description JSON (with the format version) into the model's metadata."""
+    payload = {"format_version": FORMAT_VERSION, "input": INPUT_NAME, "output": OUTPUT_NAME, **description}
+    for prop in list(model.metadata_props):
+        if prop.key == METADATA_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(payload, sort_keys=True)
+    model.producer_name = "robotrl"
+
+
+def quantize_int8(model_bytes: bytes, description: dict[str, Any]) -> bytes:
+    """Dynamic int8 weight quantization (ONNX Runtime); the description says `quantized: int8`."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(model_bytes)
+        # It logs advice on pre-processing for image models at WARNING on the root logger; not ours.
+        logging.disable(logging.WARNING)
+        try:
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
+        model = onnx.load(dst)
+    set_description(model, {**description, "quantized": "int8"})
+    onnx.checker.check_model(model, full_check=True)
+    return model.SerializeToString()
+
+
+def onnx_policy_fn(model_bytes: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """A batch function running the exported graph in ONNX Runtime (CPU, one thread)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+    def act(observations: np.ndarray) -> np.ndarray:
+        return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(observations, dtype=np.float32)})[0]
+
+    return act
+
+
+def onnx_actions(model_bytes: bytes, observations: np.ndarray) -> np.ndarray:
+    return onnx_policy_fn(model_bytes)(observations)
+
+
+def torch_actions(actor: nn.Module, observations: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return actor.eval()(torch.as_tensor(observations, dtype=torch.float32)).numpy()
+
+
+def parity_error(actor: nn.Module, model_bytes: bytes, observations: np.ndarray) -> float:
+    """max |onnx(obs) - torch(obs)| over a batch of observations."""
+    diff = np.abs(onnx_actions(model_bytes, observations) - torch_actions(actor, observations))
+    return float(diff.max()) if diff.size else 0.0
+
+
+def check_parity(actor: nn.Module, model_bytes: bytes, observations: np.ndarray,
+                 tolerance: float = PARITY_TOLERANCE) -> float:
+    """Raise when ONNX Runtime and torch disagree by more than `tolerance` on any observation."""
+    err = parity_error(actor, model_bytes, observations)
+    if not err <= tolerance:
+        raise ValueError(f"ONNX and torch actions differ by {err:.3g} on {len(observations)} observations "
+                         f"(tolerance {tolerance:g})")
+    return err
+
+
+def edge_observations(typical: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Observations beyond the typical ones: zeros, large magnitudes that saturate the normalizer's clip,
+    single-coordinate spikes and scaled copies. `typical` is [n, obs_dim] from running the env."""
+    obs_dim = typical.shape[1]
+    spikes = []
+    for scale in (1e3, -1e3, 1e6, -1e6):
+        s = np.zeros((obs_dim, obs_dim), dtype=np.float32)
+        np.fill_diagonal(s, scale)
+        spikes.append(s)
+    picks = typical[rng.integers(0, len(typical), size=256)]
+    parts = [
+        np.zeros((1, obs_dim), dtype=np.float32),
+        np.full((1, obs_dim), 1e4, dtype=np.float32),
+        np.full((1, obs_dim), -1e4, dtype=np.float32),
+        *spikes,
+        picks * 10.0,
+        picks * 100.0,
+        rng.standard_normal((256, obs_dim)).astype(np.float32) * typical.std(0, keepdims=True) * 5,
+    ]
+    return np.concatenate(parts).astype(np.float32)

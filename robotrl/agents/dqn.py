@@ -1,0 +1,252 @@
+"""Deep Q-Networks (Mnih et al. 2015) and the variants that fix its known faults, as options.
+
+Replay memory with uniform sampling, a target network (hard copies, or Polyak averaging with tau < 1),
+Double DQN targets (van Hasselt et al. 2016: the online net picks the next action, the target net
+values it), Huber or MSE loss, a linearly decaying epsilon, learning starts, train frequency and
+gradient steps, gradient-norm clipping, a dueling head, and n-step returns. Truncated episodes
+bootstrap from their final observation; only terminal states are worth 0.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.nn import functional as F
+
+from envs.wrappers import find_action_bins
+from policies.q_network import QNetwork
+from robotrl.config import RunConfig
+from robotrl.nstep import NStepAccumulator
+from robotrl.replay import FrameReplayBuffer, ReplayBuffer, Transitions
+from robotrl.schedules import linear_epsilon
+
+
+@dataclass(frozen=True)
+class Hyper:
+    buffer_size: int = 100_000
+    """Transitions the replay memory holds (oldest overwritten)."""
+    learning_rate: float = 1e-4
+    batch_size: int = 64
+    gamma: float = 0.99
+    learning_starts: int = 1_000
+    """Environment steps of random-ish experience before the first gradient step."""
+    train_freq: int = 1
+    """Vector-env steps between rounds of `gradient_steps` gradient updates."""
+    gradient_steps: int = 1
+    steps_per_iteration: int = 1_000
+    """Environment steps per trainer iteration (one metrics row); learning interleaves inside it."""
+    target_update_interval: int = 1_000
+    """Environment steps between target-network updates."""
+    tau: float = 1.0
+    """Target update weight: 1 copies the online net; < 1 is Polyak averaging."""
+    double: bool = False
+    """Double DQN targets."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    n_step: int = 1
+    """Steps summed in the return before bootstrapping (1: classic DQN)."""
+    loss: Literal["huber", "mse"] = "huber"
+    max_grad_norm: float | None = 10.0
+    """Clip the global gradient norm (None: off)."""
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.05
+    exploration_fraction: float = 0.1
+    """Fraction of the run over which epsilon decays."""
+
+    def validate(self) -> None:
+        if min(self.buffer_size, self.batch_size, self.train_freq, self.target_update_interval, self.n_step,
+               self.steps_per_iteration) < 1:
+            raise ValueError("buffer_size, batch_size, train_freq, target_update_interval, n_step and "
+                             "steps_per_iteration must be positive")
+        if self.gradient_steps < 0 or self.learning_starts < 0:
+            raise ValueError("gradient_steps and learning_starts must be >= 0")
+        if not 0 < self.tau <= 1 or not 0 < self.gamma <= 1:
+            raise ValueError("tau and gamma must be in (0, 1]")
+        if not 0 <= self.exploration_final_eps <= 1 or not 0 <= self.exploration_initial_eps <= 1:
+            raise ValueError("exploration epsilons must be in [0, 1]")
+
+
+def td_targets(online: nn.Module, target: nn.Module, batch: Transitions, double: bool) -> torch.Tensor:
+    """r + discount * (1 - terminated) * Q_target(s', a*), a* = argmax Q_target (DQN) or argmax Q_online
+    (Double DQN). `batch` holds tensors here."""
+    with torch.no_grad():
+        next_q = target(batch.next_obs)
+        # Double DQN decouples choosing the next action from valuing it, which removes the max's upward bias.
+        chooser = online(batch.next_obs) if double else next_q
+        best = chooser.argmax(-1, keepdim=True)
+        bootstrap = next_q.gather(-1, best).squeeze(-1)
+        return batch.rewards + batch.discounts * (1.0 - batch.terminated) * bootstrap
+
+
+def make_policy(cfg: RunConfig, env) -> QNetwork:
+    """The Q-network for the env's spaces, holding the discretized robot's action table."""
+    obs_space, act_space = env.single_observation_space, env.single_action_space
+    if not isinstance(act_space, spaces.Discrete):
+        raise ValueError(f"{cfg.env.id}: DQN needs a Discrete action space, got {act_space} "
+                         "(set env.kwargs.discretize_actions)")
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
+        raise ValueError(f"{cfg.env.id}: DQN needs a flat Box or a (stack, H, W) pixel observation, got {obs_space}")
+    bins = find_action_bins(env)
+    return QNetwork(obs_space.shape, int(act_space.n), hidden=cfg.policy.hidden, activation=cfg.policy.activation,
+                    dueling=cfg.hyper.dueling, normalize_obs=cfg.policy.normalize_obs,
+                    action_table=None if bins is None else bins.table)
+
+
+class EpsilonGreedyCollector:
+    """Steps the vector env with epsilon-greedy actions and files the transitions into the replay."""
+
+    def __init__(self, env, policy: QNetwork, replay, hp: Hyper, rng: np.random.Generator,
+                 device: torch.device) -> None:
+        self.env, self.policy, self.replay, self.rng, self.device = env, policy, replay, rng, device
+        self.frames = isinstance(replay, FrameReplayBuffer)
+        self.nstep = NStepAccumulator(env.num_envs, hp.n_step, hp.gamma)
+        self.obs: np.ndarray | None = None
+
+    def reset(self, seed: int | None = None) -> None:
+        self.obs, _ = self.env.reset(seed=seed)
+        self.nstep.clear()
+        if self.frames:
+            self.replay.mark_episode_start()
+
+    def step(self, epsilon: float, episodes, update_normalizer: bool) -> None:
+        if self.obs is None:
+            self.reset()
+        n = self.env.num_envs
+        with torch.no_grad():
+            greedy = self.policy.deterministic(torch.as_tensor(self.obs, device=self.device)).cpu().numpy()
+        explore = self.rng.random(n) < epsilon
+        actions = np.where(explore, self.rng.integers(0, self.policy.n_actions, size=n), greedy)
+        next_obs, reward, terminated, truncated, infos = self.env.step(actions)
+        done = terminated | truncated
+        episodes.add(reward, done, infos)
+        stored_next = next_obs.copy()
+        for i in np.flatnonzero(done):
+            stored_next[i] = infos["final_obs"][i]
+        if update_normalizer:
+            self.policy.normalizer.update(torch.as_tensor(self.obs))
+        if self.frames:
+            self.replay.add(Transitions(self.obs, actions, reward.astype(np.float32), stored_next,
+                                        terminated.astype(np.float32),
+                                        np.full(n, self.nstep.gamma, np.float32)), ended=done)
+        else:
+            ready = self.nstep.push(self.obs, actions, reward, stored_next, terminated, done)
+            if ready is not None:
+                self.replay.add(ready)
+        self.obs = next_obs
+
+
+class Agent:
+    """DQN over a vector env.
+
+    collect() interleaves `train_freq` vector steps with `gradient_steps` updates, as DQN prescribes,
+    for `steps_per_iteration` env steps; update() reports. (A trainer iteration per vector step would
+    spend more time logging than learning.)
+    """
+
+    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+        self.hp: Hyper = cfg.hyper
+        self.device = device
+        self.total_steps = cfg.train.total_steps
+        self.num_envs = env.num_envs
+        self.policy = make_policy(cfg, env).to(device)
+        self.target = copy.deepcopy(self.policy).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate)
+        self.rng = np.random.default_rng(cfg.seed)
+        shape = env.single_observation_space.shape
+        if self.policy.pixels:
+            if self.hp.n_step != 1:
+                raise ValueError("dqn.n_step: pixel observations share frames in the replay, which needs n_step 1")
+            self.replay: ReplayBuffer | FrameReplayBuffer = FrameReplayBuffer(self.hp.buffer_size, env.num_envs,
+                                                                              shape)
+        else:
+            self.replay = ReplayBuffer(self.hp.buffer_size, shape, np.float32)
+        self.collector = EpsilonGreedyCollector(env, self.policy, self.replay, self.hp, self.rng, device)
+        self.env_steps = 0
+        self.gradient_updates = 0
+        self.next_target_update = self.hp.learning_starts + self.hp.target_update_interval
+        self.stats: dict[str, list[float]] = {"losses/td_loss": [], "losses/q_values": []}
+
+    def epsilon(self) -> float:
+        hp = self.hp
+        return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction,
+                              self.env_steps / self.total_steps)
+
+    def collect(self, episodes) -> int:
+        steps = 0
+        while steps < self.hp.steps_per_iteration:
+            for _ in range(self.hp.train_freq):
+                # The normalizer learns from the warm-up data only, then stays fixed so targets do not drift.
+                warmup = self.env_steps < self.hp.learning_starts
+                self.collector.step(self.epsilon(), episodes, update_normalizer=warmup)
+                self.env_steps += self.num_envs
+                steps += self.num_envs
+            self.learn()
+        return steps
+
+    def _tensors(self, t: Transitions) -> Transitions:
+        def conv(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+            return torch.as_tensor(x, device=self.device, dtype=dtype)
+
+        obs_dtype = None if self.policy.pixels else torch.float32
+        return Transitions(conv(t.obs, obs_dtype), conv(t.actions), conv(t.rewards), conv(t.next_obs, obs_dtype),
+                           conv(t.terminated), conv(t.discounts))
+
+    def _sync_target(self, tau: float) -> None:
+        with torch.no_grad():
+            for p_t, p in zip(self.target.parameters(), self.policy.parameters(), strict=True):
+                p_t.lerp_(p, tau)
+            for b_t, b in zip(self.target.buffers(), self.policy.buffers(), strict=True):
+                b_t.copy_(b)
+
+    def learn(self) -> None:
+        """`gradient_steps` updates on replayed minibatches, then any target update that is due."""
+        hp = self.hp
+        if self.env_steps < hp.learning_starts or self.replay.size < hp.batch_size:
+            return
+        if self.gradient_updates == 0:
+            self._sync_target(1.0)
+        for _ in range(hp.gradient_steps):
+            batch = self._tensors(self.replay.sample(hp.batch_size, self.rng))
+            targets = td_targets(self.policy, self.target, batch, hp.double)
+            q = self.policy(batch.obs).gather(-1, batch.actions[:, None]).squeeze(-1)
+            loss = F.smooth_l1_loss(q, targets) if hp.loss == "huber" else F.mse_loss(q, targets)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if hp.max_grad_norm is not None:
+                nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
+            self.optimizer.step()
+            self.gradient_updates += 1
+            self.stats["losses/td_loss"].append(float(loss.detach()))
+            self.stats["losses/q_values"].append(float(q.detach().mean()))
+        while self.env_steps >= self.next_target_update:
+            self._sync_target(hp.tau)
+            self.next_target_update += hp.target_update_interval
+
+    def update(self, progress: float) -> dict[str, float]:
+        """Learning already happened in collect(); report its averages."""
+        out = {"charts/epsilon": self.epsilon(), "charts/replay_size": float(self.replay.size),
+               "charts/gradient_updates": float(self.gradient_updates)}
+        out.update({k: float(np.mean(v)) for k, v in self.stats.items() if v})
+        self.stats = {k: [] for k in self.stats}
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "target": self.target.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "replay": self.replay.state_dict(),
+                "rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
+                "gradient_updates": self.gradient_updates, "next_target_update": self.next_target_update}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.replay.load_state_dict(state["replay"])
+        self.rng.bit_generator.state = state["rng"]
+        self.env_steps, self.gradient_updates = state["env_steps"], state["gradient_updates"]
+        self.next_target_update = state["next_target_update"]

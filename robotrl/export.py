@@ -1,0 +1,107 @@
+"""`robotrl export`: a run folder, checkpoint or SB3 .zip -> one self-describing ONNX file, checked.
+
+The check runs the file in ONNX Runtime and torch on a few thousand observations (visited by the
+policy itself in its env, plus edge cases) and fails above 1e-5. An int8 export is lossy by design:
+it reports the action error and a short evaluation of both files instead of failing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import envs
+from envs.describe import describe_env
+from policies.checkpoint import atomic_write_bytes
+from policies.export import (
+    check_parity,
+    edge_observations,
+    onnx_actions,
+    onnx_policy_fn,
+    quantize_int8,
+    to_onnx,
+    torch_actions,
+)
+from robotrl.evaluate import evaluate
+
+QUANTIZATIONS = ("int8",)
+
+
+def visited_observations(actor: torch.nn.Module, env_id: str, env_kwargs: dict[str, Any], num_envs: int = 16,
+                         steps: int = 200, seed: int = 7) -> np.ndarray:
+    """Observations the policy meets: [num_envs * steps, obs_dim] from running it in its env."""
+    env = envs.make_vec(env_id, num_envs, **env_kwargs)
+    try:
+        obs, _ = env.reset(seed=seed)
+        seen = []
+        for _ in range(steps):
+            seen.append(np.asarray(obs, dtype=np.float32))
+            obs, *_ = env.step(torch_actions(actor, obs))
+    finally:
+        env.close()
+    return np.concatenate(seen)
+
+
+def default_out(path: Path, quantize: str | None) -> Path:
+    """run/policy.onnx for a run folder or its checkpoints; FILE.onnx beside any other file."""
+    suffix = ".int8.onnx" if quantize else ".onnx"
+    if path.is_dir():
+        return path / f"policy{suffix}"
+    if path.parent.name == "checkpoints":
+        return path.parent.parent / f"{path.stem if path.stem != 'latest' else 'policy'}{suffix}"
+    return path.with_suffix(suffix)
+
+
+def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
+    """(actor module, description without env facts, env kwargs) of a robotrl checkpoint or an SB3 zip."""
+    if path.suffix == ".zip":
+        from robotrl.sb3_export import load_sb3_actor
+
+        if env_id is None:
+            raise ValueError(f"{path}: an SB3 .zip does not record its env id: pass --env ID")
+        actor, algo, steps = load_sb3_actor(path)
+        return actor, {"algo": f"sb3-{algo}", "train_steps": steps, "env_id": env_id}, {}
+    from robotrl.trainer import load_policy
+
+    policy, cfg, state = load_policy(path)
+    if env_id is not None and env_id != cfg.env.id:
+        raise ValueError(f"--env {env_id}: the checkpoint was trained on {cfg.env.id}")
+    return policy.export_actor(), {"algo": cfg.algo, "train_steps": int(state["step"]), "env_id": cfg.env.id}, \
+        dict(cfg.env.kwargs)
+
+
+def export_policy(path: str | Path, out: str | Path | None = None, quantize: str | None = None,
+                  env_id: str | None = None, eval_episodes: int = 16) -> dict[str, Any]:
+    """Export, check and write; returns a report (output file, parity error, int8 figures)."""
+    torch.set_num_threads(1)
+    path = Path(path)
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ValueError(f"--quantize {quantize!r}: expected one of {QUANTIZATIONS}")
+    actor, facts, env_kwargs = load_actor(path, env_id)
+    described = describe_env(facts["env_id"], **env_kwargs)
+    description = {**described, **facts, "source": str(path.name), "quantized": None}
+    actor.eval()
+    model = to_onnx(actor, described["obs_dim"], description)
+    typical = visited_observations(actor, facts["env_id"], env_kwargs)
+    observations = np.concatenate([typical, edge_observations(typical, np.random.default_rng(0))])
+    report: dict[str, Any] = {"observations_checked": len(observations),
+                              "parity_max_abs": check_parity(actor, model, observations)}
+    if quantize == "int8":
+        q_model = quantize_int8(model, description)
+        diff = np.abs(onnx_actions(q_model, typical) - torch_actions(actor, typical))
+        report["int8_action_error"] = {"max": float(diff.max()), "mean": float(diff.mean())}
+        report["int8_eval"] = _eval_bytes(q_model, facts["env_id"], env_kwargs, eval_episodes)
+        report["fp32_eval"] = _eval_bytes(model, facts["env_id"], env_kwargs, eval_episodes)
+        model = q_model
+    target = Path(out) if out else default_out(path, quantize)
+    atomic_write_bytes(target, model)
+    report["out"] = str(target)
+    report["bytes"] = len(model)
+    return report
+
+
+def _eval_bytes(model: bytes, env_id: str, env_kwargs: dict[str, Any], episodes: int) -> dict[str, Any]:
+    return evaluate(onnx_policy_fn(model), env_id, episodes, env_kwargs=env_kwargs)

@@ -1,0 +1,74 @@
+"""A simulated robot served over UDP (deploy/protocol.py): the far end for `robotrl bench deploy`,
+for the base-install check and for trying `python -m deploy --backend udp` without hardware.
+
+    python -m robotrl.udp_robot --env robotrl/Reacher-v0 --port 9870
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any
+
+import numpy as np
+
+from deploy.metadata import RobotSpec
+from deploy.peer import UdpPeer
+
+
+class EnvRobot:
+    """A Gymnasium env as a lock-step robot: each command advances one control step; episodes restart."""
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        self.env = env
+        self.spec = RobotSpec(
+            obs_dim=int(np.prod(env.observation_space.shape)),
+            act_dim=int(np.prod(env.action_space.shape)),
+            action_low=np.asarray(env.action_space.low, dtype=np.float32).reshape(-1),
+            action_high=np.asarray(env.action_space.high, dtype=np.float32).reshape(-1),
+        )
+        obs, _ = env.reset(seed=seed)
+        self._obs = np.asarray(obs, dtype=np.float32)
+        self.steps = 0
+        self.episodes = 0
+
+    def observe(self) -> np.ndarray:
+        return self._obs
+
+    def apply(self, action: np.ndarray) -> None:
+        obs, _, terminated, truncated, _ = self.env.step(np.asarray(action, dtype=np.float32))
+        self.steps += 1
+        if terminated or truncated:
+            self.episodes += 1
+            obs, _ = self.env.reset()
+        self._obs = np.asarray(obs, dtype=np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m robotrl.udp_robot", description=__doc__)
+    parser.add_argument("--env", default="robotrl/Reacher-v0")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9870, help="0 picks a free port (printed on stdout)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rt-priority", type=int, help="serve at this SCHED_FIFO priority (Linux)")
+    args = parser.parse_args(argv)
+    import envs
+    from deploy.realtime import realtime
+
+    peer = UdpPeer(EnvRobot(envs.make(args.env), seed=args.seed), args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: peer.stop())
+    print(f"port {peer.port}", flush=True)
+    try:
+        with realtime(args.rt_priority):
+            peer.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        peer.close()
+    print(f"served {peer.actions_received} actions", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

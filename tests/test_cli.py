@@ -1,0 +1,45 @@
+"""The CLI's contract: listing, one-line errors, and a clear message without the training stack."""
+
+import json
+import subprocess
+import sys
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "robotrl.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_envs_lists_reacher_with_sizes_and_rate():
+    proc = run("envs", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["id"]: r for r in json.loads(proc.stdout)["envs"]}
+    assert rows["robotrl/Reacher-v0"] == {"id": "robotrl/Reacher-v0", "obs_dim": 8, "act_dim": 2,
+                                          "control_hz": 50.0, "max_episode_steps": 200}
+
+
+def test_every_subcommand_has_help():
+    for cmd in ("envs", "train", "eval"):
+        proc = run(cmd, "--help")
+        assert proc.returncode == 0 and "usage: robotrl" in proc.stdout
+
+
+def test_train_without_the_training_stack_says_what_to_install(tmp_path):
+    # Simulate a controller's base install: torch cannot be imported.
+    code = ("import sys; sys.modules['torch'] = None; from robotrl.cli import main; "
+            "sys.exit(main(['train', 'launch/reacher_ppo.yaml']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("robotrl train: error: this command needs the training stack: "
+                                   "pip install 'robotrl[train]' (missing: torch)")
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+    proc = run("train", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"robotrl train: error: config file not found: {tmp_path / 'nope.yaml'}"
+
+
+def test_eval_of_a_missing_run_is_one_line(tmp_path):
+    proc = run("eval", str(tmp_path / "norun"))
+    assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1 and "checkpoint not found" in proc.stderr

@@ -1,0 +1,42 @@
+"""Every registered robot: env checkers, the `robotrl envs` listing and the `robotrl bench envs` rows."""
+
+import json
+
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs
+from robotrl.cli import main
+
+IDS = [f"robotrl/{name}" for name in envs.TASKS]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_every_robot_passes_gymnasium_and_sb3_env_checkers(env_id):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = envs.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+    sb3_check_env(env.unwrapped, warn=False)
+    env.close()
+
+
+def test_envs_command_lists_each_robot_with_sizes_and_control_rate(capsys):
+    assert main(["envs", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["envs"]}
+    assert set(IDS) <= set(rows)
+    assert (rows["robotrl/CartPole-v0"]["obs_dim"], rows["robotrl/CartPole-v0"]["act_dim"]) == (5, 1)
+    assert (rows["robotrl/DiffDrive-v0"]["obs_dim"], rows["robotrl/DiffDrive-v0"]["act_dim"]) == (8, 2)
+    assert (rows["robotrl/Quadruped-v0"]["obs_dim"], rows["robotrl/Quadruped-v0"]["act_dim"]) == (48, 12)
+    assert rows["robotrl/Quadruped-v0"]["control_hz"] == 50
+    assert rows["robotrl/DiffDrive-v0"]["control_hz"] == 20
+
+
+def test_bench_envs_json_gives_three_rows_per_robot(capsys):
+    assert main(["bench", "envs", "--json", "--num-envs", "4", "--steps", "40", "--repeats", "1",
+                 "--env", "robotrl/CartPole-v0", "--env", "robotrl/DiffDrive-v0"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["env"], r["impl"]) for r in rows] == [
+        (env_id, impl) for env_id in ("robotrl/CartPole-v0", "robotrl/DiffDrive-v0")
+        for impl in ("batched", "gymnasium-sync", "physics-limit")]
+    assert all(r["num_envs"] == 4 and r["steps_per_s"] > 0 for r in rows)

@@ -1,0 +1,111 @@
+"""DQN and tabular agents through the trainer: checkpoints hold the replay and the table, resume
+continues them, and the exported actor outputs the continuous action of the greedy bin."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from envs.wrappers import ActionBins, ObservationGrid
+from policies.checkpoint import load_checkpoint
+from policies.q_network import QNetwork
+from robotrl.config import load_config
+from robotrl.trainer import Trainer, load_policy
+
+
+def _config(tmp_path, name, data):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)
+
+
+DQN = {
+    "algo": "dqn", "seed": 3,
+    "env": {"id": "robotrl/CartPole-v0", "num_envs": 2, "kwargs": {"discretize_actions": 2}},
+    "policy": {"hidden": [32], "activation": "relu", "normalize_obs": True},
+    "train": {"total_steps": 1200, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 600},
+    "dqn": {"buffer_size": 5000, "learning_starts": 200, "batch_size": 32, "train_freq": 2,
+            "gradient_steps": 1, "target_update_interval": 100, "n_step": 3, "steps_per_iteration": 200},
+}
+
+
+def test_dqn_checkpoint_holds_the_replay_and_resume_continues_it(tmp_path):
+    cfg = _config(tmp_path, "dqn", DQN)
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    first = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]
+    # n-step transitions are emitted up to n-1 steps late (per env), never more.
+    assert 1200 - 2 * 2 <= first["replay"]["size"] <= 1200
+    assert first["env_steps"] == 1200 and first["gradient_updates"] == (1200 - 200) // 4 + 1
+
+    longer = _config(tmp_path, "dqn", {**DQN, "train": {**DQN["train"], "total_steps": 2000}})
+    Trainer(longer, tmp_path / "run", resume=True, show_progress=False).run()
+    second = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]
+    assert second["env_steps"] == 2000
+    assert second["replay"]["size"] > first["replay"]["size"] + 700
+    n = first["replay"]["size"]
+    # The first part's transitions are still there, unchanged.
+    assert np.array_equal(second["replay"]["obs"][:n], first["replay"]["obs"])
+    # The normalizer was frozen after learning_starts: the resumed run did not move it.
+    assert torch.equal(second["policy"]["normalizer.mean"], first["policy"]["normalizer.mean"])
+
+
+def test_pixel_dqn_replay_is_uint8_frames_and_survives_resume(tmp_path):
+    data = {**DQN, "env": {"id": "robotrl/CartPole-v0", "num_envs": 2,
+                           "kwargs": {"discretize_actions": 2, "pixels": {"size": 36, "stack": 4, "camera": "side"}}},
+            "train": {**DQN["train"], "total_steps": 160, "checkpoint_every": 80},
+            "dqn": {**DQN["dqn"], "n_step": 1, "learning_starts": 80, "steps_per_iteration": 40}}
+    cfg = _config(tmp_path, "px", data)
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    replay = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["replay"]
+    assert replay["frames"].dtype == np.uint8 and replay["frames"].shape == (80, 2, 36, 36)
+    longer = _config(tmp_path, "px", {**data, "train": {**data["train"], "total_steps": 200}})
+    Trainer(longer, tmp_path / "run", resume=True, show_progress=False).run()
+    resumed = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["replay"]
+    assert resumed["frames"].shape == (100, 2, 36, 36)
+    assert np.array_equal(resumed["frames"][:80], replay["frames"])
+    # The episodes restarted on resume: the first slot after it starts a new stack.
+    assert resumed["age"][80].tolist() == [0, 0]
+
+
+def test_q_network_export_outputs_the_greedy_bins_torque():
+    box = __import__("gymnasium").spaces.Box(-1.0, 1.0, shape=(2,))
+    bins = ActionBins(box, 3)
+    net = QNetwork((8,), bins.n, hidden=(16,), dueling=True, action_table=bins.table)
+    obs = torch.randn(50, 8)
+    actor = net.export_actor()
+    expected = torch.as_tensor(bins.table)[net(obs).argmax(-1)]
+    assert torch.equal(actor(obs), expected)
+    assert actor(obs).shape == (50, 2) and actor(obs).dtype == torch.float32
+
+
+def test_q_table_is_saved_with_the_run_and_exports_raw_observations_to_force(tmp_path):
+    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
+    data = {"algo": "qlearning", "seed": 0,
+            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
+                    "kwargs": {"discretize_actions": [[-1.0], [1.0]], "discretize_obs": grid}},
+            "train": {"total_steps": 4096, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 2048},
+            "qlearning": {"method": "sarsa", "steps_per_collect": 64}}
+    cfg = _config(tmp_path, "ql", data)
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    policy, _, state = load_policy(tmp_path / "run")
+    assert torch.equal(policy.q, state["agent"]["policy"]["q"]) and policy.q.abs().sum() > 0
+    raw = np.random.default_rng(1).uniform(-0.3, 0.3, size=(64, 5)).astype(np.float32)
+    cells = ObservationGrid(grid["bins"], grid["low"], grid["high"])(raw)
+    expected = np.where(policy.q[cells].argmax(-1).numpy() == 1, 1.0, -1.0)[:, None]
+    assert np.array_equal(policy.export_actor()(torch.as_tensor(raw)).numpy(), expected)
+
+
+@pytest.mark.parametrize("method", ["qlearning", "mc"])
+def test_tabular_methods_run_and_fill_the_table(tmp_path, method):
+    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
+    data = {"algo": "qlearning", "seed": 0,
+            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
+                    "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
+            "train": {"total_steps": 2048, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 2048},
+            "qlearning": {"method": method, "steps_per_collect": 64}}
+    Trainer(_config(tmp_path, method, data), tmp_path / "run", show_progress=False).run()
+    policy, _, _ = load_policy(tmp_path / "run")
+    # Every step of a balance episode pays 1 and the pole falls within ~100 random steps: the
+    # visited values are positive and below the 1 / (1 - gamma) = 100 of an endless episode.
+    visited = policy.q[policy.q != 0]
+    assert len(visited) > 4 and (visited > 0).all() and (visited < 100).all()
