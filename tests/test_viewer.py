@@ -64,6 +64,7 @@ def test_viewer_draws_the_trained_arm_and_finishes_its_episodes(reacher_run, xvf
     assert result["wall_s"] >= 8.0 - 0.02, result["wall_s"]
 
 
+@pytest.mark.slow  # 12 s of episodes plus the pause: about 30 s on a loaded machine
 def test_space_pauses_the_viewer_and_resumes_it(reacher_run, xvfb_display):
     assert shutil.which("xdotool"), "needs xdotool: run ./dev setup as root"
     env = {**os.environ, "DISPLAY": xvfb_display}
