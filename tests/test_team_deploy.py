@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 import torch
 import yaml
 
@@ -42,6 +43,7 @@ def _trained_run(tmp_path):
     return tmp_path / "run"
 
 
+@pytest.mark.slow  # two ONNX exports: minutes on this shared machine
 def test_export_writes_one_checked_self_describing_actor_per_robot_and_deploy_runs_them(tmp_path):
     run = _trained_run(tmp_path)
     report = export_team(run)
