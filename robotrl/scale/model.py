@@ -13,6 +13,7 @@ keeps its n envs, the batch grows with K), the usual way to add workers to PPO.
 from __future__ import annotations
 
 import csv
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,8 @@ class ScalingModel:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, skip: int = 2) -> ScalingModel:
-        """Means over a Ray run's metrics.csv rows, leaving out the first `skip` iterations (start-up)."""
+        """Medians over a Ray run's metrics.csv rows, leaving out the first `skip` iterations (start-up);
+        medians, because a shared machine's stalls put a long tail on every timing."""
         run_dir = Path(run_dir)
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
         rows = [r for r in csv.DictReader((run_dir / "metrics.csv").open()) if r.get("time/rollout_wait_s")]
@@ -64,16 +66,16 @@ class ScalingModel:
                              "(was the run made with scale.backend: ray?)")
         rows = rows[skip:]
 
-        def mean(key: str) -> float:
-            return sum(float(r[key]) for r in rows) / len(rows)
+        def median(key: str) -> float:
+            return statistics.median(float(r[key]) for r in rows)
 
         workers = int(cfg["scale"]["workers"])
         n_steps = int(cfg[cfg["algo"]]["n_steps"])
         per_worker = cfg["env"]["num_envs"] // workers * n_steps
-        rollout = mean("time/worker_act_s") + mean("time/worker_env_s")
-        learner = (mean("time/assemble_s") + mean("time/update_s")) / (workers * per_worker)
-        overhead = max(mean("time/rollout_wait_s") - rollout - mean("time/worker_load_s"), 0.0)
-        return cls(per_worker, rollout, mean("time/broadcast_s") + mean("time/worker_load_s"), overhead, learner)
+        rollout = median("time/worker_act_s") + median("time/worker_env_s")
+        learner = (median("time/assemble_s") + median("time/update_s")) / (workers * per_worker)
+        overhead = max(median("time/rollout_wait_s") - rollout - median("time/worker_load_s"), 0.0)
+        return cls(per_worker, rollout, median("time/broadcast_s") + median("time/worker_load_s"), overhead, learner)
 
     def report(self, workers: tuple[int, ...] = (1, 2, 8, 32, 128)) -> str:
         lines = [f"per-worker steps/s {self.per_worker_steps_per_s():,.0f} ({self.steps_per_worker} steps in "

@@ -22,6 +22,7 @@ from gymnasium.vector.utils import batch_space
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
 
 import envs
+from robotrl.agents.common import OnPolicyCollector
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
 from robotrl.scale.rollout_worker import RolloutWorker, worker_torch_seed
@@ -245,6 +246,9 @@ class RayRollouts:
             agent.collector = RayA3CPool(self.cfg, agent)
             return
         local = agent.collector
+        if not isinstance(local, OnPolicyCollector):
+            raise ValueError(f"scale.backend ray: algo {self.cfg.algo!r} collects with {type(local).__name__}; "
+                             "Ray rollout workers serve the agents that use OnPolicyCollector (ppo, a2c) and a3c")
         self.collector = RayRolloutCollector(self.cfg, agent.policy, local.gamma, local.scaler, local.device)
         agent.collector = self.collector
 
