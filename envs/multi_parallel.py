@@ -37,6 +37,10 @@ class MultiPushParallelEnv(ParallelEnv):
         self._renderer = None
         self._state = np.zeros(self.batch.state_dim, dtype=np.float32)
 
+    @property
+    def obs_fields(self) -> list[tuple[str, int]]:
+        return self.batch.task.obs_fields
+
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]
 

@@ -251,6 +251,15 @@ def cmd_export(args: argparse.Namespace) -> None:
     _require_train_stack()
     from robotrl.export import export_policy
 
+    if _is_team_run(args.path):
+        from robotrl.team import export_team
+
+        if args.quantize:
+            raise CLIError("--quantize: not available for a multi-robot run")
+        report = export_team(args.path, args.out)
+        _emit(args, report, f"wrote {', '.join(report['files'])}; ONNX Runtime vs torch on "
+              f"{report['observations_checked']} observations: max |diff| {report['parity_max_abs']:.2e}")
+        return
     report = export_policy(args.path, args.out, args.quantize, env_id=args.env)
     text = (f"wrote {report['out']} ({report['bytes']} bytes); ONNX Runtime vs torch on "
             f"{report['observations_checked']} observations: max |diff| {report['parity_max_abs']:.2e}")
@@ -262,9 +271,43 @@ def cmd_export(args: argparse.Namespace) -> None:
     _emit(args, report, text)
 
 
+def _is_team_run(path: str) -> bool:
+    """A run folder or checkpoint of a multi-robot env (exported as one ONNX actor per robot)."""
+    if Path(path).suffix in (".zip", ".onnx"):
+        return False
+    import envs as robot_envs
+    from robotrl.trainer import load_run
+
+    cfg, _, _ = load_run(path)
+    return robot_envs.is_multi(cfg.env.id)
+
+
+def _team_of(policy: str) -> dict[str, Any] | None:
+    """The description of an exported policy that is one robot of a team, else None."""
+    import onnxruntime as ort
+
+    from deploy.metadata import METADATA_KEY
+
+    if not Path(policy).is_file():
+        return None
+    raw = ort.InferenceSession(policy, providers=["CPUExecutionProvider"]).get_modelmeta() \
+        .custom_metadata_map.get(METADATA_KEY)
+    data = json.loads(raw) if raw else {}
+    return data if "team_files" in data else None
+
+
 def cmd_deploy(args: argparse.Namespace) -> None:
     from deploy.cli import format_summary, run_deploy
 
+    team = _team_of(args.policy)
+    if team is not None:
+        _require_train_stack()
+        from robotrl.team import deploy_team, format_team
+
+        summary, out_dir = deploy_team(args, team)
+        print(f"per-robot tick records: {out_dir}", file=sys.stderr)
+        _emit(args, summary, format_team(summary))
+        return
     make_env = None
     if args.backend == "sim":
         _require_train_stack()

@@ -15,6 +15,7 @@ import torch
 
 import envs
 from envs.describe import describe_env
+from envs.wrappers import DISCRETIZE_KEYS
 from policies.checkpoint import atomic_write_bytes
 from policies.export import (
     check_parity,
@@ -69,8 +70,10 @@ def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[st
     policy, cfg, state = load_policy(path)
     if env_id is not None and env_id != cfg.env.id:
         raise ValueError(f"--env {env_id}: the checkpoint was trained on {cfg.env.id}")
+    # A discretized policy exports the continuous action of its greedy bin: it runs on the raw env.
+    raw_kwargs = {k: v for k, v in cfg.env.kwargs.items() if k not in DISCRETIZE_KEYS}
     return policy.export_actor(), {"algo": cfg.algo, "train_steps": int(state["step"]), "env_id": cfg.env.id}, \
-        dict(cfg.env.kwargs)
+        raw_kwargs
 
 
 def export_policy(path: str | Path, out: str | Path | None = None, quantize: str | None = None,
@@ -98,6 +101,7 @@ def export_policy(path: str | Path, out: str | Path | None = None, quantize: str
         model = q_model
     target = Path(out) if out else default_out(path, quantize)
     atomic_write_bytes(target, model)
+    target.chmod(0o644)  # the temporary file's 0600 would hide the policy from a robot's service user
     report["out"] = str(target)
     report["bytes"] = len(model)
     return report

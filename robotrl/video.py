@@ -104,7 +104,8 @@ def record_video(policy: PolicyFn, env_id: str, path: str | Path, episodes: int 
     """Run `episodes` episodes of `policy` (batched obs -> batched actions) and write them to `path`.
 
     Each episode contributes its first state and one frame per step. Returns the episodes' returns
-    and lengths, the frame count, the frame rate, and the wall time it took.
+    and lengths, the frame count, the frame rate, and the wall time it took. MUJOCO_GL must name an
+    offscreen backend before mujoco is first imported (`robotrl.gl.use_offscreen`, as the CLI does).
     """
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1 for a video, got {episodes}")

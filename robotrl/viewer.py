@@ -67,6 +67,8 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                env_kwargs: dict[str, Any] | None = None, show_ui: bool = False) -> dict[str, Any]:
     """Show `episodes` episodes of `policy` (batched obs -> batched actions) in real time.
 
+    MUJOCO_GL must be glfw (or unset) before mujoco is first imported (`robotrl.gl.use_window`).
+
     Returns the returns and lengths of the episodes that finished before the window was closed, and
     the seconds they were shown for (paused time included).
     """

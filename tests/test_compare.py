@@ -61,3 +61,16 @@ def test_compare_reports_both_sides_with_intervals_and_a_plot(tiny_config, tmp_p
         assert [[s for s, _ in c] for c in block["curves"]] == [[256, 512], [256, 512]]
     assert (out / "curves.png").stat().st_size > 10_000
     assert json.loads((out / "report.json").read_text())["sb3"]["returns"] == report["sb3"]["returns"]
+
+
+def test_dqn_config_translates_and_sb3_missing_features_are_refused():
+    cfg = load_config("launch/cartpole_dqn.yaml")
+    model = make_sb3_model(cfg, seed=0)
+    hp = cfg.hyper
+    assert (model.train_freq.frequency, model.gradient_steps, model.target_update_interval) == (
+        hp.train_freq, hp.gradient_steps, hp.target_update_interval)
+    assert (model.batch_size, model.learning_starts, model.exploration_final_eps) == (
+        hp.batch_size, hp.learning_starts, hp.exploration_final_eps)
+    assert [m.out_features for m in model.q_net.q_net if hasattr(m, "out_features")] == [64, 64, 2]
+    with pytest.raises(ValueError, match="SB3 has no double"):
+        make_sb3_model(load_config("launch/cartpole_double_dqn.yaml"), seed=0)

@@ -29,6 +29,7 @@ DQN = {
 }
 
 
+@pytest.mark.slow
 def test_dqn_checkpoint_holds_the_replay_and_resume_continues_it(tmp_path):
     cfg = _config(tmp_path, "dqn", DQN)
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
@@ -49,6 +50,7 @@ def test_dqn_checkpoint_holds_the_replay_and_resume_continues_it(tmp_path):
     assert torch.equal(second["policy"]["normalizer.mean"], first["policy"]["normalizer.mean"])
 
 
+@pytest.mark.slow
 def test_pixel_dqn_replay_is_uint8_frames_and_survives_resume(tmp_path):
     data = {**DQN, "env": {"id": "robotrl/CartPole-v0", "num_envs": 2,
                            "kwargs": {"discretize_actions": 2, "pixels": {"size": 36, "stack": 4, "camera": "side"}}},
@@ -83,7 +85,7 @@ def test_q_table_is_saved_with_the_run_and_exports_raw_observations_to_force(tmp
     data = {"algo": "qlearning", "seed": 0,
             "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
                     "kwargs": {"discretize_actions": [[-1.0], [1.0]], "discretize_obs": grid}},
-            "train": {"total_steps": 4096, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 2048},
+            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
             "qlearning": {"method": "sarsa", "steps_per_collect": 64}}
     cfg = _config(tmp_path, "ql", data)
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
@@ -101,7 +103,7 @@ def test_tabular_methods_run_and_fill_the_table(tmp_path, method):
     data = {"algo": "qlearning", "seed": 0,
             "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
                     "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
-            "train": {"total_steps": 2048, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 2048},
+            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
             "qlearning": {"method": method, "steps_per_collect": 64}}
     Trainer(_config(tmp_path, method, data), tmp_path / "run", show_progress=False).run()
     policy, _, _ = load_policy(tmp_path / "run")
@@ -109,3 +111,18 @@ def test_tabular_methods_run_and_fill_the_table(tmp_path, method):
     # visited values are positive and below the 1 / (1 - gamma) = 100 of an endless episode.
     visited = policy.q[policy.q != 0]
     assert len(visited) > 4 and (visited > 0).all() and (visited < 100).all()
+
+
+def test_exported_q_table_runs_on_the_raw_env_with_onnx_parity(tmp_path):
+    from robotrl.export import export_policy
+
+    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
+    data = {"algo": "qlearning", "seed": 0,
+            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
+                    "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
+            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
+            "qlearning": {"steps_per_collect": 64}}
+    Trainer(_config(tmp_path, "ql", data), tmp_path / "run", show_progress=False).run()
+    report = export_policy(tmp_path / "run", out=tmp_path / "policy.onnx")
+    assert (tmp_path / "policy.onnx").exists()
+    assert report["parity_max_abs"] == 0.0  # argmax of a table lookup: the same bin, the same force

@@ -98,3 +98,25 @@ def test_bad_video_options_are_one_line_errors(reacher_run, tmp_path, name, extr
     assert proc.returncode == 1
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / name).exists()
+
+
+def test_exported_onnx_policy_films_like_its_checkpoint(reacher_run, tmp_path):
+    import torch
+
+    from robotrl.export import export_policy
+    from robotrl.trainer import load_policy, policy_fn
+
+    onnx_file = export_policy(reacher_run, tmp_path / "policy.onnx")["out"]
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", onnx_file, "--video", str(tmp_path / "o.mp4"),
+                           "--episodes", "1", "--size", "240x240", "--seed", "7", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    from_onnx = json.loads(proc.stdout)
+    info, frames = read_video(tmp_path / "o.mp4")
+    assert (info.frames, info.width, info.height) == (201, 240, 240)
+    assert arm_pixels(frames[100]) > 300 / 4  # a quarter of the 480x480 frame's area
+    policy, cfg, _ = load_policy(reacher_run)
+    from_checkpoint = record_video(policy_fn(policy, torch.device("cpu")), cfg.env.id, tmp_path / "c.mp4",
+                                   episodes=1, seed=7, width=240, height=240)
+    # The same actions up to float32 rounding: the same episode.
+    assert from_onnx["return_mean"] == pytest.approx(from_checkpoint["return_mean"], abs=1e-3)

@@ -99,6 +99,12 @@ class MultiPushTask:
         self._prev_reach = np.zeros(self.n)
 
     @property
+    def obs_fields(self) -> list[tuple[str, int]]:
+        """Names and sizes of one robot's observation parts, in order (recorded in its ONNX file)."""
+        return [("own_pos", 2), ("own_vel", 2), ("box_rel", 2), ("goal_rel", 2), ("box_vel", 2),
+                ("teammates_rel_nearest_first", 2 * (self.m - 1))]
+
+    @property
     def control_dt(self) -> float:
         return float(self.sim.model.opt.timestep) * self.frame_skip
 

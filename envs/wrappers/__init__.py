@@ -25,8 +25,10 @@ from envs.wrappers.discretize import (
 from envs.wrappers.pixels import PixelObservation
 
 OPTION_KEYS = ("discretize_actions", "discretize_obs", "pixels")
+DISCRETIZE_KEYS = ("discretize_actions", "discretize_obs")
+"""Options that a policy's export_actor() absorbs: an exported policy runs on the env without them."""
 
-__all__ = ["OPTION_KEYS", "ActionBins", "ObservationGrid", "PixelObservation", "find_action_bins",
+__all__ = ["DISCRETIZE_KEYS", "OPTION_KEYS", "ActionBins", "ObservationGrid", "PixelObservation", "find_action_bins",
            "find_observation_grid", "split_options", "wrap_single",
            "wrap_vector"]
 

@@ -183,6 +183,7 @@ def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_st
         optimizer = a2c.make_optimizer(params, cfg.hyper)
         for p, state in zip(params, opt_states, strict=True):
             optimizer.state[p] = state
+
         def parent_alive() -> None:
             # A trainer killed by a signal cannot set `stop`: its workers notice they were orphaned instead.
             if os.getppid() != parent:

@@ -12,6 +12,8 @@ What is translated, and the differences that remain on purpose:
   orthogonal init (gains sqrt(2), 0.01 for the action head, 1 for the value head), log_std_init.
 - Optimizer: Adam with eps 1e-5 in both; a linearly annealed learning rate becomes SB3's schedule on
   progress_remaining, which SB3 evaluates at the same point (after each rollout).
+- DQN: train_freq counts vector steps and target_update_interval env steps on both sides; our optional
+  observation normalizer learns from the warm-up data only, VecNormalize keeps updating.
 - PPO value clipping: SB3 takes the squared error of the clipped value; ours takes the max of the
   clipped and unclipped errors (as OpenAI baselines). Only matters when clip_range_vf is set.
 """
@@ -23,9 +25,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
 from gymnasium.wrappers import RescaleAction
-from stable_baselines3 import PPO
+from stable_baselines3 import A2C, DQN, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from torch import nn
@@ -75,6 +78,8 @@ def _schedule(lr: float, anneal: bool) -> float | Callable[[float], float]:
 
 def _policy_kwargs(cfg: RunConfig) -> dict[str, Any]:
     pc = cfg.policy
+    if cfg.algo == "dqn":
+        return {"net_arch": list(pc.hidden), "activation_fn": ACTIVATIONS[pc.activation]}
     out: dict[str, Any] = {"net_arch": {"pi": list(pc.hidden), "vf": list(pc.hidden)},
                            "activation_fn": ACTIVATIONS[pc.activation], "ortho_init": True}
     if isinstance(envs.make(cfg.env.id, **env_kwargs(cfg)).action_space, spaces.Box):
@@ -91,9 +96,48 @@ def ppo_kwargs(cfg: RunConfig) -> dict[str, Any]:
             "max_grad_norm": hp.max_grad_norm, "target_kl": hp.target_kl}
 
 
-# algo -> (SB3 class, hyperparameter translation). A2C and DQN join as their agents land.
+def a2c_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """A2C: the optimizer goes in explicitly (SB3 picks RMSprop alpha 0.99 itself otherwise)."""
+    hp = cfg.hyper
+    rmsprop = hp.optimizer == "rmsprop"
+    return {"learning_rate": _schedule(hp.learning_rate, hp.anneal_lr), "n_steps": hp.n_steps, "gamma": hp.gamma,
+            "gae_lambda": hp.gae_lambda, "ent_coef": hp.ent_coef, "vf_coef": hp.vf_coef,
+            "max_grad_norm": hp.max_grad_norm, "normalize_advantage": hp.normalize_advantage,
+            "use_rms_prop": rmsprop, "rms_prop_eps": hp.optimizer_eps}
+
+
+def a2c_optimizer(cfg: RunConfig) -> dict[str, Any]:
+    hp = cfg.hyper
+    if hp.optimizer == "rmsprop":
+        return {"optimizer_class": torch.optim.RMSprop,
+                "optimizer_kwargs": {"alpha": hp.rmsprop_alpha, "eps": hp.optimizer_eps, "weight_decay": 0}}
+    return {"optimizer_class": torch.optim.Adam, "optimizer_kwargs": {"eps": hp.optimizer_eps}}
+
+
+def dqn_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """DQN: train_freq counts vector steps and target_update_interval env steps on both sides.
+
+    SB3 has neither Double DQN, a dueling head nor an MSE loss: such configs are refused.
+    """
+    hp = cfg.hyper
+    unsupported = [name for name, on in (("double", hp.double), ("dueling", hp.dueling),
+                                         ("loss: mse", hp.loss != "huber")) if on]
+    if unsupported:
+        raise ValueError(f"dqn: SB3 has no {', '.join(unsupported)}; compare a config without it")
+    return {"learning_rate": hp.learning_rate, "buffer_size": hp.buffer_size, "learning_starts": hp.learning_starts,
+            "batch_size": hp.batch_size, "tau": hp.tau, "gamma": hp.gamma, "train_freq": hp.train_freq,
+            "gradient_steps": hp.gradient_steps, "n_steps": hp.n_step,
+            "target_update_interval": hp.target_update_interval, "exploration_fraction": hp.exploration_fraction,
+            "exploration_initial_eps": hp.exploration_initial_eps,
+            "exploration_final_eps": hp.exploration_final_eps,
+            "max_grad_norm": hp.max_grad_norm if hp.max_grad_norm is not None else float("inf")}
+
+
+# algo -> (SB3 class, hyperparameter translation).
 TRANSLATIONS: dict[str, tuple[type[BaseAlgorithm], Callable[[RunConfig], dict[str, Any]]]] = {
     "ppo": (PPO, ppo_kwargs),
+    "a2c": (A2C, a2c_kwargs),
+    "dqn": (DQN, dqn_kwargs),
 }
 
 
@@ -102,9 +146,13 @@ def make_sb3_model(cfg: RunConfig, seed: int, env: VecEnv | None = None) -> Base
     if cfg.algo not in TRANSLATIONS:
         raise ValueError(f"algo {cfg.algo!r} has no SB3 translation (supported: {', '.join(TRANSLATIONS)})")
     cls, kwargs = TRANSLATIONS[cfg.algo]
+    hyper = kwargs(cfg)
+    policy_kwargs = _policy_kwargs(cfg)
+    if cfg.algo == "a2c":
+        policy_kwargs.update(a2c_optimizer(cfg))
     env = env if env is not None else make_sb3_env(cfg)
-    return cls("MlpPolicy", env, policy_kwargs=_policy_kwargs(cfg), seed=seed, device=cfg.train.device,
-               verbose=0, **kwargs(cfg))
+    return cls("MlpPolicy", env, policy_kwargs=policy_kwargs, seed=seed, device=cfg.train.device, verbose=0,
+               **hyper)
 
 
 def sb3_policy_fn(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndarray]:
