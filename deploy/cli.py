@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-rate", type=float, help="limit each action component's change, units per second")
     p.add_argument("--watchdog-ms", type=float, default=50.0, help="observations older than this are stale")
     p.add_argument("--spin-us", type=float, default=200.0, help="spin before each deadline instead of sleeping")
+    p.add_argument("--rt-priority", type=int, help="run the loop at this SCHED_FIFO priority (Linux, 1-99)")
     p.add_argument("--seed", type=int, default=0, help="sim: seed of the first episode")
     p.add_argument("--out", help="folder for ticks.npz and summary.json (default: next to the policy)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -82,7 +83,8 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
         raise RuntimeError(SIM_NEEDS_TRAIN)
     policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
-    loop = LoopConfig(rate_hz=rate, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us)
+    loop = LoopConfig(rate_hz=rate, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us,
+                      rt_priority=args.rt_priority)
     safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
     if args.backend == "sim":
         from deploy.backends.sim import SimBackend

@@ -20,6 +20,7 @@ import numpy as np
 from deploy.backends.base import Backend, BackendError
 from deploy.metadata import check_compatible
 from deploy.policy import OnnxPolicy
+from deploy.realtime import realtime
 from deploy.safety import Safety, SafetyConfig
 from deploy.timing import Scheduler, TickLog, now_ns, percentiles
 
@@ -34,6 +35,8 @@ class LoopConfig:
     """"skip": hold the last command and resume at the next deadline ahead; "stop": safe action, end."""
     spin_us: float = 200.0
     """Spin on the clock for this long before each deadline instead of sleeping."""
+    rt_priority: int | None = None
+    """SCHED_FIFO priority of the loop (Linux; None: the default time-sharing scheduler)."""
 
     def __post_init__(self) -> None:
         if self.overrun not in OVERRUN_POLICIES:
@@ -75,6 +78,12 @@ def install_signal_handlers(flag: StopFlag) -> Callable[[], None]:
 def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
                  flag: StopFlag) -> tuple[int, int]:
     """The scheduler alone: call `tick(k, wake_ns)` at each deadline; returns (overruns, skipped)."""
+    with realtime(config.rt_priority):
+        return _run_ticks(config, tick, log, flag)
+
+
+def _run_ticks(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
+               flag: StopFlag) -> tuple[int, int]:
     sched = Scheduler(config.rate_hz, spin_ns=round(config.spin_us * 1000))
     sched.restart(lead_ns=sched.period_ns)
     n = config.ticks
@@ -84,6 +93,7 @@ def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: Tick
         wake = sched.wait(k)
         i = log.ticks
         log.lateness_us[i] = (wake - sched.deadline(k)) / 1000.0
+        log.tick[i] = k
         tick(i, wake)
         log.ticks += 1
         end = now_ns()

@@ -61,6 +61,8 @@ class TickLog:
 
     def __init__(self, capacity: int, act_dim: int) -> None:
         self.capacity = capacity
+        self.tick = np.zeros(capacity, dtype=np.int64)
+        """Scheduled tick index of each executed tick (skipped ticks leave gaps): time = tick / rate."""
         self.lateness_us = np.full(capacity, np.nan)
         self.latency_us = np.full(capacity, np.nan)
         self.inference_us = np.full(capacity, np.nan)
@@ -71,7 +73,7 @@ class TickLog:
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = self.ticks
-        return {"lateness_us": self.lateness_us[:n], "latency_us": self.latency_us[:n],
+        return {"tick": self.tick[:n], "lateness_us": self.lateness_us[:n], "latency_us": self.latency_us[:n],
                 "inference_us": self.inference_us[:n], "actions": self.actions[:n], "safe": self.safe[:n],
                 "overrun": self.overrun[:n]}
 

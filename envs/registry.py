@@ -8,10 +8,12 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from envs.multi import MAMUJOCO_PREFIX, MULTI_IDS, is_multi
 from envs.robot_env import RobotEnv
 from envs.tasks.base import Task
 from envs.tasks.cartpole import CartPoleTask
 from envs.tasks.diffdrive import DiffDriveTask
+from envs.tasks.half_cheetah import HalfCheetahTask
 from envs.tasks.quadruped import QuadrupedTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
@@ -23,6 +25,11 @@ TASKS: dict[str, type[Task]] = {
     "CartPole-v0": CartPoleTask,
     "DiffDrive-v0": DiffDriveTask,
     "Quadruped-v0": QuadrupedTask,
+}
+
+# Gymnasium ids whose vector env runs batched on mujoco.batch (each checked step by step against Gymnasium).
+GYMNASIUM_BATCHED: dict[str, type[Task]] = {
+    "HalfCheetah-v5": HalfCheetahTask,
 }
 
 
@@ -55,9 +62,11 @@ def is_robotrl(env_id: str) -> bool:
 def check_id(env_id: str) -> None:
     """Raise a ValueError naming the id when Gymnasium does not know it."""
     register_all()
-    if env_id not in gym.registry:
+    if env_id not in gym.registry and not is_multi(env_id):
         known = ", ".join(f"{NAMESPACE}/{n}" for n in TASKS)
-        raise ValueError(f"unknown env id {env_id!r} (robotrl ids: {known}; or any Gymnasium id)")
+        known += ", " + ", ".join(MULTI_IDS)
+        raise ValueError(f"unknown env id {env_id!r} (robotrl ids: {known}; {MAMUJOCO_PREFIX}<Robot>-<split>; "
+                         "or any Gymnasium id)")
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
@@ -68,7 +77,7 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
 
 
 def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
-    """N envs with SAME_STEP autoreset: ours batched, other ids through Gymnasium's SyncVectorEnv.
+    """N envs with SAME_STEP autoreset: ours and GYMNASIUM_BATCHED batched, other ids through SyncVectorEnv.
     Wrapper options (envs.wrappers) are applied over the batch; pixels render env by env."""
     check_id(env_id)
     options, kwargs = split_options(kwargs)
@@ -81,6 +90,8 @@ def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
 def _make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
     if is_robotrl(env_id):
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
+    if env_id in GYMNASIUM_BATCHED:
+        return BatchedVectorEnv(GYMNASIUM_BATCHED[env_id], num_envs, **kwargs)
     return gym.make_vec(
         env_id,
         num_envs=num_envs,

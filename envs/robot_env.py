@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.sim import BatchSim, load_model
+from envs.sim import BatchSim, load_model, threads_for
 from envs.sim2real import Perturbations, SimToReal
 from envs.tasks.base import Task
 
@@ -27,7 +27,8 @@ def build(task_cls: type[Task], nsim: int, nthread: int | None,
     model = load_model(task_cls.xml)
     options.edit_model(model)
     task_cls.edit_model(model, **kwargs)
-    sim = BatchSim(model, nsim, nthread)
+    nstep = options.frame_skip or task_cls.frame_skip
+    sim = BatchSim(model, nsim, nthread or threads_for(model, nsim, nstep))
     task = task_cls(sim, **kwargs)
     if options.frame_skip is not None:
         task.frame_skip = options.frame_skip

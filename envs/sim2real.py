@@ -121,14 +121,14 @@ class Perturbations:
         model = sim.model
         slide_hinge = np.isin(model.jnt_type, (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE))
         self.noisy_qpos = model.jnt_qposadr[slide_hinge]
-
-    @property
-    def active(self) -> bool:
-        o = self.options
-        return bool(self.fields) or o.obs_noise > 0 or o.delay_range[1] > 0 or o.init_noise > 0
+        o = options
+        # Off by default: then resets skip the per-simulation loop entirely.
+        self.active = bool(self.fields) or o.obs_noise > 0 or o.delay_range[1] > 0 or o.init_noise > 0
 
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         """Draw this episode's robot for simulations `ids`, after the task wrote its initial state."""
+        if not self.active:
+            return
         o = self.options
         for option in _RANDOMIZED_FIELDS:
             rng_range = getattr(o, option)

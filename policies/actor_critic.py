@@ -64,8 +64,8 @@ class ActorCritic(nn.Module):
     def distribution(self, obs: torch.Tensor) -> Normal | Categorical:
         out = self.actor(self.normalizer(obs))
         if self.continuous:
-            return Normal(out, self.log_std.exp().expand_as(out))
-        return Categorical(logits=out)
+            return Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
+        return Categorical(logits=out, validate_args=False)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(self.normalizer(obs)).squeeze(-1)
@@ -77,6 +77,23 @@ class ActorCritic(nn.Module):
     def entropy(self, dist: Normal | Categorical) -> torch.Tensor:
         ent = dist.entropy()
         return ent.sum(-1) if self.continuous else ent
+
+    def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log pi(a|s), entropy and V(s) with gradients, in one pass: the update's hot path normalizes once
+        and builds no distribution objects (they cost more than these small networks)."""
+        z = self.normalizer(obs)
+        out = self.actor(z)
+        value = self.critic(z).squeeze(-1)
+        if self.continuous:
+            log_prob = (-0.5 * ((actions - out) / self.log_std.exp()).square() - self.log_std
+                        - 0.5 * np.log(2 * np.pi)).sum(-1)
+            entropy = (0.5 + 0.5 * np.log(2 * np.pi) + self.log_std).sum().expand(out.shape[0])
+            return log_prob, entropy, value
+        logp = torch.log_softmax(out, -1)
+        log_prob = logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        entropy = -(logp.exp() * logp).sum(-1)
+        return log_prob, entropy, value
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

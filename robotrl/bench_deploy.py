@@ -39,10 +39,12 @@ def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -
     return onnx_file
 
 
-def start_peer(env_id: str, seed: int = 0) -> tuple[subprocess.Popen, int]:
+def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None) -> tuple[subprocess.Popen, int]:
     """A simulated robot in its own process on a free loopback port."""
-    proc = subprocess.Popen([sys.executable, "-m", "robotrl.udp_robot", "--env", env_id, "--port", "0",
-                             "--seed", str(seed)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cmd = [sys.executable, "-m", "robotrl.udp_robot", "--env", env_id, "--port", "0", "--seed", str(seed)]
+    if rt_priority is not None:
+        cmd += ["--rt-priority", str(rt_priority)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line.startswith("port "):
         proc.kill()
@@ -51,13 +53,13 @@ def start_peer(env_id: str, seed: int = 0) -> tuple[subprocess.Popen, int]:
 
 
 def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0, duration_s: float = 30.0,
-                 spin_us: float = 200.0) -> dict[str, Any]:
+                 spin_us: float = 200.0, rt_priority: int | None = None) -> dict[str, Any]:
     """Floor loop, then the policy against the UDP robot; the JSON of `robotrl bench deploy --json`."""
     policy_path = Path(policy_path) if policy_path else find_policy()
     policy = OnnxPolicy(policy_path)
-    loop = LoopConfig(rate_hz=rate_hz, duration_s=duration_s, spin_us=spin_us)
+    loop = LoopConfig(rate_hz=rate_hz, duration_s=duration_s, spin_us=spin_us, rt_priority=rt_priority)
     floor = run_floor(loop)
-    proc, port = start_peer(policy.spec.env_id)
+    proc, port = start_peer(policy.spec.env_id, rt_priority=rt_priority)
     try:
         backend = UdpBackend("127.0.0.1", port)
         result = Runner(policy, backend, loop, SafetyConfig(watchdog_s=0.05)).run()
@@ -70,6 +72,8 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
     return {
         "rate_hz": rate_hz,
         "duration_s": duration_s,
+        "rt_priority": rt_priority,
+        "spin_us": spin_us,
         "policy": str(policy_path),
         "ticks": result["ticks"],
         "overruns": result["overruns"],
@@ -79,7 +83,8 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
         "lateness_us": result["lateness_us"],
         "safe_actions": result["safe_actions"],
         "robot": result["robot"],
-        "floor": {"ticks": floor["ticks"], "overruns": floor["overruns"], "lateness_us": floor["lateness_us"]},
+        "floor": {"ticks": floor["ticks"], "overruns": floor["overruns"], "skipped": floor["skipped"],
+                  "lateness_us": floor["lateness_us"]},
         "load_avg_1min": _load(),
     }
 

@@ -66,6 +66,36 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ScaleConfig:
+    """Where experience is collected: in this process (local) or by Ray actors (robotrl.scale)."""
+
+    backend: typing.Literal["local", "ray"] = "local"
+    """local: the trainer steps env.num_envs simulations itself; ray: `workers` actors step them."""
+    workers: int = 2
+    """Ray rollout workers; env.num_envs is split evenly over them."""
+    address: str | None = None
+    """local: start a Ray on this machine; auto: join the running cluster (`ray start`); host:port or
+    ray://host:port: that cluster; unset: $RAY_ADDRESS when set, else local."""
+    num_cpus: int | None = None
+    """CPUs a locally started Ray may use (unset: all of this machine's)."""
+    worker_cpus: float = 1.0
+    """CPUs reserved per worker actor."""
+    max_worker_restarts: int = 3
+    """Dead or hung workers replaced per run before the run stops with an error."""
+    timeout_s: float = 300.0
+    """Seconds to wait for one rollout before the worker counts as hung."""
+    start_timeout_s: float = 120.0
+    """Extra seconds a new worker has to start (import torch, build its envs) before it counts as hung."""
+
+    def validate(self) -> None:
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
+        if self.worker_cpus <= 0 or self.timeout_s <= 0 or self.start_timeout_s <= 0 or self.max_worker_restarts < 0:
+            raise ValueError("worker_cpus, timeout_s and start_timeout_s must be positive, "
+                             "max_worker_restarts non-negative")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     algo: str = "ppo"
     """Algorithm: a name from robotrl.agents.ALGORITHMS."""
@@ -73,6 +103,7 @@ class RunConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
     hyper: Any = None
     """The algorithm's hyperparameters, in the YAML section named after the algorithm."""
     name: str = "run"

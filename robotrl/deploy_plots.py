@@ -35,7 +35,7 @@ def plot_deploy(out_dir: Path) -> list[Path]:
     plt.close(fig)
 
     actions = data["actions"]
-    t = np.arange(len(actions)) / rate
+    t = data["tick"] / rate
     fig, ax = plt.subplots(figsize=(10, 3.8))
     for j in range(actions.shape[1]):
         ax.plot(t, actions[:, j], lw=0.8, label=f"action[{j}]")

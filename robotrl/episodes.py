@@ -36,13 +36,18 @@ class EpisodeStats:
             return
         success = final_success(infos, done)
         for i in np.flatnonzero(done):
-            self.recent_returns.append(float(self.returns[i]))
-            self.recent_lengths.append(int(self.lengths[i]))
-            if success is not None:
-                self.recent_success.append(float(success[i]))
-        self.episodes += int(done.sum())
+            self.record(float(self.returns[i]), int(self.lengths[i]),
+                        None if success is None else float(success[i]))
         self.returns[done] = 0.0
         self.lengths[done] = 0
+
+    def record(self, ret: float, length: int, success: float | None) -> None:
+        """One finished episode (also how episodes that ran in another process are reported)."""
+        self.recent_returns.append(ret)
+        self.recent_lengths.append(length)
+        if success is not None:
+            self.recent_success.append(success)
+        self.episodes += 1
 
     def summary(self) -> dict[str, float]:
         if not self.recent_returns:

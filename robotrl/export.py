@@ -101,6 +101,7 @@ def export_policy(path: str | Path, out: str | Path | None = None, quantize: str
         model = q_model
     target = Path(out) if out else default_out(path, quantize)
     atomic_write_bytes(target, model)
+    target.chmod(0o644)  # the temporary file's 0600 would hide the policy from a robot's service user
     report["out"] = str(target)
     report["bytes"] = len(model)
     return report

@@ -21,6 +21,11 @@ class MetricsLogger:
 
         self.path = run_dir / "metrics.csv"
         self.rows: list[dict[str, float]] = []
+        # Rows already in the file and its columns: a new row with known columns is appended, so a run
+        # with thousands of small updates (A2C, DQN) does not rewrite the whole file at every one.
+        self.file_rows = 0
+        self.keys: list[str] = []
+        self.stale = False
         if resume_step is not None and self.path.exists():
             with self.path.open() as f:
                 self.rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
@@ -32,6 +37,7 @@ class MetricsLogger:
         row = {"step": float(step), **{k: float(v) for k, v in metrics.items()}}
         if self.rows and self.rows[-1]["step"] == row["step"]:
             self.rows[-1].update(row)  # one row per step, e.g. the final evaluation joins the last update
+            self.stale |= len(self.rows) <= self.file_rows
         else:
             self.rows.append(row)
         for k, v in metrics.items():
@@ -39,14 +45,22 @@ class MetricsLogger:
         self._flush()
 
     def _flush(self) -> None:
-        keys: list[str] = []
-        for row in self.rows:
-            keys.extend(k for k in row if k not in keys)
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(self.rows)
-        atomic_write_bytes(self.path, buf.getvalue().encode())
+        fresh = self.rows[self.file_rows:]
+        new_keys = [k for row in fresh for k in row if k not in self.keys]
+        if self.stale or new_keys or self.file_rows == 0:
+            self.keys = []
+            for row in self.rows:
+                self.keys.extend(k for k in row if k not in self.keys)
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=self.keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+            atomic_write_bytes(self.path, buf.getvalue().encode())
+        else:
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.keys).writerows(fresh)
+        self.file_rows = len(self.rows)
+        self.stale = False
 
     def close(self) -> None:
         self.writer.close()

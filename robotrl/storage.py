@@ -1,4 +1,4 @@
-"""Preallocated rollout storage for on-policy agents, and its shuffled minibatches."""
+"""Storage for on-policy agents: preallocated rollouts with shuffled minibatches, and whole episodes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+
+from robotrl.returns import discounted_returns
 
 
 @dataclass
@@ -67,3 +69,71 @@ class RolloutStorage:
         for i in range(num_minibatches):
             idx = perm[i * size:(i + 1) * size]
             yield Batch(**{k: v[idx] for k, v in flat.items()})
+
+
+@dataclass
+class EpisodeBatch:
+    """Finished episodes flattened in time order, with their Monte Carlo returns-to-go."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    returns: torch.Tensor
+    episode: torch.Tensor
+    """Index of the episode each transition belongs to (0..episodes-1)."""
+
+
+class EpisodeStorage:
+    """Whole episodes for Monte Carlo methods: each env's episode grows step by step until it ends.
+
+    An episode cut by the time limit keeps `tail_value` (gamma * V(final_obs), or 0) as the value
+    of what the cut removed; a terminated one ends at 0.
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self.num_envs = num_envs
+        self.clear_all()
+
+    def clear_all(self) -> None:
+        """Forget finished and in-progress episodes (the envs were reset)."""
+        self._pending: list[list[tuple[torch.Tensor, torch.Tensor, float]]] = [[] for _ in range(self.num_envs)]
+        self._finished: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]] = []
+        self.finished_steps = 0
+
+    def add(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, dones: torch.Tensor,
+            tail_values: torch.Tensor) -> None:
+        """One vector step; `tail_values[i]` is used where `dones[i]` ends env i's episode."""
+        for i in range(self.num_envs):
+            self._pending[i].append((obs[i], actions[i], float(rewards[i])))
+            if dones[i]:
+                steps = self._pending[i]
+                self._finished.append((torch.stack([s[0] for s in steps]), torch.stack([s[1] for s in steps]),
+                                       torch.tensor([s[2] for s in steps], dtype=torch.float32),
+                                       float(tail_values[i])))
+                self.finished_steps += len(steps)
+                self._pending[i] = []
+
+    @property
+    def finished_episodes(self) -> int:
+        return len(self._finished)
+
+    def take(self, gamma: float) -> EpisodeBatch:
+        """The finished episodes as one batch with G_t = sum_k gamma^k r_{t+k}; they leave the storage."""
+        if not self._finished:
+            raise RuntimeError("EpisodeStorage.take: no finished episode yet")
+        rewards, dones, episode = [], [], []
+        for k, (_, _, r, tail) in enumerate(self._finished):
+            r = r.clone()
+            r[-1] += tail
+            d = torch.zeros_like(r)
+            d[-1] = 1.0
+            rewards.append(r)
+            dones.append(d)
+            episode.append(torch.full((len(r),), k, dtype=torch.int64))
+        rewards_t, dones_t = torch.cat(rewards)[:, None], torch.cat(dones)[:, None]
+        returns = discounted_returns(rewards_t, dones_t, torch.zeros(1), gamma)[:, 0]
+        batch = EpisodeBatch(obs=torch.cat([e[0] for e in self._finished]),
+                             actions=torch.cat([e[1] for e in self._finished]),
+                             returns=returns, episode=torch.cat(episode))
+        self._finished = []
+        self.finished_steps = 0
+        return batch

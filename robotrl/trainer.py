@@ -5,6 +5,7 @@ Agents only collect and update; everything a run needs around them lives here, o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -64,6 +65,23 @@ def policy_fn(policy: torch.nn.Module, device: torch.device):
     return act
 
 
+def make_train_env(cfg: RunConfig, num_envs: int):
+    """The agent's own env maker where it has one (multi-robot agents), else a Gymnasium vector env."""
+    module = agent_module(cfg.algo)
+    if hasattr(module, "make_env"):
+        return module.make_env(cfg, num_envs)
+    return envs.make_vec(cfg.env.id, num_envs, **cfg.env.kwargs)
+
+
+def evaluate_policy(policy: torch.nn.Module, cfg: RunConfig, episodes: int, seed: int,
+                    device: torch.device) -> dict[str, Any]:
+    """Deterministic evaluation: the agent's own `evaluate` where it has one, else the single-robot one."""
+    module = agent_module(cfg.algo)
+    if hasattr(module, "evaluate"):
+        return module.evaluate(policy, cfg, episodes, seed)
+    return evaluate(policy_fn(policy, device), cfg.env.id, episodes, seed=seed, env_kwargs=cfg.env.kwargs)
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -110,16 +128,28 @@ class Trainer:
         was_training = agent.policy.training
         agent.policy.eval()
         try:
-            return evaluate(policy_fn(agent.policy, self.device), self.cfg.env.id, episodes,
-                            seed=self.cfg.seed + 10_000, env_kwargs=self.cfg.env.kwargs)
+            return evaluate_policy(agent.policy, self.cfg, episodes, self.cfg.seed + 10_000, self.device)
         finally:
             agent.policy.train(was_training)
 
     def run(self) -> TrainResult:
-        cfg, tc = self.cfg, self.cfg.train
+        cfg = self.cfg
         seed_everything(cfg.seed)
-        env = envs.make_vec(cfg.env.id, cfg.env.num_envs, **cfg.env.kwargs)
-        agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+        with contextlib.ExitStack() as scale_out:
+            if cfg.scale.backend == "ray":
+                from robotrl.scale.ray_rollouts import RayRollouts  # Ray is needed only when asked for
+
+                rollouts = scale_out.enter_context(RayRollouts(cfg))
+                env = rollouts.spec_env()
+                agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+                rollouts.attach(agent)
+            else:
+                env = make_train_env(cfg, cfg.env.num_envs)
+                agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+            return self._train(agent, env)
+
+    def _train(self, agent, env) -> TrainResult:
+        cfg, tc = self.cfg, self.cfg.train
         env_seed = cfg.seed
         if self.resume_state is not None:
             agent.load_state_dict(self.resume_state["agent"])
@@ -148,6 +178,7 @@ class Trainer:
                     self.iteration += 1
                     sps = (self.step - start_step) / (t2 - start)
                     metrics.update({"charts/SPS": sps, "time/collect_s": t1 - t0, "time/update_s": t2 - t1})
+                    metrics.update(getattr(agent.collector, "timings", {}))
                     metrics.update({f"charts/episodic_{k}": v for k, v in episodes.summary().items()})
                     if next_eval is not None and self.step >= next_eval:
                         ev = self._evaluate(agent, tc.eval_episodes)
@@ -166,10 +197,13 @@ class Trainer:
                                    if isinstance(v, float | int) and k not in ("steps", "seed")})
         finally:
             logger.close()
+            # Agents that run processes of their own (A3C's workers) stop them here, also on errors.
+            if hasattr(agent, "close"):
+                agent.close()
             env.close()
-        from robotrl.plots import plot_learning_curve
+        from robotrl.plots import plot_run
 
-        plot_learning_curve(self.run_dir)
+        plot_run(self.run_dir)
         return TrainResult(self.run_dir, self.step, final, time.perf_counter() - start)
 
 
@@ -188,7 +222,7 @@ def load_policy(path: str | Path, device: torch.device | None = None):
     """The trained policy of a run folder or checkpoint, with its config."""
     device = device or torch.device("cpu")
     cfg, state, _ = load_run(path)
-    env = envs.make_vec(cfg.env.id, 1, **cfg.env.kwargs)
+    env = make_train_env(cfg, 1)
     try:
         policy = agent_module(cfg.algo).make_policy(cfg, env).to(device)
         policy.load_state_dict(state["agent"]["policy"])

@@ -51,14 +51,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9870, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rt-priority", type=int, help="serve at this SCHED_FIFO priority (Linux)")
     args = parser.parse_args(argv)
     import envs
+    from deploy.realtime import realtime
 
     peer = UdpPeer(EnvRobot(envs.make(args.env), seed=args.seed), args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: peer.stop())
     print(f"port {peer.port}", flush=True)
     try:
-        peer.serve()
+        with realtime(args.rt_priority):
+            peer.serve()
     except KeyboardInterrupt:
         pass
     finally:

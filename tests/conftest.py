@@ -53,3 +53,24 @@ def exported_reacher(tmp_path_factory):
     Trainer(load_config(root / "tiny.yaml"), root / "run", show_progress=False).run()
     report = export_policy(root / "run")
     return root / "run", root / "run" / "policy.onnx", report
+
+
+@pytest.fixture(scope="session")
+def reacher_run(tmp_path_factory):
+    """A briefly trained Reacher-v0 run folder (with evaluation points), shared by the viewer, video
+    and plot tests: they need a real checkpoint and metrics, not a competent arm."""
+    import yaml
+
+    from robotrl.config import load_config
+    from robotrl.trainer import Trainer
+
+    root = tmp_path_factory.mktemp("reacher_run")
+    config = root / "reacher.yaml"
+    config.write_text(yaml.safe_dump({
+        "algo": "ppo", "seed": 3, "env": {"id": "robotrl/Reacher-v0", "num_envs": 8},
+        "train": {"total_steps": 6144, "eval_every": 2048, "eval_episodes": 4, "final_eval_episodes": 4,
+                  "checkpoint_every": 2048},
+        "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 2},
+    }))
+    Trainer(load_config(str(config)), root / "run", show_progress=False).run()
+    return root / "run"

@@ -33,7 +33,7 @@ def test_envs_command_lists_each_robot_with_sizes_and_control_rate(capsys):
 
 
 def test_bench_envs_json_gives_three_rows_per_robot(capsys):
-    assert main(["bench", "envs", "--json", "--num-envs", "4", "--steps", "40",
+    assert main(["bench", "envs", "--json", "--num-envs", "4", "--steps", "40", "--repeats", "1",
                  "--env", "robotrl/CartPole-v0", "--env", "robotrl/DiffDrive-v0"]) == 0
     rows = json.loads(capsys.readouterr().out)["results"]
     assert [(r["env"], r["impl"]) for r in rows] == [

@@ -7,8 +7,12 @@ from types import ModuleType
 
 ALGORITHMS: dict[str, str] = {
     "ppo": "robotrl.agents.ppo",
+    "a2c": "robotrl.agents.a2c",
+    "a3c": "robotrl.agents.a3c",
+    "reinforce": "robotrl.agents.reinforce",
     "dqn": "robotrl.agents.dqn",
     "qlearning": "robotrl.agents.qlearning",
+    "mappo": "robotrl.agents.mappo",
 }
 
 

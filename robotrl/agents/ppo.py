@@ -55,10 +55,8 @@ class Hyper:
 
 def ppo_loss(policy: nn.Module, batch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its terms for one minibatch (also used by the SB3 cross-checks)."""
-    dist = policy.distribution(batch.obs)
-    log_prob = policy.log_prob(dist, batch.actions)
-    entropy = policy.entropy(dist).mean()
-    values = policy.value(batch.obs)
+    log_prob, entropy, values = policy.evaluate_actions(batch.obs, batch.actions)
+    entropy = entropy.mean()
     adv = batch.advantages
     if hp.normalize_advantage and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -91,7 +89,7 @@ class Agent:
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy = make_policy(cfg, env).to(device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate, eps=1e-5, fused=True)
         self.storage = RolloutStorage(self.hp.n_steps, env.num_envs, env.single_observation_space.shape,
                                       env.single_action_space.shape,
                                       torch.float32 if self.policy.continuous else torch.int64, device)
@@ -124,7 +122,7 @@ class Agent:
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm, foreach=True)
                 self.optimizer.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + float(v.detach())

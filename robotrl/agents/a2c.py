@@ -1,0 +1,150 @@
+"""Advantage actor-critic, synchronous (A2C; Mnih et al. 2016, the batched form of A3C).
+
+Each update: n_steps from every env of the vector env, n-step returns (or GAE(lambda) when
+gae_lambda < 1) bootstrapped from V of the last observation, one gradient step on
+policy loss - ent_coef * entropy + vf_coef * value loss, gradient-norm clipping, RMSprop or Adam.
+The defaults are SB3's A2C defaults so that `robotrl compare` can put the two side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.config import RunConfig
+from robotrl.returns import gae
+from robotrl.storage import Batch, RolloutStorage
+
+
+@dataclass(frozen=True)
+class Hyper:
+    n_steps: int = 5
+    """Steps per env per update; the batch is n_steps * num_envs (SB3: 5)."""
+    learning_rate: float = 7e-4
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over the run."""
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    """1.0: plain n-step returns (SB3's default); below 1: GAE(lambda)."""
+    ent_coef: float = 0.0
+    """Weight of the entropy bonus."""
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """RMSprop as in the A3C paper and SB3, or Adam."""
+    rmsprop_alpha: float = 0.99
+    """RMSprop's smoothing constant (SB3: 0.99)."""
+    optimizer_eps: float = 1e-5
+    """Epsilon of RMSprop / Adam (SB3: 1e-5)."""
+    normalize_advantage: bool = False
+    """Standardize the advantages of each batch (SB3 default: off)."""
+    scale_rewards: bool = False
+    """Divide rewards by the running std of the discounted return."""
+
+    def validate(self) -> None:
+        if self.n_steps < 1:
+            raise ValueError(f"n_steps must be positive, got {self.n_steps}")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+def a2c_loss(policy: nn.Module, batch: Batch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its terms for a batch of transitions (also used by A3C's workers)."""
+    dist = policy.distribution(batch.obs)
+    log_prob = policy.log_prob(dist, batch.actions)
+    entropy = policy.entropy(dist).mean()
+    values = policy.value(batch.obs)
+    adv = batch.advantages
+    if hp.normalize_advantage and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    policy_loss = -(adv * log_prob).mean()
+    value_loss = (batch.returns - values).square().mean()
+    loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+
+
+def make_optimizer(params, hp: Hyper) -> torch.optim.Optimizer:
+    if hp.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=hp.learning_rate, alpha=hp.rmsprop_alpha, eps=hp.optimizer_eps)
+    return torch.optim.Adam(params, lr=hp.learning_rate, eps=hp.optimizer_eps)
+
+
+def rollout_batch(storage: RolloutStorage, last_value: torch.Tensor, hp: Hyper) -> Batch:
+    """Advantages and returns of a full rollout, flattened into one batch (no shuffling: one step)."""
+    storage.advantages, storage.returns = gae(storage.rewards, storage.values, storage.dones, last_value,
+                                              hp.gamma, hp.gae_lambda)
+    n = storage.steps * storage.num_envs
+    return Batch(obs=storage.obs.reshape(n, *storage.obs.shape[2:]),
+                 actions=storage.actions.reshape(n, *storage.actions.shape[2:]),
+                 log_probs=storage.log_probs.reshape(n), values=storage.values.reshape(n),
+                 advantages=storage.advantages.reshape(n), returns=storage.returns.reshape(n))
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    var = returns.var()
+    return float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+
+
+def make_policy(cfg: RunConfig, env) -> nn.Module:
+    """The network this agent trains, for loading a checkpoint without an optimizer or storage."""
+    return build_actor_critic(cfg, env)
+
+
+def make_storage(hp: Hyper, env, policy, device: torch.device) -> RolloutStorage:
+    return RolloutStorage(hp.n_steps, env.num_envs, env.single_observation_space.shape,
+                          env.single_action_space.shape,
+                          torch.float32 if policy.continuous else torch.int64, device)
+
+
+class Agent:
+    """A2C over a vector env; the trainer calls collect() then update() each iteration."""
+
+    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+        self.hp: Hyper = cfg.hyper
+        self.device = device
+        self.policy = make_policy(cfg, env).to(device)
+        self.optimizer = make_optimizer(self.policy.parameters(), self.hp)
+        self.storage = make_storage(self.hp, env, self.policy, device)
+        self.collector = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards, device)
+
+    def collect(self, episodes) -> int:
+        self.collector.fill(self.storage, episodes)
+        return self.storage.steps * self.storage.num_envs
+
+    def update(self, progress: float) -> dict[str, float]:
+        """One gradient step on the rollout; `progress` in [0, 1] drives the optional lr schedule."""
+        hp = self.hp
+        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = rollout_batch(self.storage, self.collector.last_value(), hp)
+        loss, terms = a2c_loss(self.policy, batch, hp)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
+        self.optimizer.step()
+        self.collector.after_update(self.storage)
+        self.storage.clear()
+        out = {f"losses/{k}": float(v.detach()) for k, v in terms.items()}
+        out["losses/explained_variance"] = explained_variance(batch.values, batch.returns)
+        out["losses/grad_norm"] = float(grad_norm)
+        out["charts/learning_rate"] = lr
+        if self.policy.continuous:
+            out["charts/action_std"] = float(self.policy.log_std.detach().exp().mean())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "collector": self.collector.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.collector.load_state_dict(state["collector"])

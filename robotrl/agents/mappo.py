@@ -1,0 +1,275 @@
+"""MAPPO (Yu et al. 2022): PPO for a team, trained with a centralized critic, executed by each robot alone.
+
+Every robot's actor sees only its local observation (one shared network with the agent index as an
+input, or one network per robot); the critic sees the global `state()` during training. Each robot's
+transition is a PPO sample with its own GAE over the shared team reward. Value targets are
+normalized with running statistics (the MAPPO paper's "value normalization"). `critic: local` turns
+it into IPPO (each critic sees only its robot's observation), for comparison.
+
+The PPO details are those of agents/ppo.py: clipped surrogate, GAE(lambda), optional value clipping,
+entropy bonus, per-minibatch advantage normalization, shuffled minibatches over several epochs,
+gradient-norm clipping, linear learning-rate annealing, optional target-KL stop, observation
+normalization inside the policy, and time-limit truncations bootstrapped from V(final state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+import envs
+from policies.multi_actor_critic import MultiActorCritic
+from robotrl.config import RunConfig
+from robotrl.episodes import EpisodeStats
+from robotrl.returns import gae
+
+
+@dataclass(frozen=True)
+class Hyper:
+    n_steps: int = 100
+    """Steps per env per rollout; the batch is n_steps * num_envs * num_agents robot-transitions."""
+    batch_size: int = 1600
+    """Minibatch size in robot-transitions."""
+    n_epochs: int = 10
+    learning_rate: float = 5e-4
+    anneal_lr: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    clip_range_vf: float | None = None
+    """Clip the (normalized) value update around the old value (None: off)."""
+    ent_coef: float = 0.0
+    vf_coef: float = 1.0
+    max_grad_norm: float = 10.0
+    target_kl: float | None = None
+    normalize_advantage: bool = True
+    critic: Literal["central", "local"] = "central"
+    """central: V(global state, agent) as in MAPPO; local: V(own observation, agent), i.e. IPPO."""
+    shared_actor: bool = True
+    """One actor for all robots with the agent index as input; false: one actor per robot."""
+    value_norm: bool = True
+    """Learn the critic on running-normalized value targets."""
+
+    def validate(self) -> None:
+        if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1:
+            raise ValueError("n_steps, batch_size and n_epochs must be positive")
+        if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
+
+
+def make_env(cfg: RunConfig, num_envs: int):
+    """The batched multi-robot env (envs.multi_batch interface) for this config."""
+    return envs.make_multi_batch(cfg.env.id, num_envs, **cfg.env.kwargs)
+
+
+def make_policy(cfg: RunConfig, env) -> MultiActorCritic:
+    hp: Hyper = cfg.hyper
+    pc = cfg.policy
+    return MultiActorCritic(env.obs_dim, env.state_dim if hp.critic == "central" else env.obs_dim, env.act_dim,
+                            env.num_agents, hidden=pc.hidden, activation=pc.activation,
+                            init_log_std=pc.init_log_std, normalize_obs=pc.normalize_obs,
+                            shared_actor=hp.shared_actor, action_low=env.action_low.tolist(),
+                            action_high=env.action_high.tolist())
+
+
+def critic_input(obs: torch.Tensor, state: torch.Tensor, critic: str) -> torch.Tensor:
+    """[n, m, critic_dim]: the global state repeated for every robot (MAPPO) or the robot's own obs (IPPO)."""
+    if critic == "central":
+        return state.unsqueeze(1).expand(-1, obs.shape[1], -1)
+    return obs
+
+
+@torch.no_grad()
+def evaluate(policy: MultiActorCritic, cfg: RunConfig, episodes: int, seed: int) -> dict[str, Any]:
+    """Deterministic team evaluation, one episode per parallel env: the fields of `robotrl eval --json`."""
+    env = make_env(cfg, episodes)
+    device = next(policy.parameters()).device
+    try:
+        obs, _ = env.reset(seed=seed)
+        idx = torch.arange(env.num_agents, device=device).expand(episodes, -1)
+        returns, lengths = np.zeros(episodes), np.zeros(episodes, dtype=np.int64)
+        finished, success = np.zeros(episodes, dtype=bool), np.full(episodes, np.nan)
+        while not finished.all():
+            action = policy.to_env(policy.deterministic(torch.as_tensor(obs, device=device), idx))
+            obs, _, reward, terminated, truncated, info = env.step(action.cpu().numpy())
+            live = ~finished
+            returns[live] += reward[live]
+            lengths[live] += 1
+            done = (terminated | truncated) & live
+            if "is_success" in info:
+                success[done] = info["is_success"][done]
+            finished |= done
+    finally:
+        env.close()
+    has_success = not np.isnan(success).all()
+    return {"episodes": episodes, "return_mean": float(returns.mean()), "return_std": float(returns.std()),
+            "length_mean": float(lengths.mean()),
+            "success_rate": float(np.nanmean(success)) if has_success else None}
+
+
+class MultiRollout:
+    """(T, n * m, ...) tensors: robot j of env e is column e * m + j."""
+
+    def __init__(self, steps: int, columns: int, obs_dim: int, critic_dim: int, act_dim: int,
+                 device: torch.device) -> None:
+        self.steps, self.columns = steps, columns
+        shape = (steps, columns)
+        self.obs = torch.zeros(*shape, obs_dim, device=device)
+        self.critic_in = torch.zeros(*shape, critic_dim, device=device)
+        self.agent = torch.zeros(shape, dtype=torch.long, device=device)
+        self.actions = torch.zeros(*shape, act_dim, device=device)
+        self.log_probs, self.values = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+        self.rewards, self.dones = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+        self.advantages, self.returns = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    def minibatches(self, size: int):
+        n = self.steps * self.columns
+        flat = {k: getattr(self, k).reshape(n, *getattr(self, k).shape[2:])
+                for k in ("obs", "critic_in", "agent", "actions", "log_probs", "values", "advantages", "returns")}
+        perm = torch.randperm(n, device=self.obs.device)
+        for i in range(n // size):
+            idx = perm[i * size:(i + 1) * size]
+            yield {k: v[idx] for k, v in flat.items()}
+
+
+class MultiCollector:
+    """Steps the batched multi-robot env with the current actors and fills a MultiRollout."""
+
+    def __init__(self, env, policy: MultiActorCritic, hp: Hyper, device: torch.device) -> None:
+        self.env, self.policy, self.hp, self.device = env, policy, hp, device
+        self.agent_idx = torch.arange(env.num_agents, device=device).expand(env.num_envs, -1)
+        self.obs: torch.Tensor | None = None
+        self.state: torch.Tensor | None = None
+
+    def _t(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def reset(self, seed: int | None = None) -> None:
+        obs, state = self.env.reset(seed=seed)
+        self.obs, self.state = self._t(obs), self._t(state)
+
+    @torch.no_grad()
+    def fill(self, st: MultiRollout, episodes: EpisodeStats) -> None:
+        if self.obs is None:
+            self.reset()
+        n, m = self.env.num_envs, self.env.num_agents
+        for t in range(st.steps):
+            c_in = critic_input(self.obs, self.state, self.hp.critic)
+            action, log_prob = self.policy.act(self.obs, self.agent_idx)
+            value = self.policy.value(c_in, self.agent_idx)
+            obs, state, reward, terminated, truncated, info = self.env.step(self.policy.to_env(action).cpu().numpy())
+            done = terminated | truncated
+            success = info.get("is_success")
+            episodes.add(reward, done, {"final_info": {"is_success": success}} if success is not None else {})
+            team = self._t(reward).unsqueeze(1).expand(n, m).clone()
+            if truncated.any():
+                ids = np.flatnonzero(truncated)
+                final = critic_input(self._t(info["final_obs"][ids]), self._t(info["final_state"][ids]),
+                                     self.hp.critic)
+                team[ids] += self.hp.gamma * self.policy.value(final, self.agent_idx[: len(ids)])
+            st.obs[t], st.critic_in[t] = self.obs.reshape(n * m, -1), c_in.reshape(n * m, -1)
+            st.agent[t], st.actions[t] = self.agent_idx.reshape(-1), action.reshape(n * m, -1)
+            st.log_probs[t], st.values[t] = log_prob.reshape(-1), value.reshape(-1)
+            st.rewards[t] = team.reshape(-1)
+            st.dones[t] = self._t(done).unsqueeze(1).expand(n, m).reshape(-1)
+            self.obs, self.state = self._t(obs), self._t(state)
+
+    @torch.no_grad()
+    def last_value(self) -> torch.Tensor:
+        return self.policy.value(critic_input(self.obs, self.state, self.hp.critic), self.agent_idx).reshape(-1)
+
+
+def mappo_loss(policy: MultiActorCritic, mb: dict[str, torch.Tensor], hp: Hyper,
+               norm_returns: torch.Tensor, norm_old_values: torch.Tensor):
+    """PPO's clipped surrogate per robot-transition, with the critic regressed in normalized units."""
+    log_prob, entropy = policy.log_prob_entropy(mb["obs"], mb["agent"], mb["actions"])
+    entropy = entropy.mean()
+    adv = mb["advantages"]
+    if hp.normalize_advantage and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    log_ratio = log_prob - mb["log_probs"]
+    ratio = log_ratio.exp()
+    policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - hp.clip_range, 1 + hp.clip_range)).mean()
+    values = policy.normalized_value(mb["critic_in"], mb["agent"])
+    if hp.clip_range_vf is None:
+        value_loss = (norm_returns - values).square().mean()
+    else:
+        clipped = norm_old_values + (values - norm_old_values).clamp(-hp.clip_range_vf, hp.clip_range_vf)
+        value_loss = torch.max((norm_returns - values).square(), (norm_returns - clipped).square()).mean()
+    loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > hp.clip_range).float().mean()
+    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
+                  "approx_kl": approx_kl, "clipfrac": clipfrac}
+
+
+class Agent:
+    """MAPPO / IPPO over a batched multi-robot env; the trainer calls collect() then update()."""
+
+    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+        self.hp: Hyper = cfg.hyper
+        self.device = device
+        self.policy = make_policy(cfg, env).to(device)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate, eps=1e-5)
+        columns = env.num_envs * env.num_agents
+        self.storage = MultiRollout(self.hp.n_steps, columns, env.obs_dim, self.policy.critic_dim, env.act_dim,
+                                    device)
+        self.collector = MultiCollector(env, self.policy, self.hp, device)
+        self.env_steps_per_rollout = self.hp.n_steps * env.num_envs
+        if self.hp.n_steps * columns % self.hp.batch_size:
+            raise ValueError(f"mappo.batch_size {self.hp.batch_size} must divide n_steps * num_envs * num_agents "
+                             f"= {self.hp.n_steps * columns}")
+
+    def collect(self, episodes: EpisodeStats) -> int:
+        self.collector.fill(self.storage, episodes)
+        return self.env_steps_per_rollout
+
+    def update(self, progress: float) -> dict[str, float]:
+        hp, st, policy = self.hp, self.storage, self.policy
+        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
+                                        hp.gamma, hp.gae_lambda)
+        if hp.value_norm:
+            policy.value_norm.update(st.returns)
+        sums: dict[str, float] = {}
+        count, stop = 0, False
+        for _ in range(hp.n_epochs):
+            for mb in st.minibatches(hp.batch_size):
+                norm = policy.value_norm.normalize if hp.value_norm else (lambda x: x)
+                loss, terms = mappo_loss(policy, mb, hp, norm(mb["returns"]), norm(mb["values"]))
+                if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
+                    stop = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), hp.max_grad_norm)
+                self.optimizer.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                count += 1
+            if stop:
+                break
+        # Fold this rollout into the input normalizers between updates, never mid-rollout.
+        policy.normalizer.update(st.obs.reshape(-1, st.obs.shape[-1]))
+        policy.critic_normalizer.update(st.critic_in.reshape(-1, st.critic_in.shape[-1]))
+        out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
+        values, returns = st.values.flatten(), st.returns.flatten()
+        var = returns.var()
+        out["losses/explained_variance"] = float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+        out["charts/learning_rate"] = lr
+        out["charts/action_std"] = float(policy.log_std.detach().exp().mean())
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])

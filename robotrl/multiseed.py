@@ -1,0 +1,32 @@
+"""Train our agent on one config for one seed and keep what a comparison needs: the final evaluation
+return, the evaluation curve and the training time (collect + update, evaluations left out)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from robotrl.config import RunConfig
+from robotrl.logger import read_metrics
+from robotrl.trainer import Trainer
+
+
+@dataclass
+class SeedResult:
+    """One training run: the final evaluation return, the evaluation curve and its timings."""
+
+    seed: int
+    final_return: float
+    curve: list[tuple[int, float]]
+    steps: int
+    train_s: float
+    wall_s: float
+
+
+def run_ours(cfg: RunConfig, run_dir: Path) -> SeedResult:
+    """Our trainer, as `robotrl train` runs it; training time is the sum of collect and update times."""
+    result = Trainer(cfg, run_dir, show_progress=False).run()
+    rows = read_metrics(run_dir / "metrics.csv")
+    train_s = sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
+    curve = [(int(r["step"]), r["eval/return_mean"]) for r in rows if "eval/return_mean" in r]
+    return SeedResult(cfg.seed, result.eval["return_mean"], curve, result.steps, train_s, result.wall_s)

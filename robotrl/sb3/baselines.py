@@ -1,0 +1,28 @@
+"""Write the stored SB3 baselines: SB3 trained on a shipped config for K seeds, with what made it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import stable_baselines3
+
+from policies.checkpoint import atomic_write_bytes
+from robotrl.baselines import BASELINE_DIR, baseline_path
+
+
+def baseline_record(report: dict[str, Any], config: str, command: str) -> dict[str, Any]:
+    """The baseline file's content from the SB3 side of a comparison report."""
+    sb3 = report["sb3"]
+    return {"env": report["env"], "algo": report["algo"], "config": config, "steps": report["steps"],
+            "seeds": report["seeds"], "sb3_version": stable_baselines3.__version__, "returns": sb3["returns"],
+            "mean": sb3["mean"], "ci95": sb3["ci95"], "steps_per_s": sb3["steps_per_s"], "command": command,
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def write_baseline(report: dict[str, Any], config: str, command: str, root: Path = BASELINE_DIR) -> Path:
+    path = baseline_path(report["env"], report["algo"], root)
+    atomic_write_bytes(path, (json.dumps(baseline_record(report, config, command), indent=2) + "\n").encode())
+    return path

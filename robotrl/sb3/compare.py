@@ -1,0 +1,122 @@
+"""`robotrl compare`: train ours and SB3 on the same config, seeds and budget; evaluate both the same way.
+
+Both sides are evaluated with robotrl.evaluate (deterministic actions, the same env and evaluation
+seed), periodically at the same step counts (after each update that crosses `train.eval_every`) and at
+the end with `train.final_eval_episodes` episodes. Steps/s count training only: the evaluations are
+timed and left out on both sides.
+
+Each finished (side, seed) is written to the output folder at once, so a long comparison that is
+stopped keeps what it finished, and a rerun with the same folder skips it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from policies.checkpoint import atomic_write_bytes
+from robotrl.config import RunConfig
+from robotrl.evaluate import evaluate
+from robotrl.multiseed import SeedResult, run_ours
+from robotrl.sb3.translate import make_sb3_model, sb3_policy_fn
+from robotrl.stats import mean_ci95
+
+SIDES = ("ours", "sb3")
+
+
+def eval_seed(cfg: RunConfig) -> int:
+    """The evaluation seed the trainer uses for this config (SB3 is evaluated on the same episodes)."""
+    return cfg.seed + 10_000
+
+
+class _PeriodicEval(BaseCallback):
+    """Evaluates after each SB3 update that crosses eval_every (at the next rollout's start)."""
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.every = cfg.train.eval_every
+        self.next = self.every
+        self.curve: list[tuple[int, float]] = []
+        self.eval_s = 0.0
+
+    def maybe_eval(self) -> None:
+        if not self.every or self.num_timesteps < self.next:
+            return
+        t0 = time.perf_counter()
+        ev = evaluate(sb3_policy_fn(self.model), self.cfg.env.id, self.cfg.train.eval_episodes,
+                      seed=eval_seed(self.cfg), env_kwargs=self.cfg.env.kwargs)
+        self.eval_s += time.perf_counter() - t0
+        self.curve.append((self.num_timesteps, ev["return_mean"]))
+        while self.next <= self.num_timesteps:
+            self.next += self.every
+
+    def _on_rollout_start(self) -> None:
+        self.maybe_eval()
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def run_sb3(cfg: RunConfig) -> SeedResult:
+    """SB3 on the translated config, evaluated at the same points as ours."""
+    torch.set_num_threads(cfg.train.threads)
+    start = time.perf_counter()
+    model = make_sb3_model(cfg, seed=cfg.seed)
+    callback = _PeriodicEval(cfg)
+    model.learn(total_timesteps=cfg.train.total_steps, callback=callback)
+    train_end = time.perf_counter()
+    callback.maybe_eval()  # the last update crosses the final eval point after the last rollout start
+    final = evaluate(sb3_policy_fn(model), cfg.env.id, cfg.train.final_eval_episodes, seed=eval_seed(cfg),
+                     env_kwargs=cfg.env.kwargs)
+    steps = int(model.num_timesteps)
+    curve = [(s, r) for s, r in callback.curve if s != steps] + [(steps, final["return_mean"])]
+    train_s = train_end - start - callback.eval_s
+    model.get_env().close()
+    return SeedResult(cfg.seed, final["return_mean"], curve, steps, train_s, time.perf_counter() - start)
+
+
+def summarize(results: list[SeedResult]) -> dict[str, Any]:
+    """The JSON block of one side: per-seed returns, mean and 95% t-interval, training steps/s."""
+    returns = [r.final_return for r in results]
+    mean, (lo, hi) = mean_ci95(returns)
+    return {"returns": returns, "mean": mean, "ci95": [lo, hi],
+            "steps_per_s": sum(r.steps for r in results) / sum(r.train_s for r in results),
+            "wall_s": sum(r.wall_s for r in results), "seeds": [r.seed for r in results],
+            "curves": [r.curve for r in results]}
+
+
+def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
+    """Train one side for cfg.seed, or reuse the result a previous run of this comparison saved."""
+    path = out_dir / f"{side}-seed{cfg.seed}.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data["steps"] >= cfg.train.total_steps:
+            return SeedResult(**{**data, "curve": [tuple(p) for p in data["curve"]]})
+    result = run_ours(cfg, out_dir / f"ours-seed{cfg.seed}") if side == "ours" else run_sb3(cfg)
+    atomic_write_bytes(path, json.dumps(dataclasses.asdict(result)).encode())
+    return result
+
+
+def compare(cfg: RunConfig, seeds: int, out_dir: Path, sides: tuple[str, ...] = SIDES) -> dict[str, Any]:
+    """Train every side for seeds cfg.seed .. cfg.seed+seeds-1; report and plot into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_side: dict[str, list[SeedResult]] = {s: [] for s in sides}
+    for k in range(seeds):
+        seeded = dataclasses.replace(cfg, seed=cfg.seed + k)
+        for side in sides:
+            per_side[side].append(run_side(side, seeded, out_dir))
+    report: dict[str, Any] = {"env": cfg.env.id, "algo": cfg.algo, "steps": cfg.train.total_steps,
+                              "seeds": [cfg.seed + k for k in range(seeds)]}
+    report.update({side: summarize(results) for side, results in per_side.items()})
+    from robotrl.sb3.plot import plot_comparison
+
+    report["plot"] = str(plot_comparison(report, out_dir / "curves.png"))
+    atomic_write_bytes(out_dir / "report.json", json.dumps(report, indent=2).encode())
+    return report

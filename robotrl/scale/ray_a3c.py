@@ -1,0 +1,207 @@
+"""A3C on Ray: gradient workers as actors on any node, and one parameter-holder actor that applies each
+worker's gradients the moment they arrive, without waiting for the others.
+
+A worker loops: compute the clipped A2C gradient of one rollout with the weights it holds, send it to
+the holder, and take back the weights the holder has after applying it. The holder is a single
+actor, so updates are applied one at a time in arrival order (A3C's asynchrony, without Hogwild's
+races). The trainer's loop is unchanged: `run(steps)` keeps every worker busy until the step budget
+of one iteration is used, then the holder's weights and optimizer state are copied into the agent,
+so checkpoints and evaluations see one consistent state. A dead or hung worker is replaced (up to
+scale.max_worker_restarts); a lost holder stops the run with the last checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import ray
+import torch
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
+
+import envs
+from robotrl.agents import a2c, a3c
+from robotrl.config import RunConfig, from_dict
+from robotrl.episodes import EpisodeStats
+from robotrl.scale.ray_rollouts import WorkerLostError
+
+_LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, GetTimeoutError)
+
+
+def _config(config: dict[str, Any], who: str) -> RunConfig:
+    return from_dict(config, who, name=config.get("name"))
+
+
+class ParameterHolder:
+    """The global network and its optimizer; applies gradients as they come."""
+
+    def __init__(self, config: dict[str, Any], state: dict[str, Any]) -> None:
+        torch.set_num_threads(1)
+        cfg = _config(config, "A3C parameter holder")
+        probe = envs.make_vec(cfg.env.id, 1, **cfg.env.kwargs)
+        try:
+            self.policy = a3c.make_policy(cfg, probe)
+        finally:
+            probe.close()
+        self.params = list(self.policy.parameters())
+        self.optimizer = a2c.make_optimizer(self.params, cfg.hyper)
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr = cfg.hyper.learning_rate
+        self.updates = 0
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
+
+    def apply(self, grads: list[torch.Tensor], obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One optimizer step with a worker's gradients; the weights after it go back to that worker."""
+        a3c.apply_gradients(self.params, self.optimizer, grads, self.lr)
+        self.policy.normalizer.update(obs)
+        self.updates += 1
+        return self.weights()
+
+    def set_lr(self, lr: float) -> None:
+        self.lr = lr
+
+    def state(self) -> dict[str, Any]:
+        return {"policy": self.weights(), "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+
+class GradientActor:
+    """a3c.GradientWorker behind an actor: its own envs and network, talking to the holder directly."""
+
+    def __init__(self, config: dict[str, Any], seed: int, holder) -> None:
+        torch.set_num_threads(1)
+        torch.manual_seed(seed)
+        self.worker = a3c.GradientWorker(_config(config, "A3C worker"), seed)
+        self.holder = holder
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def iterate(self) -> tuple[int, list, dict[str, float]]:
+        if self.weights is None:
+            self.weights = ray.get(self.holder.weights.remote())
+        self.worker.set_weights(self.weights)
+        result = self.worker.compute_gradients()
+        self.weights = ray.get(self.holder.apply.remote(result.grads, result.obs))
+        return result.steps, result.episodes, result.stats
+
+
+class _RemoteLR:
+    """`ctl.lr.value = x` (what the A3C agent sets each iteration) forwarded to the holder."""
+
+    def __init__(self, pool: RayA3CPool) -> None:
+        self.pool, self._value = pool, 0.0
+
+    @property
+    def value(self) -> float:
+        return self._value
+
+    @value.setter
+    def value(self, lr: float) -> None:
+        self._value = lr
+        if self.pool.holder is not None:
+            self.pool.holder.set_lr.remote(lr)
+
+
+class RayA3CPool:
+    """Drop-in for a3c.WorkerPool (reset, run, ctl.worker_steps, ctl.lr, close) on Ray actors."""
+
+    def __init__(self, cfg: RunConfig, agent) -> None:
+        self.cfg, self.agent, self.hp = cfg, agent, cfg.hyper
+        cpus = cfg.scale.worker_cpus
+        self.holder_cls = ray.remote(ParameterHolder).options(num_cpus=0, max_restarts=0)
+        self.worker_cls = ray.remote(GradientActor).options(num_cpus=cpus, max_restarts=0)
+        self.holder = None
+        self.workers: list[Any] = []
+        self.seeds: list[int] = []
+        self.restarts = 0
+        self.ctl = SimpleNamespace(worker_steps=[0] * self.hp.workers, lr=_RemoteLR(self))
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start the holder from the agent's weights and optimizer, and the workers (seeded as a3c's pool)."""
+        self.close()
+        state = {"policy": self.agent.policy.state_dict(), "optimizer": self.agent.optimizer.state_dict()}
+        self.holder = self.holder_cls.remote(self.cfg.to_dict(), state)
+        base = self.cfg.seed if seed is None else seed
+        self.seeds = [base + 100_003 * (rank + 1) for rank in range(self.hp.workers)]
+        self.workers = [self.worker_cls.remote(self.cfg.to_dict(), s, self.holder) for s in self.seeds]
+        self.ctl.lr.value = self.ctl.lr.value or self.hp.learning_rate
+
+    def _replace(self, rank: int, reason: str) -> None:
+        if self.restarts >= self.cfg.scale.max_worker_restarts:
+            raise WorkerLostError(f"A3C worker {rank} lost ({reason}) after {self.restarts} replacement(s) "
+                                  f"(scale.max_worker_restarts={self.cfg.scale.max_worker_restarts}); run stopped, "
+                                  "the last checkpoint is intact: continue with --resume")
+        self.restarts += 1
+        ray.kill(self.workers[rank], no_restart=True)
+        self.seeds[rank] += 1_000_003
+        self.workers[rank] = self.worker_cls.remote(self.cfg.to_dict(), self.seeds[rank], self.holder)
+
+    def run(self, steps: int, episodes: EpisodeStats, stats: list[dict[str, float]]) -> int:
+        """Keep every worker iterating until `steps` env steps are claimed, then sync the agent."""
+        per_iter = self.hp.n_steps * self.cfg.env.num_envs
+        scale = self.cfg.scale
+        claimed = done = 0
+        pending: dict[Any, tuple[int, float]] = {}
+
+        def issue(rank: int, fresh: bool = False) -> None:
+            nonlocal claimed
+            claimed += per_iter
+            allowance = scale.timeout_s + (scale.start_timeout_s if fresh else 0.0)
+            pending[self.workers[rank].iterate.remote()] = (rank, time.monotonic() + allowance)
+
+        for rank in range(len(self.workers)):
+            if claimed < steps:
+                issue(rank, fresh=True)
+        while pending:
+            nearest = min(d for _, d in pending.values())
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(nearest - time.monotonic(), 0.0))
+            if not ready:
+                for ref in [r for r, (_, d) in pending.items() if d <= time.monotonic()]:
+                    rank, _ = pending.pop(ref)
+                    claimed -= per_iter
+                    self._replace(rank, "no answer in time")
+                    issue(rank, fresh=True)
+                continue
+            rank, _ = pending.pop(ready[0])
+            try:
+                n, finished, s = ray.get(ready[0])
+            except _LOST as exc:
+                claimed -= per_iter
+                self._replace(rank, type(exc).__name__)
+                issue(rank, fresh=True)
+                continue
+            except RayTaskError as exc:
+                cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                if "ParameterHolder" in str(exc) or isinstance(cause, RayActorError):
+                    raise WorkerLostError(f"A3C parameter holder lost ({type(cause).__name__}); run stopped, the "
+                                          "last checkpoint is intact: continue with --resume") from exc
+                raise RuntimeError(f"A3C worker {rank} failed: {type(cause).__name__}: {cause}") from exc
+            done += n
+            self.ctl.worker_steps[rank] += n
+            for ret, length, success in finished:
+                episodes.record(ret, length, success)
+            stats.append(s)
+            if claimed < steps:
+                issue(rank)
+        self._sync_agent()
+        return done
+
+    def _sync_agent(self) -> None:
+        """The holder's state into the agent's (shared-memory) tensors, in place."""
+        try:
+            state = ray.get(self.holder.state.remote(), timeout=self.cfg.scale.timeout_s)
+        except _LOST as exc:
+            raise WorkerLostError(f"A3C parameter holder lost ({type(exc).__name__}); run stopped, the last "
+                                  "checkpoint is intact: continue with --resume") from exc
+        self.agent.load_state_dict({"policy": state["policy"], "optimizer": state["optimizer"],
+                                    "worker_steps": list(self.ctl.worker_steps)})
+
+    def close(self) -> None:
+        if not ray.is_initialized():
+            return
+        for handle in [*self.workers, self.holder]:
+            if handle is not None:
+                ray.kill(handle, no_restart=True)
+        self.workers, self.holder = [], None

@@ -1,0 +1,18 @@
+"""`robotrl bench deploy`: the loop against a UDP robot process, with the bare scheduler beside it."""
+
+import json
+
+from robotrl.cli import main
+
+
+def test_bench_deploy_reports_the_loop_and_the_floor(exported_reacher, capsys):
+    assert main(["bench", "deploy", "--policy", str(exported_reacher[1]), "--rate", "500", "--duration", "1",
+                 "--rt-priority", "0", "--spin-us", "200", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["rate_hz"] == 500 and r["rt_priority"] is None and r["spin_us"] == 200
+    assert r["ticks"] + r["skipped"] == 500 and r["floor"]["ticks"] + r["floor"]["skipped"] == 500
+    assert set(r["latency_us"]) == {"p50", "p99", "max"} and set(r["inference_us"]) == {"p50", "p99"}
+    assert set(r["lateness_us"]) == {"p50", "p99", "max"} and set(r["floor"]["lateness_us"]) == {"p50", "p99", "max"}
+    # Lock-step over loopback: the robot answers commands with observations (some late on a loaded machine).
+    assert r["robot"]["received"] >= 0.5 * r["ticks"] and r["robot"]["bad_size"] == 0
+    assert 0 < r["inference_us"]["p50"] <= r["latency_us"]["p50"]

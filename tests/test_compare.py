@@ -1,0 +1,76 @@
+"""`robotrl compare` and its parts: confidence intervals, the config translation to SB3, the report."""
+
+import json
+import math
+
+import pytest
+from stable_baselines3.common.vec_env import VecNormalize
+
+from robotrl.cli import main
+from robotrl.config import load_config
+from robotrl.sb3.translate import make_sb3_model
+from robotrl.stats import mean_ci95, t_quantile
+
+
+def test_t_quantiles_match_the_printed_table():
+    # Student's t, two-sided 95%: the values printed in every statistics textbook.
+    assert t_quantile(0.975, 1) == pytest.approx(12.706, abs=1e-3)
+    assert t_quantile(0.975, 2) == pytest.approx(4.303, abs=1e-3)
+    assert t_quantile(0.975, 9) == pytest.approx(2.262, abs=1e-3)
+
+
+def test_mean_ci95_of_three_seeds_by_hand():
+    # mean 2, sample std 1, half width 4.303 * 1 / sqrt(3) = 2.4843
+    mean, (lo, hi) = mean_ci95([1.0, 2.0, 3.0])
+    assert mean == 2.0
+    assert (lo, hi) == pytest.approx((2 - 4.3027 / math.sqrt(3), 2 + 4.3027 / math.sqrt(3)), abs=1e-3)
+
+
+def test_ppo_config_translates_to_the_same_sb3_hyperparameters(tiny_config):
+    cfg = load_config(tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 4},
+                                  policy={"hidden": [32, 16], "activation": "relu", "init_log_std": -0.5},
+                                  ppo={"n_steps": 32, "batch_size": 64, "n_epochs": 3, "gamma": 0.98,
+                                       "learning_rate": 0.001, "clip_range": 0.3}))
+    model = make_sb3_model(cfg, seed=5)
+    assert (model.n_steps, model.batch_size, model.n_epochs, model.gamma) == (32, 64, 3, 0.98)
+    assert model.n_envs == 4 and model.clip_range(1.0) == 0.3
+    assert model.lr_schedule(1.0) == pytest.approx(0.001) and model.lr_schedule(0.25) == pytest.approx(0.00025)
+    env = model.get_env()
+    assert isinstance(env, VecNormalize) and env.norm_obs and env.norm_reward and env.gamma == 0.98
+    assert list(env.action_space.low) == [-1.0] and list(env.action_space.high) == [1.0]
+    sizes = [m.out_features for m in model.policy.mlp_extractor.policy_net if hasattr(m, "out_features")]
+    assert sizes == [32, 16]
+    assert model.policy.log_std.detach().tolist() == [-0.5]
+
+
+def test_compare_reports_both_sides_with_intervals_and_a_plot(tiny_config, tmp_path, capsys):
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
+                         train={"total_steps": 512, "eval_every": 256, "eval_episodes": 2, "final_eval_episodes": 3},
+                         ppo={"n_steps": 128, "batch_size": 128, "n_epochs": 1})
+    out = tmp_path / "cmp"
+    assert main(["compare", config, "--seeds", "2", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["env"], report["algo"], report["steps"]) == ("InvertedPendulum-v5", "ppo", 512)
+    assert report["seeds"] == [1, 2]
+    for side in ("ours", "sb3"):
+        block = report[side]
+        assert len(block["returns"]) == 2 and block["steps_per_s"] > 0
+        assert block["mean"] == pytest.approx(sum(block["returns"]) / 2)
+        assert block["ci95"][0] <= block["mean"] <= block["ci95"][1]
+        # Both sides are evaluated at the same step counts: after the updates at 256 and 512 steps.
+        assert [[s for s, _ in c] for c in block["curves"]] == [[256, 512], [256, 512]]
+    assert (out / "curves.png").stat().st_size > 10_000
+    assert json.loads((out / "report.json").read_text())["sb3"]["returns"] == report["sb3"]["returns"]
+
+
+def test_dqn_config_translates_and_sb3_missing_features_are_refused():
+    cfg = load_config("launch/cartpole_dqn.yaml")
+    model = make_sb3_model(cfg, seed=0)
+    hp = cfg.hyper
+    assert (model.train_freq.frequency, model.gradient_steps, model.target_update_interval) == (
+        hp.train_freq, hp.gradient_steps, hp.target_update_interval)
+    assert (model.batch_size, model.learning_starts, model.exploration_final_eps) == (
+        hp.batch_size, hp.learning_starts, hp.exploration_final_eps)
+    assert [m.out_features for m in model.q_net.q_net if hasattr(m, "out_features")] == [64, 64, 2]
+    with pytest.raises(ValueError, match="SB3 has no double"):
+        make_sb3_model(load_config("launch/cartpole_double_dqn.yaml"), seed=0)

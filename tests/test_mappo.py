@@ -1,0 +1,168 @@
+"""MAPPO / IPPO: the networks' agent routing, value normalization, the per-robot rollout, runs end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from envs.multi_batch import MultiPushBatch
+from policies.multi_actor_critic import MultiActorCritic
+from robotrl.agents.mappo import Agent, Hyper, MultiCollector, MultiRollout, critic_input
+from robotrl.cli import main
+from robotrl.config import load_config
+from robotrl.episodes import EpisodeStats
+from robotrl.trainer import Trainer, load_policy, make_train_env
+
+
+def test_value_normalizer_uses_the_running_mean_and_std_of_targets():
+    policy = MultiActorCritic(4, 6, 2, num_agents=2)
+    policy.value_norm.update(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    # mean 2.5, population std sqrt(1.25) = 1.118 (the 1e-4 pseudo-count barely moves them)
+    normed = policy.value_norm.normalize(torch.tensor([2.5, 3.618034]))
+    np.testing.assert_allclose(normed.numpy(), [0.0, 1.0], atol=1e-3)
+    x = torch.tensor([-3.0, 0.5, 7.0])
+    np.testing.assert_allclose(policy.value_norm.denormalize(policy.value_norm.normalize(x)).numpy(), x.numpy(),
+                               atol=1e-5)
+
+
+def test_shared_actor_reads_the_one_hot_agent_index():
+    torch.manual_seed(0)
+    policy = MultiActorCritic(4, 6, 2, num_agents=3)
+    obs = torch.randn(5, 4)
+    for j in range(3):
+        agent = torch.full((5,), j)
+        expected = policy.actors[0](torch.cat([obs, torch.eye(3)[agent]], dim=1))
+        torch.testing.assert_close(policy.mean(obs, agent), expected)
+    assert not torch.allclose(policy.mean(obs, torch.zeros(5, dtype=torch.long)),
+                              policy.mean(obs, torch.ones(5, dtype=torch.long)))
+
+
+def test_separate_actors_route_each_row_to_its_robots_network():
+    torch.manual_seed(0)
+    policy = MultiActorCritic(4, 6, 2, num_agents=3, shared_actor=False)
+    assert len(policy.actors) == 3
+    obs, agent = torch.randn(6, 4), torch.tensor([0, 1, 2, 2, 1, 0])
+    out = policy.mean(obs, agent)
+    for row in range(6):
+        torch.testing.assert_close(out[row], policy.actors[int(agent[row])](obs[row]))
+
+
+def test_exported_robot_actor_is_the_deterministic_env_action_of_that_robot():
+    torch.manual_seed(0)
+    policy = MultiActorCritic(4, 6, 2, num_agents=2, action_low=[-2.0, -1.0], action_high=[2.0, 1.0])
+    policy.normalizer.update(torch.randn(100, 4) * 3 + 1)
+    obs = torch.randn(7, 4)
+    for j in range(2):
+        expected = policy.to_env(policy.deterministic(obs, torch.full((7,), j)))
+        torch.testing.assert_close(policy.export_actor(j)(obs), expected)
+    with pytest.raises(ValueError, match="agent index 2 out of range"):
+        policy.export_actor(2)
+
+
+@pytest.mark.parametrize("critic", ["central", "local"])
+def test_rollout_gives_every_robot_the_team_reward_and_bootstraps_truncation(critic):
+    torch.manual_seed(0)
+    env = MultiPushBatch(2, n_robots=2, max_episode_steps=3)
+    hp = Hyper(n_steps=3, critic=critic)
+    critic_dim = env.state_dim if critic == "central" else env.obs_dim
+    policy = MultiActorCritic(env.obs_dim, critic_dim, 2, num_agents=2)
+    policy.value_norm.update(torch.tensor([0.0, 4.0]))  # so V is not ~0 and the bootstrap shows
+    collector = MultiCollector(env, policy, hp, torch.device("cpu"))
+    steps = []
+    real_step = env.step
+
+    def recording_step(actions):
+        out = real_step(actions)
+        steps.append(out)
+        return out
+
+    env.step = recording_step
+    collector.reset(seed=3)
+    first_obs, first_state = collector.obs.clone(), collector.state.clone()
+    st = MultiRollout(3, 4, env.obs_dim, critic_dim, 2, torch.device("cpu"))
+    collector.fill(st, EpisodeStats(2))
+    expected_in = critic_input(first_obs, first_state, critic).reshape(4, -1)
+    torch.testing.assert_close(st.critic_in[0], expected_in)
+    assert st.agent[0].tolist() == [0, 1, 0, 1]  # column e * m + j is robot j of env e
+    for t in range(2):
+        team = torch.as_tensor(steps[t][2], dtype=torch.float32)
+        torch.testing.assert_close(st.rewards[t], team.repeat_interleave(2))
+    _, _, reward, _, truncated, info = steps[2]
+    assert truncated.all()
+    final = critic_input(torch.as_tensor(info["final_obs"]), torch.as_tensor(info["final_state"]), critic)
+    bootstrap = hp.gamma * policy.value(final, torch.arange(2).expand(2, -1))
+    torch.testing.assert_close(st.rewards[2], (torch.as_tensor(reward, dtype=torch.float32)[:, None]
+                                               + bootstrap).reshape(-1))
+    assert st.dones[2].tolist() == [1.0, 1.0, 1.0, 1.0]
+
+
+def _multi_config(tmp_path, **sections) -> str:
+    data = {"algo": "mappo", "seed": 1,
+            "env": {"id": "robotrl/MultiPush-v0", "num_envs": 4, "kwargs": {"n_robots": 2}},
+            "train": {"total_steps": 400, "eval_every": 0, "eval_episodes": 2, "final_eval_episodes": 3,
+                      "checkpoint_every": 200},
+            "mappo": {"n_steps": 50, "batch_size": 200, "n_epochs": 2}}
+    for key, value in sections.items():
+        data.setdefault(key, {}).update(value)
+    path = tmp_path / "multi.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_mappo_run_writes_the_run_folder_and_robotrl_eval_reports_success(tmp_path, capsys):
+    cfg = load_config(_multi_config(tmp_path))
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert result.steps == 400
+    assert (tmp_path / "run" / "checkpoints" / "step_000000200.pt").exists()
+    ev = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert ev["episodes"] == 3 and ev["success_rate"] is not None and 1 <= ev["length_mean"] <= 200
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--episodes", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["episodes"] == 2 and out["success_rate"] is not None
+
+
+def test_same_seed_gives_the_same_mappo_run(tmp_path):
+    cfg = load_config(_multi_config(tmp_path, train={"total_steps": 200}))
+    Trainer(cfg, tmp_path / "a", show_progress=False).run()
+    Trainer(cfg, tmp_path / "b", show_progress=False).run()
+    pa, _, _ = load_policy(tmp_path / "a")
+    pb, _, _ = load_policy(tmp_path / "b")
+    for (k, va), vb in zip(pa.state_dict().items(), pb.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+
+
+@pytest.mark.parametrize(("critic", "critic_dim"), [("central", 20), ("local", 14)])
+def test_ippo_switch_gives_critics_the_robots_own_observation(tmp_path, critic, critic_dim):
+    cfg = load_config(_multi_config(tmp_path, mappo={"critic": critic}, env={"kwargs": {"n_robots": 3}}))
+    env = make_train_env(cfg, 4)
+    agent = Agent(cfg, env, torch.device("cpu"))
+    # N = 3: local obs 10 + 2 * 2 teammates = 14; global state 4 * 3 + 8 = 20
+    assert agent.policy.critic_dim == critic_dim and agent.policy.obs_dim == 14
+    assert agent.storage.critic_in.shape == (50, 12, critic_dim)
+
+
+def test_mamujoco_halfcheetah_trains_through_the_same_trainer(tmp_path):
+    cfg = load_config(_multi_config(tmp_path, env={"id": "mamujoco/HalfCheetah-2x3", "num_envs": 2, "kwargs": {}},
+                                    train={"total_steps": 100, "final_eval_episodes": 1, "checkpoint_every": 400},
+                                    mappo={"batch_size": 100}))
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    ev = json.loads((tmp_path / "run" / "eval.json").read_text())
+    assert ev["length_mean"] == 1000 and ev["success_rate"] is None
+
+
+def test_bad_mappo_values_name_the_key(tmp_path):
+    from robotrl.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"mappo\.critic: expected one of \['central', 'local'\]"):
+        load_config(_multi_config(tmp_path, mappo={"critic": "global"}))
+
+
+@pytest.mark.slow
+def test_shipped_multipush_mappo_config_brings_the_box_to_the_goal_in_80_percent(tmp_path):
+    cfg = load_config("launch/multipush_mappo.yaml")
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert result.eval["episodes"] == 100
+    assert result.eval["success_rate"] >= 0.8

@@ -1,0 +1,190 @@
+"""REINFORCE, A2C and A3C end to end: each learns on InvertedPendulum-v5 within seconds; A3C's
+workers stop cleanly, a crashed worker stops the run with a clear error, and a killed run resumes."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from robotrl.config import load_config
+from robotrl.trainer import Trainer
+
+# A random policy balances InvertedPendulum-v5 for about 5-10 steps (return = steps balanced).
+RANDOM_RETURN = 10.0
+
+
+def write_config(path: Path, algo: str, hyper: dict, **sections) -> str:
+    data = {"algo": algo, "seed": 1, "env": {"id": "InvertedPendulum-v5", "num_envs": 8},
+            "train": {"total_steps": 10_000, "eval_every": 0, "eval_episodes": 4, "final_eval_episodes": 4,
+                      "checkpoint_every": 10**9},
+            algo: hyper}
+    for key, value in sections.items():
+        data.setdefault(key, {}).update(value)
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def episodic_returns(run: Path) -> list[float]:
+    rows = csv.DictReader((run / "metrics.csv").open())
+    return [float(r["charts/episodic_return_mean"]) for r in rows if r.get("charts/episodic_return_mean")]
+
+
+def test_a2c_learns_to_balance(tmp_path):
+    cfg = load_config(write_config(tmp_path / "a2c.yaml", "a2c", {"n_steps": 5}, train={"total_steps": 8000}))
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    returns = episodic_returns(tmp_path / "run")
+    assert returns[0] < RANDOM_RETURN
+    assert returns[-1] > 3 * RANDOM_RETURN, returns[-5:]
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_reinforce_learns_to_balance(tmp_path, baseline):
+    cfg = load_config(write_config(tmp_path / "rf.yaml", "reinforce",
+                                   {"batch_steps": 1000, "learning_rate": 0.01, "baseline": baseline,
+                                    "grad_var_chunks": 4}))
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    returns = episodic_returns(tmp_path / "run")
+    assert returns[0] < RANDOM_RETURN
+    assert returns[-1] > 2 * RANDOM_RETURN, returns
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert float(rows[-1]["diag/pg_variance_return"]) > 0
+
+
+def a3c_config(tmp_path: Path, **train) -> str:
+    return write_config(tmp_path / "a3c.yaml", "a3c", {"workers": 2, "steps_per_collect": 1000},
+                        env={"num_envs": 4}, train=train)
+
+
+@pytest.mark.slow
+def test_a3c_two_workers_learn_and_report_their_speed(tmp_path):
+    """About 30 s on an idle machine, most of it starting the two worker processes."""
+    cfg = load_config(a3c_config(tmp_path, total_steps=12_000))
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert result.steps == 12_000
+    rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
+    assert [int(float(r["step"])) for r in rows] == list(range(1000, 12_001, 1000))
+    # Both workers did work, and the total is their sum.
+    last = rows[-1]
+    assert float(last["charts/SPS_worker0"]) > 0 and float(last["charts/SPS_worker1"]) > 0
+    assert float(last["charts/SPS_workers"]) == pytest.approx(
+        float(last["charts/SPS_worker0"]) + float(last["charts/SPS_worker1"]))
+    returns = episodic_returns(tmp_path / "run")
+    assert returns[-1] > max(2 * returns[0], 3 * RANDOM_RETURN), returns
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(c) for c in text.split()]
+
+
+def worker_pids(pid: int) -> list[int]:
+    out = []
+    for child in children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def wait_for_checkpoint(latest: Path, step: int, proc: subprocess.Popen, timeout: float = 400) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.stderr.read()}")
+        if latest.exists() and torch.load(latest, weights_only=False)["step"] >= step:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint at step {step} within {timeout} s")
+
+
+def start_train(config: str, run: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "robotrl.cli", "train", config, "--run-dir", str(run), "--no-progress", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_a3c_worker_crash_stops_the_run_with_a_clear_error(tmp_path):
+    config = a3c_config(tmp_path, total_steps=400_000, checkpoint_every=2000, keep_checkpoints=False)
+    run = tmp_path / "run"
+    proc = start_train(config, run)
+    latest = run / "checkpoints" / "latest.pt"
+    try:
+        wait_for_checkpoint(latest, 2000, proc)
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2
+        os.kill(workers[1], signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the run hung after a worker crashed") from None
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "A3C worker 1 died" in stderr, stderr
+    assert len(stderr.strip().splitlines()) <= 2, stderr  # "run folder: ..." and the one-line error
+    state = torch.load(latest, weights_only=False)  # the last checkpoint is whole
+    assert state["step"] >= 2000 and state["algo"] == "a3c"
+    time.sleep(1.0)
+    assert not Path(f"/proc/{workers[0]}").exists() or b"zombie" in Path(f"/proc/{workers[0]}/status").read_bytes()
+
+
+@pytest.mark.slow
+def test_a3c_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
+    config = a3c_config(tmp_path, total_steps=400_000, checkpoint_every=2000, keep_checkpoints=False)
+    run = tmp_path / "run"
+    proc = start_train(config, run)
+    latest = run / "checkpoints" / "latest.pt"
+    try:
+        wait_for_checkpoint(latest, 4000, proc)
+        workers = worker_pids(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    before = torch.load(latest, weights_only=False)
+    killed_at = before["step"]
+    # Orphaned workers notice their trainer is gone and exit by themselves (about 30 s on a loaded machine).
+    deadline = time.time() + 120
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() for w in workers), "A3C workers outlived their trainer"
+    resumed = start_train(config, run, "--resume", "--steps", str(killed_at + 4000))
+    try:
+        _, stderr = resumed.communicate(timeout=600)
+    finally:
+        resumed.kill()
+    assert resumed.returncode == 0, stderr
+    after = torch.load(latest, weights_only=False)
+    assert after["step"] == killed_at + 4000
+    steps = [float(r["step"]) for r in csv.DictReader((run / "metrics.csv").open())]
+    assert steps == sorted(steps) and len(steps) == len(set(steps)) and steps[-1] == killed_at + 4000
+    # The shared RMSprop state went on from the saved one: 4000 steps of 20-step worker updates added.
+    step_before = float(next(iter(before["agent"]["optimizer"]["state"].values()))["step"])
+    step_after = float(next(iter(after["agent"]["optimizer"]["state"].values()))["step"])
+    assert step_after == pytest.approx(step_before + 4000 / 20, abs=2)
+    assert after["agent"]["worker_steps"][0] + after["agent"]["worker_steps"][1] >= killed_at + 4000
+
+
+@pytest.mark.parametrize("task", ["inverted_pendulum", "reacher", "cartpole"])
+@pytest.mark.parametrize("algo", ["reinforce", "a2c", "a3c"])
+def test_shipped_policy_gradient_configs_load(task, algo):
+    cfg = load_config(f"launch/{task}_{algo}.yaml")
+    assert cfg.algo == algo and cfg.name == f"{task}_{algo}"
+    if algo == "a3c":
+        assert cfg.hyper.workers == 2
+
+
+@pytest.mark.slow
+def test_inverted_pendulum_a2c_balances_within_100k_steps(tmp_path):
+    cfg = load_config("launch/inverted_pendulum_a2c.yaml")
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert result.steps <= 100_000
+    assert result.eval["return_mean"] == pytest.approx(1000.0)
