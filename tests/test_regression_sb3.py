@@ -16,7 +16,7 @@ from robotrl.multiseed import run_ours
 from robotrl.stats import mean_ci95
 
 ROOT = Path(__file__).resolve().parents[1]
-CI_SUBSET = {"InvertedPendulum-v5__ppo"}
+CI_SUBSET = {"InvertedPendulum-v5__ppo", "robotrl_CartPole-v0__dqn"}
 
 
 def _cases() -> list:
