@@ -27,10 +27,12 @@ def load_model(xml: str | Path) -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_path(str(path))
 
 
-MIN_WORK_PER_THREAD_S = 1e-3
-"""Physics per step call below which one thread beats MuJoCo's pool. Waking the workers and waiting
-for the slowest costs tens of microseconds on an idle machine and far more when other processes hold
-the cores (CartPole at 16 envs: 46k env steps/s on one thread, 22k on two, on this shared machine)."""
+MIN_WORK_PER_THREAD_S = 5e-6
+"""Physics per step call and thread below which one thread beats MuJoCo's pool. On an idle 2-core
+machine a second thread pays off from about 10 us of physics per call (16 envs, measured: Reacher
+142k -> 237k env steps/s, CartPole 204k -> 270k). When other processes hold the cores, waking the
+pool costs far more (CartPole at 16 envs: 46k on one thread, 22k on two): pass `nthread: 1` in
+env.kwargs for runs that share a loaded machine."""
 
 
 def default_threads(nsim: int) -> int:
