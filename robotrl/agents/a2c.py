@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
 from robotrl.config import RunConfig
 from robotrl.returns import gae
 from robotrl.storage import Batch, RolloutStorage
@@ -85,11 +85,6 @@ def rollout_batch(storage: RolloutStorage, last_value: torch.Tensor, hp: Hyper) 
                  actions=storage.actions.reshape(n, *storage.actions.shape[2:]),
                  log_probs=storage.log_probs.reshape(n), values=storage.values.reshape(n),
                  advantages=storage.advantages.reshape(n), returns=storage.returns.reshape(n))
-
-
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    var = returns.var()
-    return float(1 - (returns - values).var() / var) if var > 0 else float("nan")
 
 
 def make_policy(cfg: RunConfig, env) -> nn.Module:

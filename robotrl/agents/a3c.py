@@ -29,7 +29,7 @@ from torch import nn
 
 import envs
 from robotrl.agents import a2c
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
 
@@ -101,7 +101,7 @@ class GradientWorker:
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), self.hp.max_grad_norm)
         stats = {f"losses/{k}": float(v.detach()) for k, v in terms.items()}
-        stats["losses/explained_variance"] = a2c.explained_variance(batch.values, batch.returns)
+        stats["losses/explained_variance"] = explained_variance(batch.values, batch.returns)
         stats["losses/grad_norm"] = float(grad_norm)
         grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in self.policy.parameters()]
         obs = batch.obs.detach().clone()

@@ -31,7 +31,36 @@ def build_actor_critic(cfg: RunConfig, env) -> ActorCritic:
     raise ValueError(f"{cfg.env.id}: unsupported action space {act_space}")
 
 
-class OnPolicyCollector:
+class CollectorState:
+    """What every on-policy collector keeps between rollouts: the reward scaler and the normalizer's
+    update after each policy update. Local and Ray collectors share it so a run resumes the same way."""
+
+    policy: ActorCritic
+    device: torch.device
+    scaler: RewardScaler | None
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
+
+    def after_update(self, storage: RolloutStorage) -> None:
+        """Fold the rollout's observations into the normalizer, between updates (never mid-rollout)."""
+        self.policy.normalizer.update(storage.obs.reshape(-1, storage.obs.shape[-1]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"scaler": self.scaler.state_dict() if self.scaler else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """1 - Var[returns - values] / Var[returns]: how much of the return the critic explains."""
+    var = returns.var()
+    return float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+
+
+class OnPolicyCollector(CollectorState):
     """Steps a vector env with the current policy and fills a RolloutStorage.
 
     Rewards are scaled (optionally) and, where the time limit cut an episode, gamma * V(final_obs)
@@ -46,9 +75,6 @@ class OnPolicyCollector:
 
     def reset(self, seed: int | None = None) -> None:
         self.obs, _ = self.env.reset(seed=seed)
-
-    def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
 
     def fill(self, storage: RolloutStorage, episodes: EpisodeStats) -> None:
         if self.obs is None:
@@ -73,14 +99,3 @@ class OnPolicyCollector:
     @torch.no_grad()
     def last_value(self) -> torch.Tensor:
         return self.policy.value(self._tensor(self.obs))
-
-    def after_update(self, storage: RolloutStorage) -> None:
-        """Fold the rollout's observations into the normalizer, between updates (never mid-rollout)."""
-        self.policy.normalizer.update(storage.obs.reshape(-1, storage.obs.shape[-1]))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"scaler": self.scaler.state_dict() if self.scaler else None}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.scaler is not None and state.get("scaler") is not None:
-            self.scaler.load_state_dict(state["scaler"])

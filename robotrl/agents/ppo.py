@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
 from robotrl.config import RunConfig
 from robotrl.returns import gae
 from robotrl.storage import RolloutStorage
@@ -132,9 +132,7 @@ class Agent:
         self.collector.after_update(st)
         st.clear()
         out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
-        values, returns = st.values.flatten(), st.returns.flatten()
-        var = returns.var()
-        out["losses/explained_variance"] = float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+        out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out["charts/learning_rate"] = lr
         if self.policy.continuous:
             out["charts/action_std"] = float(self.policy.log_std.detach().exp().mean())

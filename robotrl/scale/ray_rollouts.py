@@ -22,7 +22,7 @@ from gymnasium.vector.utils import batch_space
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
 
 import envs
-from robotrl.agents.common import OnPolicyCollector
+from robotrl.agents.common import CollectorState, OnPolicyCollector
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
 from robotrl.scale.rollout_worker import RolloutWorker, worker_torch_seed
@@ -54,7 +54,7 @@ class SpecEnv:
         """Nothing to release: the simulations belong to the workers."""
 
 
-class RayRolloutCollector:
+class RayRolloutCollector(CollectorState):
     """Drop-in for OnPolicyCollector (reset, fill, last_value, after_update, state_dict) backed by actors."""
 
     def __init__(self, cfg: RunConfig, policy: torch.nn.Module, gamma: float, scaler, device: torch.device) -> None:
@@ -197,23 +197,9 @@ class RayRolloutCollector:
             storage.add(obs[t], actions[t], log_probs[t], values[t], rew[t], done_t[t])
         self.last_obs = np.concatenate([p["last_obs"] for p in parts])
 
-    def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(x, dtype=torch.float32, device=self.device)
-
     @torch.no_grad()
     def last_value(self) -> torch.Tensor:
         return self.policy.value(self._tensor(self.last_obs))
-
-    def after_update(self, storage: RolloutStorage) -> None:
-        """Fold the rollout's observations into the normalizer, between updates (as the local collector)."""
-        self.policy.normalizer.update(storage.obs.reshape(-1, storage.obs.shape[-1]))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"scaler": self.scaler.state_dict() if self.scaler else None}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.scaler is not None and state.get("scaler") is not None:
-            self.scaler.load_state_dict(state["scaler"])
 
     def close(self) -> None:
         for w in self.workers:
