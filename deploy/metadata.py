@@ -103,6 +103,13 @@ class RobotSpec:
     action_low: np.ndarray
     action_high: np.ndarray
 
+    @classmethod
+    def from_spaces(cls, observation_space: Any, action_space: Any) -> RobotSpec:
+        """From Box-like spaces (anything with .shape, .low, .high): no Gymnasium import needed."""
+        return cls(obs_dim=int(np.prod(observation_space.shape)), act_dim=int(np.prod(action_space.shape)),
+                   action_low=np.asarray(action_space.low, dtype=np.float32).reshape(-1),
+                   action_high=np.asarray(action_space.high, dtype=np.float32).reshape(-1))
+
 
 def check_compatible(policy: PolicySpec, robot: RobotSpec, source: str, tol: float = 1e-5) -> None:
     """Refuse to run a policy on a robot whose sizes or action bounds differ from the policy's."""

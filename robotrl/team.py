@@ -158,11 +158,7 @@ class RobotBackend:
 
     def __init__(self, sim: TeamSim, agent: str) -> None:
         self.sim, self.agent = sim, agent
-        space = sim.env.action_space(agent)
-        self._spec = RobotSpec(obs_dim=int(np.prod(sim.env.observation_space(agent).shape)),
-                               act_dim=int(space.shape[0]),
-                               action_low=np.asarray(space.low, dtype=np.float32),
-                               action_high=np.asarray(space.high, dtype=np.float32))
+        self._spec = RobotSpec.from_spaces(sim.env.observation_space(agent), sim.env.action_space(agent))
         self._seen = -1
         self._answered = -1
 

@@ -22,12 +22,7 @@ class EnvRobot:
 
     def __init__(self, env: Any, seed: int = 0) -> None:
         self.env = env
-        self.spec = RobotSpec(
-            obs_dim=int(np.prod(env.observation_space.shape)),
-            act_dim=int(np.prod(env.action_space.shape)),
-            action_low=np.asarray(env.action_space.low, dtype=np.float32).reshape(-1),
-            action_high=np.asarray(env.action_space.high, dtype=np.float32).reshape(-1),
-        )
+        self.spec = RobotSpec.from_spaces(env.observation_space, env.action_space)
         obs, _ = env.reset(seed=seed)
         self._obs = np.asarray(obs, dtype=np.float32)
         self.steps = 0

@@ -9,12 +9,18 @@ The defaults are SB3's A2C defaults so that `robotrl compare` can put the two si
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
+from robotrl.agents.common import (
+    OnPolicyCollector,
+    PolicyOptimizerState,
+    build_actor_critic,
+    explained_variance,
+    policy_metrics,
+)
 from robotrl.config import RunConfig
 from robotrl.returns import gae
 from robotrl.storage import Batch, RolloutStorage
@@ -98,7 +104,7 @@ def make_storage(hp: Hyper, env, policy, device: torch.device) -> RolloutStorage
                           torch.float32 if policy.continuous else torch.int64, device)
 
 
-class Agent:
+class Agent(PolicyOptimizerState):
     """A2C over a vector env; the trainer calls collect() then update() each iteration."""
 
     def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
@@ -130,16 +136,5 @@ class Agent:
         out = {f"losses/{k}": float(v.detach()) for k, v in terms.items()}
         out["losses/explained_variance"] = explained_variance(batch.values, batch.returns)
         out["losses/grad_norm"] = float(grad_norm)
-        out["charts/learning_rate"] = lr
-        if self.policy.continuous:
-            out["charts/action_std"] = float(self.policy.log_std.detach().exp().mean())
+        out.update(policy_metrics(self.policy, lr))
         return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "collector": self.collector.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.collector.load_state_dict(state["collector"])

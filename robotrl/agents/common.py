@@ -54,6 +54,31 @@ class CollectorState:
             self.scaler.load_state_dict(state["scaler"])
 
 
+class PolicyOptimizerState:
+    """Checkpoint state of an agent made of a policy, one optimizer and a collector (PPO, A2C)."""
+
+    policy: ActorCritic
+    optimizer: torch.optim.Optimizer
+    collector: CollectorState
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "collector": self.collector.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.collector.load_state_dict(state["collector"])
+
+
+def policy_metrics(policy: ActorCritic, lr: float) -> dict[str, float]:
+    """The learning rate and, for a Gaussian policy, its mean action std: logged by every update."""
+    out = {"charts/learning_rate": lr}
+    if policy.continuous:
+        out["charts/action_std"] = float(policy.log_std.detach().exp().mean())
+    return out
+
+
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
     """1 - Var[returns - values] / Var[returns]: how much of the return the critic explains."""
     var = returns.var()

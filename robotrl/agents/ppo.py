@@ -9,12 +9,17 @@ scaling, and time-limit truncations bootstrapped from V(final_obs).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
+from robotrl.agents.common import (
+    OnPolicyCollector,
+    PolicyOptimizerState,
+    build_actor_critic,
+    explained_variance,
+    policy_metrics,
+)
 from robotrl.config import RunConfig
 from robotrl.returns import gae
 from robotrl.storage import RolloutStorage
@@ -82,7 +87,7 @@ def make_policy(cfg: RunConfig, env) -> nn.Module:
     return build_actor_critic(cfg, env)
 
 
-class Agent:
+class Agent(PolicyOptimizerState):
     """PPO over a vector env; the trainer calls collect() then update() each iteration."""
 
     def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
@@ -133,17 +138,6 @@ class Agent:
         st.clear()
         out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
         out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
-        out["charts/learning_rate"] = lr
-        if self.policy.continuous:
-            out["charts/action_std"] = float(self.policy.log_std.detach().exp().mean())
+        out.update(policy_metrics(self.policy, lr))
         return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "collector": self.collector.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.collector.load_state_dict(state["collector"])
 
