@@ -13,9 +13,12 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Normal
 
+from policies.activations import ACTIVATIONS
 from policies.normalizer import IdentityNormalizer, RunningNormalizer
 
-ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+__all__ = ["ACTIVATIONS", "ActorCritic", "DeterministicActor", "mlp"]
+
+LOG_2PI = float(np.log(2 * np.pi))
 
 
 def mlp(sizes: Sequence[int], activation: str, out_gain: float) -> nn.Sequential:
@@ -78,17 +81,19 @@ class ActorCritic(nn.Module):
         ent = dist.entropy()
         return ent.sum(-1) if self.continuous else ent
 
-    def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor
+    def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor, normalized: bool = False
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """log pi(a|s), entropy and V(s) with gradients, in one pass: the update's hot path normalizes once
-        and builds no distribution objects (they cost more than these small networks)."""
-        z = self.normalizer(obs)
+        and builds no distribution objects (they cost more than these small networks). `normalized`:
+        `obs` already went through the normalizer (an update normalizes the whole rollout once)."""
+        z = obs if normalized else self.normalizer(obs)
         out = self.actor(z)
         value = self.critic(z).squeeze(-1)
         if self.continuous:
-            log_prob = (-0.5 * ((actions - out) / self.log_std.exp()).square() - self.log_std
-                        - 0.5 * np.log(2 * np.pi)).sum(-1)
-            entropy = (0.5 + 0.5 * np.log(2 * np.pi) + self.log_std).sum().expand(out.shape[0])
+            log_std_sum = self.log_std.sum()
+            log_prob = ((actions - out) * torch.exp(-self.log_std)).square().sum(-1).mul(-0.5) \
+                - (log_std_sum + 0.5 * self.act_dim * LOG_2PI)
+            entropy = (log_std_sum + self.act_dim * (0.5 + 0.5 * LOG_2PI)).expand(out.shape[0])
             return log_prob, entropy, value
         logp = torch.log_softmax(out, -1)
         log_prob = logp.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
@@ -97,15 +102,18 @@ class ActorCritic(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions for a batch: (action, log_prob, value)."""
-        z = self.normalizer(obs)
-        out = self.actor(z)
-        value = self.critic(z).squeeze(-1)
+        """Sample actions for a batch: (action, log_prob, value). Runs at every env step, so the layers
+        are called through `forward` directly: nn.Module's call machinery costs more than a 64-unit layer
+        on a handful of envs."""
+        z = self.normalizer.forward(obs)
+        out = _run_layers(self.actor, z)
+        value = _run_layers(self.critic, z).squeeze(-1)
         if self.continuous:
-            std = self.log_std.exp()
-            action = out + std * torch.randn_like(out)
-            # Closed-form Gaussian log-density: torch.distributions costs more than the MLP at this size.
-            log_prob = (-0.5 * ((action - out) / std).square() - self.log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
+            noise = torch.randn_like(out)
+            action = out + self.log_std.exp() * noise
+            # Closed-form Gaussian log-density of the sample, from its noise ((a - mu) / std = noise):
+            # torch.distributions costs more than the MLP at this size.
+            log_prob = noise.square().sum(-1).mul_(-0.5).sub_(self.log_std.sum() + 0.5 * self.act_dim * LOG_2PI)
             return action, log_prob, value
         dist = Categorical(logits=out)
         action = dist.sample()
@@ -115,9 +123,20 @@ class ActorCritic(nn.Module):
         """Policy units to the env's: rescale [-1, 1] onto [low, high] and clip (continuous only)."""
         if not self.continuous:
             return action
-        mid = (self.action_high + self.action_low) / 2
-        half = (self.action_high - self.action_low) / 2
-        return torch.clamp(mid + half * action, self.action_low, self.action_high)
+        mid, half = self._action_affine()
+        return torch.clamp(torch.addcmul(mid, half, action), self.action_low, self.action_high)
+
+    def _action_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Centre and half-range of the action bounds, cached until the buffers change (see
+        RunningNormalizer._mean_std); an exported graph computes them from the buffers."""
+        low, high = self.action_low, self.action_high
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
+            return (high + low) / 2, (high - low) / 2
+        key = (id(low), id(high), low._version, high._version)
+        if getattr(self, "_affine_key", None) != key:
+            self._affine = ((high + low) / 2, (high - low) / 2)
+            self._affine_key = key
+        return self._affine
 
     def export_actor(self) -> nn.Module:
         """Raw observations -> env actions, deterministic, with normalization and scaling inside (for ONNX)."""
@@ -128,6 +147,12 @@ class ActorCritic(nn.Module):
         """The mean action (Gaussian) or the most likely one (categorical): what evaluation and export run."""
         out = self.actor(self.normalizer(obs))
         return out if self.continuous else out.argmax(-1)
+
+
+def _run_layers(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    for layer in seq:
+        x = layer.forward(x)
+    return x
 
 
 class DeterministicActor(nn.Module):

@@ -16,11 +16,11 @@ def discounted_returns(
 ) -> torch.Tensor:
     """G_t = r_t + gamma * (1 - done_t) * G_{t+1}, with G_T = last_value (zeros for Monte Carlo)."""
     returns = torch.empty_like(rewards)
-    running = last_value
-    not_done = 1.0 - dones.to(rewards.dtype)
+    discount = gamma * (1.0 - dones.to(rewards.dtype))
+    running = last_value.to(rewards.dtype)
     for t in range(rewards.shape[0] - 1, -1, -1):
-        running = rewards[t] + gamma * not_done[t] * running
-        returns[t] = running
+        # One fused op per step: the recursion is the only part that cannot be vectorized over time.
+        running = torch.addcmul(rewards[t], discount[t], running, out=returns[t])
     return returns
 
 
@@ -33,15 +33,15 @@ def gae(
     lam: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE(lambda) advantages and the value targets (advantages + values)."""
-    advantages = torch.empty_like(rewards)
-    running = torch.zeros_like(last_value)
     not_done = 1.0 - dones.to(rewards.dtype)
-    next_value = last_value
+    next_values = torch.cat([values[1:], last_value.to(values.dtype).unsqueeze(0)])
+    # The TD errors of all steps at once; only the lambda-recursion over them runs step by step.
+    deltas = rewards + gamma * not_done * next_values - values
+    decay = (gamma * lam) * not_done
+    advantages = torch.empty_like(rewards)
+    running = torch.zeros_like(deltas[0])
     for t in range(rewards.shape[0] - 1, -1, -1):
-        delta = rewards[t] + gamma * not_done[t] * next_value - values[t]
-        running = delta + gamma * lam * not_done[t] * running
-        advantages[t] = running
-        next_value = values[t]
+        running = torch.addcmul(deltas[t], decay[t], running, out=advantages[t])
     return advantages, advantages + values
 
 

@@ -20,7 +20,12 @@ class RunningMeanVar:
         self.count = 1e-4
 
     def update(self, x: np.ndarray) -> None:
-        batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
+        # The same arithmetic as x.mean(0) and x.var(0), without their Python-level wrappers: this
+        # runs once per env step and the wrappers cost more than the math.
+        n = x.shape[0]
+        batch_mean = np.add.reduce(x, axis=0) / n
+        d = x - batch_mean
+        batch_var = np.add.reduce(d * d, axis=0) / n
         total = self.count + n
         delta = batch_mean - self.mean
         m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
@@ -42,7 +47,8 @@ class RewardScaler:
         return self.scale(rewards)
 
     def scale(self, rewards: np.ndarray) -> np.ndarray:
-        return np.clip(rewards / np.sqrt(self.stats.var + self.eps), -self.clip, self.clip)
+        scaled = rewards / np.sqrt(self.stats.var + self.eps)
+        return np.minimum(np.maximum(scaled, -self.clip, out=scaled), self.clip, out=scaled)
 
     def state_dict(self) -> dict[str, Any]:
         return {"ret": self.ret.copy(), "mean": self.stats.mean, "var": self.stats.var, "count": self.stats.count}

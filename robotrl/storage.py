@@ -53,11 +53,14 @@ class RolloutStorage:
     def clear(self) -> None:
         self.step = 0
 
-    def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
-        """Shuffled minibatches covering every transition once."""
+    def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None,
+                    obs: torch.Tensor | None = None) -> Iterator[Batch]:
+        """Shuffled minibatches covering every transition once. `obs` replaces the stored observations
+        (same leading shape), e.g. by their normalized form computed once per update."""
         n = self.steps * self.num_envs
+        obs = self.obs if obs is None else obs
         flat = {
-            "obs": self.obs.reshape(n, *self.obs.shape[2:]),
+            "obs": obs.reshape(n, *obs.shape[2:]),
             "actions": self.actions.reshape(n, *self.actions.shape[2:]),
             "log_probs": self.log_probs.reshape(n),
             "values": self.values.reshape(n),

@@ -22,6 +22,7 @@ from robotrl.agents.common import (
     policy_metrics,
 )
 from robotrl.config import RunConfig
+from robotrl.flat_params import FlatParameters
 from robotrl.returns import gae
 from robotrl.storage import Batch, RolloutStorage
 
@@ -111,7 +112,8 @@ class Agent(PolicyOptimizerState):
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy = make_policy(cfg, env).to(device)
-        self.optimizer = make_optimizer(self.policy.parameters(), self.hp)
+        self.flat = FlatParameters(self.policy)
+        self.optimizer = make_optimizer([self.flat.param], self.hp)
         self.storage = make_storage(self.hp, env, self.policy, device)
         self.collector = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards, device)
 
@@ -127,9 +129,9 @@ class Agent(PolicyOptimizerState):
             group["lr"] = lr
         batch = rollout_batch(self.storage, self.collector.last_value(), hp)
         loss, terms = a2c_loss(self.policy, batch, hp)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.flat.zero_grad()
         loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
+        grad_norm = self.flat.clip_grad_norm_(hp.max_grad_norm)
         self.optimizer.step()
         self.collector.after_update(self.storage)
         self.storage.clear()

@@ -21,6 +21,7 @@ from robotrl.agents.common import (
     policy_metrics,
 )
 from robotrl.config import RunConfig
+from robotrl.flat_params import FlatParameters
 from robotrl.returns import gae
 from robotrl.storage import RolloutStorage
 
@@ -58,9 +59,11 @@ class Hyper:
             raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
 
 
-def ppo_loss(policy: nn.Module, batch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Total loss and its terms for one minibatch (also used by the SB3 cross-checks)."""
-    log_prob, entropy, values = policy.evaluate_actions(batch.obs, batch.actions)
+def ppo_loss(policy: nn.Module, batch, hp: Hyper, normalized: bool = False
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Total loss and its terms for one minibatch (also used by the SB3 cross-checks). `normalized`:
+    batch.obs went through the policy's observation normalizer already."""
+    log_prob, entropy, values = policy.evaluate_actions(batch.obs, batch.actions, normalized=normalized)
     entropy = entropy.mean()
     adv = batch.advantages
     if hp.normalize_advantage and adv.numel() > 1:
@@ -94,7 +97,8 @@ class Agent(PolicyOptimizerState):
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy = make_policy(cfg, env).to(device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate, eps=1e-5, fused=True)
+        self.flat = FlatParameters(self.policy)
+        self.optimizer = torch.optim.Adam([self.flat.param], lr=self.hp.learning_rate, eps=1e-5, fused=True)
         self.storage = RolloutStorage(self.hp.n_steps, env.num_envs, env.single_observation_space.shape,
                                       env.single_action_space.shape,
                                       torch.float32 if self.policy.continuous else torch.int64, device)
@@ -116,27 +120,29 @@ class Agent(PolicyOptimizerState):
         st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
                                         hp.gamma, hp.gae_lambda)
         num_minibatches = st.steps * st.num_envs // hp.batch_size
-        sums: dict[str, float] = {}
-        count = 0
+        with torch.no_grad():  # the normalizer is frozen during the update: normalize the rollout once
+            normalized_obs = self.policy.normalizer(st.obs)
+        names: list[str] = []
+        sums: list[torch.Tensor] = []  # one stacked row per minibatch: no float() per term and step
         stop = False
         for _ in range(hp.n_epochs):
-            for batch in st.minibatches(num_minibatches):
-                loss, terms = ppo_loss(self.policy, batch, hp)
+            for batch in st.minibatches(num_minibatches, obs=normalized_obs):
+                loss, terms = ppo_loss(self.policy, batch, hp, normalized=True)
                 if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
                     stop = True
                     break
-                self.optimizer.zero_grad(set_to_none=True)
+                self.flat.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm, foreach=True)
+                self.flat.clip_grad_norm_(hp.max_grad_norm)
                 self.optimizer.step()
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.detach())
-                count += 1
+                names = list(terms)
+                sums.append(torch.stack([terms[k].detach() for k in names]))
             if stop:
                 break
         self.collector.after_update(st)
         st.clear()
-        out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
+        means = torch.stack(sums).mean(0).tolist() if sums else []
+        out = {f"losses/{k}": v for k, v in zip(names, means, strict=True)}
         out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out.update(policy_metrics(self.policy, lr))
         return out
