@@ -39,7 +39,7 @@ class Tanh(nn.Module):
     """nn.Tanh, computed as 2 sigmoid(2x) - 1 on large CPU batches (see the module docstring)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.numel() < SIGMOID_TANH_MIN_NUMEL or x.device.type != "cpu" or _exporting():
+        if _exporting() or x.numel() < SIGMOID_TANH_MIN_NUMEL or x.device.type != "cpu":
             return torch.tanh(x)
         return _SigmoidTanh.apply(x)
 

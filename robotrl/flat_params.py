@@ -61,7 +61,7 @@ class FlatParameters:
                 if torch.is_tensor(value) and value.numel() == self.params[0].numel():
                     flat[key] = torch.cat([s[key].reshape(-1) for s in per])
                 else:  # scalars such as Adam's step count are shared by all parameters
-                    flat[key] = value
+                    flat[key] = value.clone() if torch.is_tensor(value) else value
         group = {k: v for k, v in groups[0].items() if k != "params"} | {"params": [0]}
         return {"state": {0: flat} if flat else {}, "param_groups": [group]}
 
