@@ -3,8 +3,9 @@
 Each iteration the learner puts the policy weights in the object store once, every worker steps its
 slice of the envs for T steps with them, and the learner stitches the (T, n_k) slices into the
 (T, N) storage, scaling rewards and bootstrapping truncations exactly as the local collector does.
-The agent (PPO, A2C, ...) keeps calling collect/update and never learns where its data came from.
-Seeding, weight broadcast and the replacement of lost workers live in worker_pool.
+The agent (PPO, A2C, MAPPO) keeps calling collect/update and never learns where its data came from.
+Seeding, weight broadcast and the replacement of lost workers live in worker_pool; the multi-robot
+collector of MAPPO in ray_multi.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import torch
 from gymnasium.vector.utils import batch_space
 
 import envs
+from robotrl.agents import agent_module
 from robotrl.agents.common import CollectorState, OnPolicyCollector
+from robotrl.agents.mappo import MultiCollector
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
+from robotrl.scale.ray_multi import MultiSpecEnv, RayMultiCollector
 from robotrl.scale.rollout_worker import RolloutWorker
 from robotrl.scale.session import RaySession
 from robotrl.scale.worker_pool import PooledCollector, WorkerPool
@@ -99,7 +103,11 @@ class RayRollouts:
         self.session.__enter__()
         return self
 
-    def spec_env(self) -> SpecEnv:
+    def spec_env(self) -> SpecEnv | MultiSpecEnv:
+        """Sizes and spaces for building the agent; multi-robot agents (those with their own env maker)
+        get the batched multi-robot interface."""
+        if hasattr(agent_module(self.cfg.algo), "make_env"):
+            return MultiSpecEnv(self.cfg)
         return SpecEnv(self.cfg)
 
     def attach(self, agent) -> None:
@@ -112,10 +120,14 @@ class RayRollouts:
             agent.collector = RayA3CPool(self.cfg, agent)
             return
         local = agent.collector
-        if not isinstance(local, OnPolicyCollector):
+        if isinstance(local, MultiCollector):
+            self.collector = RayMultiCollector(self.cfg, agent.policy, local.device)
+        elif isinstance(local, OnPolicyCollector):
+            self.collector = RayRolloutCollector(self.cfg, agent.policy, local.gamma, local.scaler, local.device)
+        else:
             raise ValueError(f"scale.backend ray: algo {self.cfg.algo!r} collects with {type(local).__name__}; "
-                             "Ray rollout workers serve the agents that use OnPolicyCollector (ppo, a2c) and a3c")
-        self.collector = RayRolloutCollector(self.cfg, agent.policy, local.gamma, local.scaler, local.device)
+                             "Ray rollout workers serve the agents that use OnPolicyCollector (ppo, a2c) or "
+                             "MultiCollector (mappo), and a3c")
         agent.collector = self.collector
 
     def __exit__(self, *exc: object) -> None:
