@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -6,6 +7,19 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for a test module (starting one costs seconds and most of a GB). A short private
+    temp dir: Ray's socket paths must stay under 108 characters, and other users' Ray sessions on this
+    machine stay untouched."""
+    ray = pytest.importorskip("ray")
+    tmp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=tmp, log_to_driver=False)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture

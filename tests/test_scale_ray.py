@@ -1,10 +1,9 @@
 """Ray scale-out: the workers fill the same storage as local envs, and a dead worker neither hangs nor
-loses the run. One local Ray for the whole module (starting one costs seconds and most of a GB)."""
+loses the run. One local Ray for the whole module (the local_ray fixture in conftest)."""
 
 import csv
 import os
 import signal
-import tempfile
 import threading
 import time
 
@@ -21,17 +20,6 @@ from robotrl.episodes import EpisodeStats  # noqa: E402
 from robotrl.trainer import Trainer, load_run  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    # A short private temp dir: Ray's socket paths must stay under 108 characters, and other users'
-    # Ray sessions on this machine stay untouched.
-    tmp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=tmp, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def _ray_config(tiny_config, **sections):
@@ -136,7 +124,7 @@ def test_killed_worker_is_replaced_and_the_run_finishes(local_ray, tiny_config, 
 def test_worker_loss_beyond_restarts_stops_cleanly_and_resume_continues(local_ray, tiny_config, tmp_path):
     """With no restarts allowed, a killed worker stops the run with a one-line error naming the setting;
     latest.pt holds the last checkpoint before the loss, and --resume finishes the run."""
-    from robotrl.scale.ray_rollouts import WorkerLostError
+    from robotrl.scale.worker_pool import WorkerLostError
 
     cfg = _ray_config(tiny_config, train={"total_steps": 40_960, "checkpoint_every": 1024,
                                           "keep_checkpoints": False},

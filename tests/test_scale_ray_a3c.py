@@ -3,7 +3,6 @@
 import csv
 import os
 import signal
-import tempfile
 import threading
 import time
 
@@ -17,15 +16,6 @@ from robotrl.config import load_config  # noqa: E402
 from robotrl.trainer import Trainer, load_run  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    tmp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _temp_dir=tmp, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def _a3c_config(tmp_path, total: int):

@@ -24,7 +24,7 @@ import envs
 from robotrl.agents import a2c, a3c
 from robotrl.config import RunConfig, from_dict
 from robotrl.episodes import EpisodeStats
-from robotrl.scale.ray_rollouts import WorkerLostError
+from robotrl.scale.worker_pool import WorkerLostError
 
 _LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, GetTimeoutError)
 

@@ -16,7 +16,7 @@ import torch
 
 import envs
 from robotrl.agents import agent_module
-from robotrl.config import from_dict
+from robotrl.config import RunConfig, from_dict
 from robotrl.episodes import final_success
 
 
@@ -25,17 +25,21 @@ def worker_torch_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+def worker_env_kwargs(cfg: RunConfig, cpus: float) -> dict[str, Any]:
+    """The config's env kwargs, with as many physics threads as the CPUs Ray reserved for this actor: by
+    default a MuJoCo batch takes every core of the node, and K workers' thread pools then fight over them."""
+    kwargs = dict(cfg.env.kwargs)
+    if envs.is_robotrl(cfg.env.id):
+        kwargs.setdefault("nthread", max(1, int(cpus)))
+    return kwargs
+
+
 class RolloutWorker:
     def __init__(self, config: dict[str, Any], index: int, num_envs: int, cpus: float = 1.0) -> None:
         torch.set_num_threads(1)
         cfg = from_dict(config, f"rollout worker {index}", name=config.get("name"))
         self.index, self.num_envs = index, num_envs
-        kwargs = dict(cfg.env.kwargs)
-        if envs.is_robotrl(cfg.env.id):
-            # As many physics threads as the CPUs Ray reserved for this actor: by default the batch
-            # takes every core of the node, and K workers' thread pools then fight over them.
-            kwargs.setdefault("nthread", max(1, int(cpus)))
-        self.env = envs.make_vec(cfg.env.id, num_envs, **kwargs)
+        self.env = envs.make_vec(cfg.env.id, num_envs, **worker_env_kwargs(cfg, cpus))
         self.policy = agent_module(cfg.algo).make_policy(cfg, self.env)
         self.policy.eval()
         self.obs: np.ndarray | None = None
