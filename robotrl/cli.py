@@ -109,15 +109,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
         gl.use_window()
     elif args.video:
         gl.use_offscreen()
-    _require_train_stack()
-    import torch
-
-    torch.set_num_threads(1)
+    onnx_policy = None
     if args.path.endswith(".onnx"):
         from deploy.policy import OnnxPolicy
 
         onnx_policy = OnnxPolicy(args.path)
-        act, env_id, env_kwargs = onnx_policy.act_batch, onnx_policy.spec.env_id, {}
+        if onnx_policy.spec.pixels and not args.viewer:
+            gl.use_offscreen()  # its observations are renders: known before MuJoCo is imported
+    _require_train_stack()
+    import torch
+
+    torch.set_num_threads(1)
+    if onnx_policy is not None:
+        # The file knows how its observations are rendered; the run's other env kwargs are not in it.
+        act, env_id = onnx_policy.act_batch, onnx_policy.spec.env_id
+        env_kwargs = onnx_policy.spec.env_kwargs()
         policy = cfg = None
     else:
         from robotrl.trainer import evaluate_policy, load_policy, policy_fn
