@@ -98,6 +98,16 @@ def test_eval_of_the_pixel_onnx_file_renders_frames_and_matches_the_checkpoint(p
     assert from_onnx == from_checkpoint
 
 
+def test_deploy_on_the_sim_backend_renders_the_cameras_frames_for_the_policy(pixel_run, tmp_path, capsys):
+    _, path, _ = pixel_run
+    assert main(["deploy", str(path), "--backend", "sim", "--duration", "0.5", "--out", str(tmp_path),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["ticks"] >= 20 and sum(summary["safe_actions"].values()) == 0
+    ticks = np.load(tmp_path / "ticks.npz")
+    assert set(np.unique(ticks["actions"])) <= {-1.0, 1.0}
+
+
 def test_deploy_over_udp_refuses_a_frame_stack_in_one_line(pixel_run, capsys):
     _, path, _ = pixel_run
     assert main(["deploy", str(path), "--backend", "udp", "--duration", "0.1"]) == 1
