@@ -2,7 +2,8 @@
 
 `python -m deploy` runs on a controller with only the base install (numpy, onnxruntime). The sim
 backend needs a simulated robot from envs, so it is reached through `robotrl deploy`, which hands
-an env factory to `run_deploy`.
+an env factory to `run_deploy`; a pixel policy gets a simulated robot that renders its frames.
+The UDP protocol carries one float32 vector per datagram, too small for a pixel policy's frame stack.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from deploy import protocol
 from deploy.backends.udp import UdpBackend
 from deploy.policy import PROVIDERS, OnnxPolicy
 from deploy.runner import OVERRUN_POLICIES, LoopConfig, Runner
@@ -25,7 +27,8 @@ from deploy.safety import SAFE_ACTIONS, SafetyConfig
 
 SIM_NEEDS_TRAIN = ("--backend sim runs a MuJoCo robot from envs: use `robotrl deploy --backend sim` "
                    "with the train extra (pip install 'robotrl[train]')")
-EnvFactory = Callable[[str], Any]
+EnvFactory = Callable[..., Any]
+"""env id and env kwargs -> an env with Gymnasium's reset/step."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,8 +92,12 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     if args.backend == "sim":
         from deploy.backends.sim import SimBackend
 
-        backend = SimBackend(make_sim_env(args.env or policy.spec.env_id), seed=args.seed)
+        backend = SimBackend(make_sim_env(args.env or policy.spec.env_id, **policy.spec.env_kwargs()), seed=args.seed)
     else:
+        if policy.spec.obs_dim > protocol.MAX_VALUES:
+            raise ValueError(f"{args.policy}: the policy takes {policy.spec.obs_dtype} observations of shape "
+                             f"{list(policy.spec.obs_shape)} ({policy.spec.obs_dim} values); a UDP datagram carries "
+                             f"at most {protocol.MAX_VALUES} float32 values: use --backend sim")
         backend = UdpBackend(args.host, args.port)
     try:
         runner = Runner(policy, backend, loop, safety)

@@ -3,6 +3,10 @@
 policies/export.py writes it as JSON under one metadata key; this module is its reader on the robot.
 A file with a missing key, a newer format or sizes that disagree with its own graph is refused here,
 before any loop starts.
+
+Format 1 is a flat float32 observation of obs_dim values. Format 2 adds `obs_shape` and `obs_dtype`
+(a pixel policy takes uint8 frame stacks [stack, size, size]) and `pixels` (size, stack, camera: how
+the frames are rendered); a format-1 file reads as obs_shape [obs_dim], float32, no pixels.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "robotrl.policy"
 ACTION_MODES = ("torque", "position")
+OBS_DTYPES = ("float32", "uint8")
 
 
 @dataclass(frozen=True)
@@ -37,11 +43,25 @@ class PolicySpec:
     quantized: str | None
     input_name: str
     output_name: str
+    obs_shape: tuple[int, ...] = ()
+    """One observation's shape: (obs_dim,), or (stack, size, size) for frames; () reads as (obs_dim,)."""
+    obs_dtype: str = "float32"
+    pixels: dict[str, Any] | None = None
+    """How the frames are rendered (size, stack, camera), for a policy trained on pixels."""
+
+    def __post_init__(self) -> None:
+        if not self.obs_shape:
+            object.__setattr__(self, "obs_shape", (self.obs_dim,))
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Env kwargs that make a simulated robot observe what the policy takes (its pixel rendering)."""
+        return {"pixels": dict(self.pixels)} if self.pixels else {}
 
     def to_dict(self) -> dict[str, Any]:
         return {"env_id": self.env_id, "algo": self.algo, "train_steps": self.train_steps,
                 "obs_dim": self.obs_dim, "act_dim": self.act_dim,
                 "obs_fields": [list(f) for f in self.obs_fields],
+                "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype, "pixels": self.pixels,
                 "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
                 "action_mode": self.action_mode, "pd": self.pd, "control_hz": self.control_hz,
                 "decimation": self.decimation, "quantized": self.quantized}
@@ -65,8 +85,9 @@ def parse_spec(raw: str | None, source: str) -> PolicySpec:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{source}: metadata {METADATA_KEY!r} is not JSON: {exc}") from exc
     version = _get(data, "format_version", int, source)
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{source}: metadata format_version {version}, this runner reads {FORMAT_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"{source}: metadata format_version {version}, this runner reads "
+                         f"{' and '.join(map(str, READABLE_VERSIONS))}")
     obs_dim = _get(data, "obs_dim", int, source)
     act_dim = _get(data, "act_dim", int, source)
     fields = tuple((str(name), int(size)) for name, size in _get(data, "obs_fields", list, source))
@@ -85,13 +106,36 @@ def parse_spec(raw: str | None, source: str) -> PolicySpec:
     pd = data.get("pd")
     if mode == "position" and not (isinstance(pd, dict) and {"kp", "kd", "default_pose"} <= set(pd)):
         raise ValueError(f"{source}: metadata action_mode 'position' needs pd.kp, pd.kd and pd.default_pose")
+    obs_shape, obs_dtype, pixels = (_observation(data, obs_dim, source) if version >= 2
+                                    else ((obs_dim,), "float32", None))
     return PolicySpec(
         env_id=_get(data, "env_id", str, source), algo=_get(data, "algo", str, source),
         train_steps=_get(data, "train_steps", int, source), obs_dim=obs_dim, act_dim=act_dim,
         obs_fields=fields, action_low=low, action_high=high, action_mode=mode, pd=pd,
         control_hz=float(_get(data, "control_hz", (int, float), source)),
         decimation=_get(data, "decimation", int, source), quantized=data.get("quantized"),
-        input_name=_get(data, "input", str, source), output_name=_get(data, "output", str, source))
+        input_name=_get(data, "input", str, source), output_name=_get(data, "output", str, source),
+        obs_shape=obs_shape, obs_dtype=obs_dtype, pixels=pixels)
+
+
+def _observation(data: dict[str, Any], obs_dim: int, source: str) -> tuple[tuple[int, ...], str, dict | None]:
+    """(obs_shape, obs_dtype, pixels) of a format-2 description, checked against obs_dim."""
+    shape = tuple(_get(data, "obs_shape", list, source))
+    if not shape or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in shape):
+        raise ValueError(f"{source}: metadata obs_shape {list(shape)}: expected positive integers")
+    if int(np.prod(shape)) != obs_dim:
+        raise ValueError(f"{source}: metadata obs_shape {list(shape)} holds {int(np.prod(shape))} values, "
+                         f"obs_dim is {obs_dim}")
+    dtype = _get(data, "obs_dtype", str, source)
+    if dtype not in OBS_DTYPES:
+        raise ValueError(f"{source}: metadata obs_dtype {dtype!r}, expected one of {OBS_DTYPES}")
+    pixels = data.get("pixels")
+    if pixels is not None:
+        if not (isinstance(pixels, dict) and {"size", "stack", "camera"} <= set(pixels)):
+            raise ValueError(f"{source}: metadata pixels needs size, stack and camera, got {pixels!r}")
+        if list(shape) != [pixels["stack"], pixels["size"], pixels["size"]]:
+            raise ValueError(f"{source}: metadata obs_shape {list(shape)} is not pixels' (stack, size, size)")
+    return shape, dtype, pixels
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import onnxruntime as ort
 from deploy.metadata import METADATA_KEY, PolicySpec, parse_spec
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+ORT_TYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
 
 
 def session_options() -> ort.SessionOptions:
@@ -51,23 +52,34 @@ def load_session(path: str | Path, provider: str = "cpu") -> tuple[ort.Inference
     if [i.name for i in inputs] != [spec.input_name] or spec.output_name not in [o.name for o in outputs]:
         raise ValueError(f"{path}: graph inputs {[i.name for i in inputs]} / outputs {[o.name for o in outputs]} "
                          f"do not match the metadata's {spec.input_name!r} -> {spec.output_name!r}")
-    obs_width = inputs[0].shape[-1]
+    obs_shape = inputs[0].shape[1:]
     act_width = next(o for o in outputs if o.name == spec.output_name).shape[-1]
-    if obs_width != spec.obs_dim or act_width != spec.act_dim:
-        raise ValueError(f"{path}: graph maps {obs_width} -> {act_width} values, metadata says "
-                         f"{spec.obs_dim} -> {spec.act_dim}")
+    if obs_shape != list(spec.obs_shape) or act_width != spec.act_dim:
+        raise ValueError(f"{path}: graph maps {_shape(obs_shape)} -> {act_width} values, metadata says "
+                         f"{_shape(spec.obs_shape)} -> {spec.act_dim}")
+    if inputs[0].type != ORT_TYPES[spec.obs_dtype]:
+        raise ValueError(f"{path}: graph input is {inputs[0].type}, metadata says {spec.obs_dtype}")
     return session, spec
+
+
+def _shape(shape: list | tuple) -> str:
+    """8 for a flat vector, [4, 84, 84] for anything else."""
+    return str(shape[0]) if len(shape) == 1 else str(list(shape))
 
 
 class OnnxPolicy:
     """obs -> action with an exported policy. `act` serves one robot per call without allocating;
-    `act_batch` serves evaluation over many envs."""
+    `act_batch` serves evaluation over many envs. Both take a flat obs_dim vector (what a robot backend
+    sends) or an observation of obs_shape; frames given as floats are rounded and clipped to 0..255."""
 
     def __init__(self, path: str | Path, provider: str = "cpu") -> None:
         self.path = Path(path)
         self.session, self.spec = load_session(path, provider)
         self.provider = provider
-        self._obs = np.zeros((1, self.spec.obs_dim), dtype=np.float32)
+        self._dtype = np.dtype(self.spec.obs_dtype)
+        self._obs = np.zeros((1, *self.spec.obs_shape), dtype=self._dtype)
+        self._frames = self._dtype == np.uint8
+        self._flat = self._obs.reshape(-1)
         self._action = np.zeros((1, self.spec.act_dim), dtype=np.float32)
         # IO binding reuses the same input and output buffers on every call (no per-call allocation).
         self._binding = self.session.io_binding()
@@ -77,7 +89,11 @@ class OnnxPolicy:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """The action for one observation, in a buffer the next call overwrites."""
-        self._obs[0] = obs
+        if self._frames:
+            obs = np.asarray(obs)
+            self._flat[:] = np.reshape(obs if obs.dtype == np.uint8 else np.clip(np.rint(obs), 0, 255), -1)
+        else:
+            self._obs[0] = obs
         if self.provider == "cpu":
             # No RunOptions argument: passing one costs ~25 µs per call in onnxruntime 1.32 (measured).
             self.session.run_with_iobinding(self._binding)
@@ -86,6 +102,9 @@ class OnnxPolicy:
         return self._action[0]
 
     def act_batch(self, obs: np.ndarray) -> np.ndarray:
-        """Actions for [batch, obs_dim] observations."""
-        x = np.ascontiguousarray(obs, dtype=np.float32).reshape(-1, self.spec.obs_dim)
+        """Actions for [batch, obs_dim] or [batch, *obs_shape] observations."""
+        obs = np.asarray(obs)
+        if self._frames and obs.dtype != np.uint8:
+            obs = np.clip(np.rint(obs), 0, 255)
+        x = np.ascontiguousarray(obs, dtype=self._dtype).reshape(-1, *self.spec.obs_shape)
         return self.session.run([self.spec.output_name], {self.spec.input_name: x})[0]

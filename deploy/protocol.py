@@ -38,6 +38,8 @@ HEADER = struct.Struct("<4sBBHIQ")
 HELLO, SPEC, OBS, ACTION, BYE = 1, 2, 3, 4, 5
 KINDS = {HELLO: "HELLO", SPEC: "SPEC", OBS: "OBS", ACTION: "ACTION", BYE: "BYE"}
 MAX_DATAGRAM = 65_507
+MAX_VALUES = (MAX_DATAGRAM - HEADER.size) // 4
+"""float32 values one datagram can carry: 16,371, less than one 4x84x84 frame stack."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 robotrl tasks know their observation layout and action mode; for other Gymnasium ids the layout is
 only a size, so the fields are named obs_0..obs_{n-1} and the action mode is taken to be torque.
+With `pixels` in the kwargs the observation is the rendered frame stack instead: `obs_shape`
+(stack, size, size), `obs_dtype` uint8, one field `frames`, and the rendering settings under `pixels`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from envs.registry import make
+from envs.wrappers import PixelObservation
 
 
 def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
@@ -37,6 +40,19 @@ def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
                 "control_hz": 1.0 / dt if dt > 0 else 0.0,
                 "decimation": int(getattr(base, "frame_skip", 1)),
             }
+        info = {**info, **_observation(env, info["obs_dim"])}
     finally:
         env.close()
     return {"env_id": env_id, **info}
+
+
+def _observation(env: Any, obs_dim: int) -> dict[str, Any]:
+    """obs_shape, obs_dtype and pixels: a flat float32 vector, or the frame stack of a pixel wrapper."""
+    while env is not None and not isinstance(env, PixelObservation):
+        env = getattr(env, "env", None)
+    if env is None:
+        return {"obs_shape": [obs_dim], "obs_dtype": "float32", "pixels": None}
+    shape = [int(n) for n in env.observation_space.shape]
+    return {"obs_shape": shape, "obs_dtype": "uint8", "obs_dim": int(np.prod(shape)),
+            "obs_fields": [["frames", int(np.prod(shape))]],
+            "pixels": {"size": env.size, "stack": env.stack, "camera": env.camera}}

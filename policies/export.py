@@ -5,6 +5,12 @@ normalizer, the deterministic head, the action scaling and the clipping are all 
 runs one graph and nothing else. The description (observation layout, action bounds and mode,
 control rate, env, algorithm, steps) travels as JSON under one metadata key; deploy/metadata.py
 reads it with ONNX Runtime alone.
+
+A pixel policy takes its frame stack as the env renders it, uint8 [batch, stack, size, size], and
+scales it to [0, 1] inside the graph: the dtype tells the caller the scale (no guessing between 0..255
+and 0..1 floats), and a stack is a quarter of the bytes of float32. Its description says
+`obs_shape`, `obs_dtype` and `pixels` (size, stack, camera) with format_version 2, so that a runner
+that only knows flat float32 vectors (version 1) refuses the file instead of misreading it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,8 @@ import onnx
 import torch
 from torch import nn
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The newest format written: 2 for an n-d or non-float32 input; flat float32 policies still say 1."""
 METADATA_KEY = "robotrl.policy"
 INPUT_NAME = "obs"
 OUTPUT_NAME = "action"
@@ -32,10 +39,19 @@ PARITY_TOLERANCE = 1e-5
 """Largest |onnx - torch| action difference an fp32 export may have."""
 
 
-def to_onnx(actor: nn.Module, obs_dim: int, description: dict[str, Any]) -> bytes:
-    """Serialize `actor` to one self-contained ONNX file (batch dimension dynamic) carrying `description`."""
+TORCH_DTYPES = {"float32": torch.float32, "uint8": torch.uint8}
+ONNX_DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8}
+CHUNK = 256
+"""Observations per forward pass in the checks: bounds memory for pixel stacks (28 KB each as uint8)."""
+
+
+def to_onnx(actor: nn.Module, obs_shape: int | Sequence[int], description: dict[str, Any],
+            obs_dtype: str = "float32") -> bytes:
+    """Serialize `actor` to one self-contained ONNX file (batch dimension dynamic) carrying `description`.
+    `obs_shape` is one observation's shape (an int for a flat vector), `obs_dtype` float32 or uint8."""
     actor = actor.eval()
-    example = torch.zeros(2, obs_dim, dtype=torch.float32)
+    shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+    example = torch.zeros(2, *shape, dtype=TORCH_DTYPES[obs_dtype])
     # The dynamo exporter chats on stdout and warns about torch internals; neither concerns the user.
     registration_log = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registration_log.level
@@ -57,7 +73,9 @@ def to_onnx(actor: nn.Module, obs_dim: int, description: dict[str, Any]) -> byte
 
 def set_description(model: onnx.ModelProto, description: dict[str, Any]) -> None:
     """Write the description JSON (with the format version) into the model's metadata."""
-    payload = {"format_version": FORMAT_VERSION, "input": INPUT_NAME, "output": OUTPUT_NAME, **description}
+    flat = len(description.get("obs_shape", [0])) == 1 and description.get("obs_dtype", "float32") == "float32"
+    payload = {"format_version": 1 if flat else FORMAT_VERSION, "input": INPUT_NAME, "output": OUTPUT_NAME,
+               **description}
     for prop in list(model.metadata_props):
         if prop.key == METADATA_KEY:
             model.metadata_props.remove(prop)
@@ -86,15 +104,19 @@ def quantize_int8(model_bytes: bytes, description: dict[str, Any]) -> bytes:
 
 
 def onnx_policy_fn(model_bytes: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    """A batch function running the exported graph in ONNX Runtime (CPU, one thread)."""
+    """A batch function running the exported graph in ONNX Runtime (CPU, one thread), in the graph's
+    input dtype."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    dtype = ONNX_DTYPES[session.get_inputs()[0].type]
 
     def act(observations: np.ndarray) -> np.ndarray:
-        return session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(observations, dtype=np.float32)})[0]
+        x = np.ascontiguousarray(observations, dtype=dtype)
+        return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: x[i:i + CHUNK]})[0]
+                               for i in range(0, max(len(x), 1), CHUNK)])
 
     return act
 
@@ -104,8 +126,14 @@ def onnx_actions(model_bytes: bytes, observations: np.ndarray) -> np.ndarray:
 
 
 def torch_actions(actor: nn.Module, observations: np.ndarray) -> np.ndarray:
+    """The actor's outputs; uint8 frames stay uint8 (the actor scales them), anything else is float32."""
+    obs = np.asarray(observations)
+    if obs.dtype != np.uint8:
+        obs = obs.astype(np.float32, copy=False)
     with torch.no_grad():
-        return actor.eval()(torch.as_tensor(observations, dtype=torch.float32)).numpy()
+        actor = actor.eval()
+        return np.concatenate([actor(torch.as_tensor(obs[i:i + CHUNK])).numpy()
+                               for i in range(0, max(len(obs), 1), CHUNK)])
 
 
 def parity_error(actor: nn.Module, model_bytes: bytes, observations: np.ndarray) -> float:
@@ -144,3 +172,21 @@ def edge_observations(typical: np.ndarray, rng: np.random.Generator) -> np.ndarr
         rng.standard_normal((256, obs_dim)).astype(np.float32) * typical.std(0, keepdims=True) * 5,
     ]
     return np.concatenate(parts).astype(np.float32)
+
+
+def edge_frames(typical: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Frame stacks beyond the visited ones: black, white, uniform noise, inverted images, the stack
+    reversed in time (motion the other way) and one frame blanked. `typical` is uint8 [n, stack, H, W]."""
+    shape = typical.shape[1:]
+    picks = typical[rng.integers(0, len(typical), size=128)]
+    blanked = picks.copy()
+    blanked[np.arange(len(picks)), rng.integers(0, shape[0], size=len(picks))] = 0
+    parts = [
+        np.zeros((1, *shape), dtype=np.uint8),
+        np.full((1, *shape), 255, dtype=np.uint8),
+        rng.integers(0, 256, size=(128, *shape), dtype=np.uint8),
+        255 - picks,
+        picks[:, ::-1],
+        blanked,
+    ]
+    return np.ascontiguousarray(np.concatenate(parts))

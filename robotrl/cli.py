@@ -4,6 +4,7 @@ only the base install can still run `robotrl deploy`, and a missing extra is a o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -109,21 +110,33 @@ def cmd_eval(args: argparse.Namespace) -> None:
         gl.use_window()
     elif args.video:
         gl.use_offscreen()
-    _require_train_stack()
-    import torch
-
-    torch.set_num_threads(1)
+    onnx_policy = None
     if args.path.endswith(".onnx"):
         from deploy.policy import OnnxPolicy
 
         onnx_policy = OnnxPolicy(args.path)
-        act, env_id, env_kwargs = onnx_policy.act_batch, onnx_policy.spec.env_id, {}
+        if onnx_policy.spec.pixels and not args.viewer:
+            gl.use_offscreen()  # its observations are renders: known before MuJoCo is imported
+    _require_train_stack()
+    import torch
+
+    from robotrl.config import override_env_kwargs
+
+    torch.set_num_threads(1)
+    overrides = list(args.set or [])
+    override_env_kwargs({}, overrides)  # a mistyped --set fails before a checkpoint (and its replay) loads
+    if onnx_policy is not None:
+        # The file knows how its observations are rendered; the run's other env kwargs are not in it.
+        act, env_id = onnx_policy.act_batch, onnx_policy.spec.env_id
+        env_kwargs = override_env_kwargs(onnx_policy.spec.env_kwargs(), overrides)
         policy = cfg = None
     else:
         from robotrl.trainer import evaluate_policy, load_policy, policy_fn
 
         policy, cfg, _ = load_policy(args.path)
-        act, env_id, env_kwargs = policy_fn(policy, torch.device("cpu")), cfg.env.id, cfg.env.kwargs
+        env_kwargs = override_env_kwargs(cfg.env.kwargs, overrides)
+        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, kwargs=env_kwargs))
+        act, env_id = policy_fn(policy, torch.device("cpu")), cfg.env.id
     episodes = (3 if args.video else 10) if args.episodes is None else args.episodes
     if args.viewer:
         from robotrl.viewer import run_viewer
@@ -142,7 +155,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
         result = evaluate(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
     success = "" if result.get("success_rate") is None else f", success rate {result['success_rate']:.2f}"
-    text = (f"{env_id}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
+    changed = f" with {', '.join(overrides)}" if overrides else ""
+    text = (f"{env_id}{changed}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
             f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
     if args.video:
         text += (f"\nvideo: {result['video']} ({result['frames']} frames at {result['fps']:g} fps, "
@@ -375,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", metavar="FILE.mp4", help="render the episodes offscreen into an MP4")
     p.add_argument("--size", default="480x480", help="video frame size WIDTHxHEIGHT (default 480x480)")
     p.add_argument("--seed", type=int, default=123_456)
+    p.add_argument("--set", action="append", metavar="env.kwargs.KEY=VALUE",
+                   help="override an env kwarg of the run for this evaluation (repeatable)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

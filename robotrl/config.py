@@ -6,6 +6,7 @@ one-line message instead of a silent default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
@@ -223,6 +224,19 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"--set {'.'.join(path)}: {part} is not a mapping")
     node[path[-1]] = value
+
+
+def override_env_kwargs(kwargs: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of a run's env kwargs with `--set env.kwargs.KEY=VALUE` overrides applied, for commands that
+    rebuild only the env of a trained policy (`robotrl eval`): anything else would not match the weights."""
+    data: dict[str, Any] = {"env": {"kwargs": copy.deepcopy(dict(kwargs))}}
+    for text in overrides:
+        keys, value = parse_override(text)
+        if keys[:2] != ["env", "kwargs"] or len(keys) < 3:
+            raise ConfigError(f"--set {'.'.join(keys)}: only the env's kwargs can change here "
+                              "(--set env.kwargs.KEY=VALUE)")
+        apply_override(data, keys, value)
+    return data["env"]["kwargs"]
 
 
 def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> RunConfig:

@@ -1,8 +1,9 @@
 """`robotrl export`: a run folder, checkpoint or SB3 .zip -> one self-describing ONNX file, checked.
 
 The check runs the file in ONNX Runtime and torch on a few thousand observations (visited by the
-policy itself in its env, plus edge cases) and fails above 1e-5. An int8 export is lossy by design:
-it reports the action error and a short evaluation of both files instead of failing.
+policy itself in its env, plus edge cases) and fails above 1e-5; a pixel policy on 1,538 frame stacks
+(1,024 rendered, 514 edge cases), since each visited one costs a render. An int8 export is lossy by
+design: it reports the action error and a short evaluation of both files instead of failing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from envs.wrappers import DISCRETIZE_KEYS
 from policies.checkpoint import atomic_write_bytes
 from policies.export import (
     check_parity,
+    edge_frames,
     edge_observations,
     onnx_actions,
     onnx_policy_fn,
@@ -33,13 +35,15 @@ QUANTIZATIONS = ("int8",)
 
 def visited_observations(actor: torch.nn.Module, env_id: str, env_kwargs: dict[str, Any], num_envs: int = 16,
                          steps: int = 200, seed: int = 7) -> np.ndarray:
-    """Observations the policy meets: [num_envs * steps, obs_dim] from running it in its env."""
+    """Observations the policy meets: [num_envs * steps, *obs_shape] from running it in its env
+    (float32, or the env's uint8 for frame stacks)."""
     env = envs.make_vec(env_id, num_envs, **env_kwargs)
     try:
         obs, _ = env.reset(seed=seed)
         seen = []
         for _ in range(steps):
-            seen.append(np.asarray(obs, dtype=np.float32))
+            obs = np.asarray(obs)
+            seen.append(obs if obs.dtype == np.uint8 else obs.astype(np.float32))
             obs, *_ = env.step(torch_actions(actor, obs))
     finally:
         env.close()
@@ -87,9 +91,14 @@ def export_policy(path: str | Path, out: str | Path | None = None, quantize: str
     described = describe_env(facts["env_id"], **env_kwargs)
     description = {**described, **facts, "source": str(path.name), "quantized": None}
     actor.eval()
-    model = to_onnx(actor, described["obs_dim"], description)
-    typical = visited_observations(actor, facts["env_id"], env_kwargs)
-    observations = np.concatenate([typical, edge_observations(typical, np.random.default_rng(0))])
+    model = to_onnx(actor, described["obs_shape"], description, described["obs_dtype"])
+    rng = np.random.default_rng(0)
+    if described["pixels"]:
+        typical = visited_observations(actor, facts["env_id"], env_kwargs, num_envs=8, steps=128)
+        observations = np.concatenate([typical, edge_frames(typical, rng)])
+    else:
+        typical = visited_observations(actor, facts["env_id"], env_kwargs)
+        observations = np.concatenate([typical, edge_observations(typical, rng)])
     report: dict[str, Any] = {"observations_checked": len(observations),
                               "parity_max_abs": check_parity(actor, model, observations)}
     if quantize == "int8":

@@ -5,13 +5,14 @@ discounted return the greedy policy then actually collects from them (van Hassel
 
 A time limit cuts the observed return: for an episode that survives T steps, the discounted tail
 gamma^T * V(s_T) is missing from it (at most 0.66 for CartPole's 500 steps at gamma 0.99 and reward 1),
-the same for DQN and Double DQN.
+the same for DQN and Double DQN. The report counts the episodes that a time limit cut (`truncated`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,29 +23,59 @@ import envs
 from robotrl.trainer import load_policy
 
 
+@dataclass(frozen=True)
+class GreedyEpisodes:
+    """One episode per env of a vector env under the greedy policy, each from its own start state."""
+
+    predicted: np.ndarray
+    """max_a Q(s0, a) at each episode's start state."""
+    observed: np.ndarray
+    """sum_t gamma^t r_t over each episode, up to and including its last step, not bootstrapped."""
+    lengths: np.ndarray
+    truncated: np.ndarray
+    """True where a time limit ended the episode (its observed return lacks the tail), not a terminal state."""
+
+    def summary(self) -> dict[str, Any]:
+        """Means over episodes; the over-estimation is the mean of the per-episode differences."""
+        return {"episodes": len(self.predicted), "predicted": float(self.predicted.mean()),
+                "observed": float(self.observed.mean()),
+                "overestimation": float((self.predicted - self.observed).mean()),
+                "truncated": int(self.truncated.sum())}
+
+
 @torch.no_grad()
+def greedy_episodes(q_network: torch.nn.Module, env, gamma: float, seed: int) -> GreedyEpisodes:
+    """Run the first episode of each of `env`'s envs (same-step autoreset) with the greedy actions of
+    `q_network` (a module giving Q(s, .) with a `deterministic` greedy index)."""
+    obs, _ = env.reset(seed=seed)
+    n = env.num_envs
+    predicted = q_network(torch.as_tensor(obs, dtype=torch.float32)).max(-1).values.double().numpy()
+    returns, discount = np.zeros(n), np.ones(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    live = np.ones(n, dtype=bool)
+    cut = np.zeros(n, dtype=bool)
+    while live.any():
+        actions = q_network.deterministic(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+        obs, reward, terminated, truncated, _ = env.step(actions)
+        returns[live] += discount[live] * reward[live]
+        lengths[live] += 1
+        discount *= gamma
+        cut |= live & truncated & ~terminated
+        # An env whose episode ended has reset and plays on; its later rewards are another episode's.
+        live &= ~(terminated | truncated)
+    return GreedyEpisodes(predicted, returns, lengths, cut)
+
+
 def measure(run: str | Path, episodes: int = 10, seed: int = 20_000) -> dict[str, Any]:
     """Mean predicted start value, observed discounted return, and their difference over `episodes`."""
     policy, cfg, _ = load_policy(run)
-    gamma = cfg.hyper.gamma
     env = envs.make_vec(cfg.env.id, episodes, **cfg.env.kwargs)
     try:
-        obs, _ = env.reset(seed=seed)
-        predicted = policy(torch.as_tensor(obs, dtype=torch.float32)).max(-1).values.double().numpy()
-        returns = np.zeros(episodes)
-        discount = np.ones(episodes)
-        live = np.ones(episodes, dtype=bool)
-        while live.any():
-            actions = policy.deterministic(torch.as_tensor(obs, dtype=torch.float32)).numpy()
-            obs, reward, terminated, truncated, _ = env.step(actions)
-            returns[live] += discount[live] * reward[live]
-            discount *= gamma
-            live &= ~(terminated | truncated)
+        result = greedy_episodes(policy, env, cfg.hyper.gamma, seed).summary()
     finally:
         env.close()
     return {"run": str(run), "algo": cfg.algo, "double": bool(getattr(cfg.hyper, "double", False)),
-            "seed": cfg.seed, "predicted": float(predicted.mean()), "observed": float(returns.mean()),
-            "overestimation": float((predicted - returns).mean())}
+            "seed": cfg.seed, **result}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     for r in results:
         print(f"{r['run']}: Q(s0) {r['predicted']:.2f}, observed {r['observed']:.2f}, "
-              f"over-estimation {r['overestimation']:+.2f}")
+              f"over-estimation {r['overestimation']:+.2f} ({r['truncated']} of {r['episodes']} episodes "
+              "cut by the time limit)")
 
 
 if __name__ == "__main__":

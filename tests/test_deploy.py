@@ -202,8 +202,8 @@ def test_a_file_whose_metadata_disagrees_with_its_graph_is_refused(onnx_policy, 
                             obs_fields=[["cos_q", 2], ["sin_q", 2], ["qvel", 2], ["fingertip_to_target", 3]])
     with pytest.raises(ValueError, match="graph maps 8 -> 2 values, metadata says 9 -> 2"):
         OnnxPolicy(bad)
-    newer = _rewrite_metadata(onnx_policy, tmp_path / "v2.onnx", format_version=2)
-    with pytest.raises(ValueError, match="format_version 2"):
+    newer = _rewrite_metadata(onnx_policy, tmp_path / "v3.onnx", format_version=3)
+    with pytest.raises(ValueError, match="format_version 3, this runner reads 1 and 2"):
         OnnxPolicy(newer)
 
 

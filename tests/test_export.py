@@ -24,7 +24,9 @@ def test_export_is_one_checked_file_that_describes_the_robot(exported_reacher):
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     meta = json.loads({p.key: p.value for p in model.metadata_props}["robotrl.policy"])
+    # A flat float32 observation stays format 1, so that runners older than pixel policies still read it.
     assert meta["format_version"] == 1
+    assert meta["obs_shape"] == [8] and meta["obs_dtype"] == "float32" and meta["pixels"] is None
     assert meta["env_id"] == "robotrl/Reacher-v0" and meta["algo"] == "ppo" and meta["train_steps"] == 2048
     assert meta["obs_fields"] == [["cos_q", 2], ["sin_q", 2], ["qvel", 2], ["fingertip_to_target", 2]]
     assert (meta["obs_dim"], meta["act_dim"]) == (8, 2)

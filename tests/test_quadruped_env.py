@@ -114,3 +114,17 @@ def test_actuator_gain_randomization_scales_kp_and_kv_together():
     np.testing.assert_allclose(bias[:, :, 1], -gain)
     np.testing.assert_allclose(-bias[:, :, 2] / kv, gain / kp)
     env.close()
+
+
+def test_a_number_fixes_the_command_and_a_bad_range_is_one_clear_error():
+    env = envs.make("robotrl/Quadruped-v0", command_vx=0.5, command_vy=0, command_yaw=[-0.2, 0.2])
+    try:
+        for seed in range(3):
+            env.reset(seed=seed)
+            vx, vy, yaw = env.unwrapped.task.command[0]
+            assert (vx, vy) == (0.5, 0.0) and -0.2 <= yaw <= 0.2
+    finally:
+        env.close()
+    for bad in ([1.0, 0.0], [0.1, 0.2, 0.3], "fast"):
+        with pytest.raises(ValueError, match=r"Quadruped command_vx: expected \[low, high\] with low <= high"):
+            envs.make("robotrl/Quadruped-v0", command_vx=bad)

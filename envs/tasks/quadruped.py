@@ -23,7 +23,21 @@ FALL_HEIGHT = 0.12
 FALL_UPRIGHT = 0.5
 """The torso's z axis' world-z component below which the robot has fallen (tilted past 60 degrees)."""
 
-Range = tuple[float, float]
+Range = tuple[float, float] | float
+"""[low, high] to draw a command from per episode, or one number: that command in every episode."""
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def command_range(name: str, value: Range) -> tuple[float, float]:
+    """(low, high) of a command option; a number v is (v, v)."""
+    if _number(value):
+        return float(value), float(value)
+    if isinstance(value, list | tuple) and len(value) == 2 and all(map(_number, value)) and value[0] <= value[1]:
+        return float(value[0]), float(value[1])
+    raise ValueError(f"Quadruped {name}: expected [low, high] with low <= high, or a number; got {value!r}")
 
 
 def rotate_to_body(quat: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -47,9 +61,9 @@ class QuadrupedTask(Task):
         super().__init__(sim)
         self.action_mode = action_mode
         self.action_scale = action_scale
-        self.ranges = np.array([command_vx, command_vy, command_yaw], dtype=np.float64)
-        if self.ranges.shape != (3, 2) or np.any(self.ranges[:, 0] > self.ranges[:, 1]):
-            raise ValueError(f"Quadruped command ranges: expected [low, high] each, got {self.ranges.tolist()}")
+        self.ranges = np.array([command_range(name, value) for name, value in
+                                (("command_vx", command_vx), ("command_vy", command_vy),
+                                 ("command_yaw", command_yaw))], dtype=np.float64)
         self.tracking_sigma = tracking_sigma
         self.weights = {"linear": 1.0, "yaw": 0.5, "upright": 0.5, "energy": 2e-4, "smooth": 0.02,
                         "alive": 0.2, **(weights or {})}
