@@ -51,38 +51,46 @@ class BatchedVectorEnv(VectorEnv):
     def _reset_ids(self, ids: np.ndarray) -> None:
         self.sim.reset(ids)
         self.task.reset_ids(ids, self.rngs)
-        self.perturb.reset_ids(ids, self.rngs)
-        self.sim.forward(ids)
+        if self.perturb.active:
+            self.perturb.reset_ids(ids, self.rngs)
+        if self.task.uses_derived_state:
+            self.sim.forward(ids)
         self.elapsed[ids] = 0
 
     def step(self, actions):
-        actions = self.perturb.delayed(np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1))
+        actions = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, -1)
+        if self.perturb.active:
+            actions = self.perturb.delayed(actions)
         self.task.apply_action(actions)
-        self.sim.step(self.task.frame_skip)
+        self.sim.step(self.task.frame_skip, derived=self.task.uses_derived_state)
         result = self.task.evaluate(actions)
         self.elapsed += 1
         terminated = result.terminated.astype(bool)
         truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
-        obs = self.perturb.noisy(self.task.observe(), self._all, self.rngs)
+        obs = self.task.observe()
+        if self.perturb.active:
+            obs = self.perturb.noisy(obs, self._all, self.rngs)
         info: dict[str, Any] = dict(result.extras)
         if result.success is not None:
             info["is_success"] = result.success
         done = terminated | truncated
         if done.any():
             ids = np.flatnonzero(done)
-            info = self._final_info(info, obs, done)
+            info = self._final_info(info, obs, ids, done)
             self._reset_ids(ids)
             obs[ids] = self.perturb.noisy(self.task.observe(), ids, self.rngs)[ids]
-        return obs, result.reward.astype(np.float64), terminated, truncated, info
+        return obs, np.asarray(result.reward, dtype=np.float64), terminated, truncated, info
 
-    def _final_info(self, info: dict[str, Any], obs: np.ndarray, done: np.ndarray) -> dict[str, Any]:
-        """Gymnasium's SAME_STEP layout: final observation and info of each finished env."""
+    def _final_info(self, info: dict[str, Any], obs: np.ndarray, ids: np.ndarray,
+                    done: np.ndarray) -> dict[str, Any]:
+        """Gymnasium's SAME_STEP layout: final observation and info of each finished env. The info
+        arrays are this step's own (fresh every step, untouched by the reset), so they are shared."""
         final_obs = np.empty(self.num_envs, dtype=object)
-        final_obs[:] = [obs[i].copy() if done[i] else None for i in range(self.num_envs)]
-        final_info = {k: v.copy() for k, v in info.items()}
-        final_info.update({f"_{k}": done.copy() for k in list(final_info)})
-        return {**info, "final_obs": final_obs, "_final_obs": done.copy(),
-                "final_info": final_info, "_final_info": done.copy()}
+        for i in ids:
+            final_obs[i] = obs[i].copy()
+        mask = done.copy()
+        final_info = {**info, **{f"_{k}": mask for k in info}}
+        return {**info, "final_obs": final_obs, "_final_obs": mask, "final_info": final_info, "_final_info": mask}
 
     def close_extras(self, **kwargs: Any) -> None:
         self.sim = None  # type: ignore[assignment]

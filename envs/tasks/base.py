@@ -17,7 +17,7 @@ import numpy as np
 from envs.sim import BatchSim
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StepResult:
     """What a task reports after the physics advanced: arrays over the batch."""
 
@@ -47,6 +47,11 @@ class Task(ABC):
     pd_kp: tuple[float, ...] = ()
     pd_kd: tuple[float, ...] = ()
     default_pose: tuple[float, ...] = ()
+    uses_derived_state: bool = True
+    """Whether `observe()` and `evaluate()` read MuJoCo's derived quantities (body and site positions,
+    sensors) rather than only qpos/qvel. A task that reads only the state sets False: the vector env
+    then skips the forward pass after each step and each autoreset (the next step's physics recomputes
+    everything from the state anyway; rendering recomputes what it draws)."""
 
     def __init__(self, sim: BatchSim) -> None:
         self.sim = sim
@@ -97,4 +102,6 @@ class Task(ABC):
 
     @abstractmethod
     def evaluate(self, action: np.ndarray) -> StepResult:
-        """Reward and termination of the step that `action` just drove."""
+        """Reward and termination of the step that `action` just drove. Every returned array is new
+        (never a view of the simulation state): the vector env hands them out as the final info of
+        envs it then resets."""
