@@ -23,16 +23,21 @@ def evaluate(policy: PolicyFn, env_id: str, episodes: int, seed: int = 10_000,
         lengths = np.zeros(episodes, dtype=np.int64)
         finished = np.zeros(episodes, dtype=bool)
         success = np.full(episodes, np.nan)
+        ended_by_termination = np.zeros(episodes, dtype=bool)
+        info_sums: dict[str, float] = {}
         while not finished.all():
             obs, reward, terminated, truncated, infos = env.step(policy(obs))
             live = ~finished
             returns[live] += reward[live]
             lengths[live] += 1
+            for key, value in _step_infos(infos, episodes).items():
+                info_sums[key] = info_sums.get(key, 0.0) + float(value[live].sum())
             done = (terminated | truncated) & live
             if done.any():
                 s = final_success(infos, terminated | truncated)
                 if s is not None:
                     success[done] = s[done]
+                ended_by_termination |= terminated & live
                 finished |= done
     finally:
         env.close()
@@ -43,4 +48,15 @@ def evaluate(policy: PolicyFn, env_id: str, episodes: int, seed: int = 10_000,
         "return_std": float(returns.std()),
         "length_mean": float(lengths.mean()),
         "success_rate": float(np.nanmean(success)) if has_success else None,
+        "terminated": int(ended_by_termination.sum()),
+        # Per-step task measurements (a quadruped's velocity error, a reacher's distance), averaged over
+        # every step of every episode.
+        "info_means": {k: v / int(lengths.sum()) for k, v in sorted(info_sums.items())},
     }
+
+
+def _step_infos(infos: dict[str, Any], n: int) -> dict[str, np.ndarray]:
+    """The numeric per-env arrays a task reports each step (not the autoreset's final_* entries)."""
+    return {k: v for k, v in infos.items()
+            if not k.startswith(("_", "final_")) and k != "is_success" and isinstance(v, np.ndarray)
+            and v.shape == (n,) and v.dtype.kind in "fiu"}

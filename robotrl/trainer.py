@@ -90,6 +90,14 @@ class TrainResult:
     wall_s: float
 
 
+def eval_metrics(ev: dict[str, Any]) -> dict[str, float]:
+    """An evaluation's numbers as metrics columns: eval/return_mean, ..., eval/info/<task measurement>."""
+    out = {f"eval/{k}": v for k, v in ev.items()
+           if isinstance(v, float | int) and not isinstance(v, bool) and k not in ("steps", "seed")}
+    out.update({f"eval/info/{k}": v for k, v in ev.get("info_means", {}).items()})
+    return out
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> None:
         self.cfg, self.run_dir, self.show_progress = cfg, Path(run_dir), show_progress
@@ -182,7 +190,7 @@ class Trainer:
                     metrics.update({f"charts/episodic_{k}": v for k, v in episodes.summary().items()})
                     if next_eval is not None and self.step >= next_eval:
                         ev = self._evaluate(agent, tc.eval_episodes)
-                        metrics.update({f"eval/{k}": v for k, v in ev.items() if v is not None})
+                        metrics.update(eval_metrics(ev))
                         next_eval += tc.eval_every
                     logger.log(self.step, metrics)
                     progress.update(self.step, episodes.summary().get("return_mean"), sps)
@@ -193,8 +201,7 @@ class Trainer:
             final = self._evaluate(agent, tc.final_eval_episodes)
             final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
             atomic_write_bytes(self.run_dir / "eval.json", json.dumps(final, indent=2).encode())
-            logger.log(self.step, {f"eval/{k}": v for k, v in final.items()
-                                   if isinstance(v, float | int) and k not in ("steps", "seed")})
+            logger.log(self.step, eval_metrics(final))
         finally:
             logger.close()
             # Agents that run processes of their own (A3C's workers) stop them here, also on errors.

@@ -115,5 +115,9 @@ def test_eval_cli_prints_the_json_fields(tiny_config, tmp_path):
                            "--json"], capture_output=True, text=True, check=True)
     out = json.loads(proc.stdout)
     assert out["episodes"] == 6
-    assert set(out) == {"episodes", "return_mean", "return_std", "length_mean", "success_rate"}
+    assert set(out) == {"episodes", "return_mean", "return_std", "length_mean", "success_rate", "terminated",
+                        "info_means"}
     assert 0.0 <= out["success_rate"] <= 1.0
+    assert out["terminated"] == 0  # Reacher has no terminal states, only its time limit
+    # Reacher reports the fingertip distance each step; its mean is a distance inside the arm's reach
+    assert 0.0 < out["info_means"]["distance"] < 0.5
