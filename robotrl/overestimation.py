@@ -1,7 +1,12 @@
 """How much a trained Q-network over-estimates: predicted max_a Q(s0, a) at the start states minus the
 discounted return the greedy policy then actually collects from them (van Hasselt et al. 2016).
 
-    python -m robotrl.overestimation RUN_DIR [RUN_DIR ...] [--episodes N] [--json]
+    python -m robotrl.overestimation RUN_DIR [RUN_DIR ...] [--episodes N] [--over-training] [--json]
+
+With --over-training each run is measured at every checkpoint it kept (checkpoints/step_*.pt) and the
+report gives the mean over them: the bias of the estimates along the way, as in van Hasselt et al.'s
+curves, rather than of the final network only (whose gap mostly says whether that run's last policy
+happened to collapse). Runs are grouped into DQN and Double DQN means either way.
 
 A time limit cuts the observed return: for an episode that survives T steps, the discounted tail
 gamma^T * V(s_T) is missing from it (at most 0.66 for CartPole's 500 steps at gamma 0.99 and reward 1),
@@ -78,21 +83,54 @@ def measure(run: str | Path, episodes: int = 10, seed: int = 20_000) -> dict[str
             "seed": cfg.seed, **result}
 
 
+def measure_over_training(run: str | Path, episodes: int = 10, seed: int = 20_000) -> dict[str, Any]:
+    """`measure` at each kept checkpoint of a run; the over-estimation is the mean over checkpoints."""
+    checkpoints = sorted((Path(run) / "checkpoints").glob("step_*.pt"))
+    if not checkpoints:
+        raise FileNotFoundError(f"{run}: no checkpoints/step_*.pt (train with train.keep_checkpoints: true)")
+    points = [measure(c, episodes, seed) for c in checkpoints]
+    final = measure(run, episodes, seed)
+    return {"run": str(run), "algo": final["algo"], "double": final["double"], "seed": final["seed"],
+            "overestimation": float(np.mean([p["overestimation"] for p in points])),
+            "final_overestimation": final["overestimation"],
+            "checkpoints": [{"checkpoint": p["run"], "predicted": p["predicted"], "observed": p["observed"],
+                             "overestimation": p["overestimation"]} for p in points]}
+
+
+def group_means(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean over-estimation (and its spread) per method: 'dqn' and 'double_dqn'."""
+    groups: dict[str, list[float]] = {}
+    for r in results:
+        groups.setdefault("double_dqn" if r["double"] else "dqn", []).append(r["overestimation"])
+    return {k: {"runs": len(v), "mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in groups.items()}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m robotrl.overestimation", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders or checkpoints of DQN runs")
     parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--over-training", action="store_true",
+                        help="measure every kept checkpoint of each run and average over them")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    results = [measure(r, args.episodes) for r in args.runs]
+    if args.over_training:
+        results = [measure_over_training(r, args.episodes) for r in args.runs]
+    else:
+        results = [measure(r, args.episodes) for r in args.runs]
     if args.json:
-        print(json.dumps(results))
+        print(json.dumps({"runs": results, "groups": group_means(results)}))
         return
     for r in results:
-        print(f"{r['run']}: Q(s0) {r['predicted']:.2f}, observed {r['observed']:.2f}, "
-              f"over-estimation {r['overestimation']:+.2f} ({r['truncated']} of {r['episodes']} episodes "
-              "cut by the time limit)")
+        if args.over_training:
+            print(f"{r['run']}: over-estimation {r['overestimation']:+.2f} (mean over {len(r['checkpoints'])} "
+                  f"checkpoints), final network {r['final_overestimation']:+.2f}")
+        else:
+            print(f"{r['run']}: Q(s0) {r['predicted']:.2f}, observed {r['observed']:.2f}, "
+                  f"over-estimation {r['overestimation']:+.2f} ({r['truncated']} of {r['episodes']} episodes "
+                  "cut by the time limit)")
+    for name, g in group_means(results).items():
+        print(f"{name}: mean over-estimation {g['mean']:+.2f} ± {g['std']:.2f} over {g['runs']} runs")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from torch import nn
 
 import envs
 from robotrl.config import load_config
-from robotrl.overestimation import greedy_episodes, measure
+from robotrl.overestimation import greedy_episodes, group_means, measure, measure_over_training
 from robotrl.trainer import Trainer, load_policy
 
 AFTER_END = 1000.0
@@ -127,3 +127,25 @@ def test_measure_of_a_cartpole_run_is_the_geometric_sum_of_its_episode_lengths(t
     assert result["observed"] == pytest.approx(episodes.observed.mean())
     assert result["predicted"] == pytest.approx(episodes.predicted.mean())
     assert result["overestimation"] == pytest.approx(result["predicted"] - result["observed"])
+
+
+def test_over_training_averages_the_kept_checkpoints_and_groups_by_method(tmp_path):
+    cfg = load_config("launch/cartpole_double_dqn.yaml", [
+        "train.total_steps=600", "train.eval_every=0", "train.final_eval_episodes=2", "train.checkpoint_every=200",
+        "dqn.learning_starts=100", "dqn.steps_per_iteration=200"])
+    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    result = measure_over_training(tmp_path / "run", episodes=3, seed=5)
+    kept = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))
+    assert len(kept) == len(result["checkpoints"]) >= 3
+    each = [measure(path, episodes=3, seed=5)["overestimation"] for path in kept]
+    assert [c["overestimation"] for c in result["checkpoints"]] == pytest.approx(each)
+    assert result["overestimation"] == pytest.approx(np.mean(each))
+    final = measure(tmp_path / "run", episodes=3, seed=5)
+    assert result["final_overestimation"] == pytest.approx(final["overestimation"])
+    assert result["double"] is True
+    groups = group_means([result, {**result, "overestimation": result["overestimation"] + 2.0},
+                          {"double": False, "overestimation": -1.0}])
+    assert groups["double_dqn"]["runs"] == 2
+    assert groups["double_dqn"]["mean"] == pytest.approx(result["overestimation"] + 1.0)
+    assert groups["double_dqn"]["std"] == pytest.approx(1.0)
+    assert groups["dqn"] == {"runs": 1, "mean": -1.0, "std": 0.0}
