@@ -16,7 +16,7 @@ from robotrl.config import load_config
 from robotrl.export import export_policy
 from robotrl.trainer import Trainer, load_policy
 
-PIXELS = {"size": 84, "stack": 4, "camera": "side"}
+PIXELS = {"size": 84, "stack": 4, "camera": "track"}  # as in launch/cartpole_pixels_dqn.yaml
 
 
 @pytest.fixture(scope="module")
