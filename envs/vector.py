@@ -65,8 +65,8 @@ class BatchedVectorEnv(VectorEnv):
         self.sim.step(self.task.frame_skip, derived=self.task.uses_derived_state)
         result = self.task.evaluate(actions)
         self.elapsed += 1
-        terminated = result.terminated.astype(bool)
-        truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
+        terminated = np.asarray(result.terminated, dtype=bool)
+        truncated = (self.elapsed >= self.max_episode_steps) > terminated  # a > b is a & ~b for booleans
         obs = self.task.observe()
         if self.perturb.active:
             obs = self.perturb.noisy(obs, self._all, self.rngs)
@@ -78,7 +78,10 @@ class BatchedVectorEnv(VectorEnv):
             ids = np.flatnonzero(done)
             info = self._final_info(info, obs, ids, done)
             self._reset_ids(ids)
-            obs[ids] = self.perturb.noisy(self.task.observe(), ids, self.rngs)[ids]
+            if self.perturb.active:
+                obs[ids] = self.perturb.noisy(self.task.observe(), ids, self.rngs)[ids]
+            else:
+                obs[ids] = self.task.observe_ids(ids)
         return obs, np.asarray(result.reward, dtype=np.float64), terminated, truncated, info
 
     def _final_info(self, info: dict[str, Any], obs: np.ndarray, ids: np.ndarray,

@@ -100,6 +100,11 @@ class Task(ABC):
     def observe(self) -> np.ndarray:
         """(n, obs_dim) float32 observations of the current states."""
 
+    def observe_ids(self, ids: np.ndarray) -> np.ndarray:
+        """(len(ids), obs_dim) observations of simulations `ids` (after an autoreset); a task can
+        compute only those rows."""
+        return self.observe()[ids]
+
     @abstractmethod
     def evaluate(self, action: np.ndarray) -> StepResult:
         """Reward and termination of the step that `action` just drove. Every returned array is new

@@ -65,9 +65,15 @@ class CartPoleTask(Task):
         return wrap_angle(self.sim.qpos[:, 1])
 
     def observe(self) -> np.ndarray:
+        return self._observations(self.sim.qpos, self.sim.qvel)
+
+    def observe_ids(self, ids: np.ndarray) -> np.ndarray:
+        return self._observations(self.sim.qpos[ids], self.sim.qvel[ids])
+
+    @staticmethod
+    def _observations(qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
         # Column by column into one float32 array: np.stack + astype cost more than the math here.
-        qpos, qvel = self.sim.qpos, self.sim.qvel
-        obs = np.empty((self.n, 5), dtype=np.float32)
+        obs = np.empty((qpos.shape[0], 5), dtype=np.float32)
         obs[:, 0] = qpos[:, 0]
         np.cos(qpos[:, 1], out=obs[:, 1], casting="same_kind")
         np.sin(qpos[:, 1], out=obs[:, 2], casting="same_kind")
