@@ -70,7 +70,7 @@ class BatchedVectorEnv(VectorEnv):
         obs = self.task.observe()
         if self.perturb.active:
             obs = self.perturb.noisy(obs, self._all, self.rngs)
-        info: dict[str, Any] = dict(result.extras)
+        info: dict[str, Any] = result.extras  # a fresh dict every step (Task.evaluate's contract)
         if result.success is not None:
             info["is_success"] = result.success
         done = terminated | truncated

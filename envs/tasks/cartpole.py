@@ -43,7 +43,7 @@ class CartPoleTask(Task):
         self.control_cost = control_cost
         # Success needs to know whether an episode lasted to its limit; the env sets the limit it uses.
         self.elapsed = np.zeros(self.n, dtype=np.int64)
-        self.force = np.zeros(self.n)
+        self.action = np.zeros((self.n, 1))
 
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         qpos, qvel = self.sim.qpos, self.sim.qvel
@@ -57,9 +57,14 @@ class CartPoleTask(Task):
         self.elapsed[ids] = 0
 
     def apply_action(self, action: np.ndarray) -> None:
-        # Kept for evaluate(): the clipped force is the one the control cost charges.
-        self.force = np.minimum(np.maximum(action[:, 0], self.action_low[0]), self.action_high[0])
-        self.sim.ctrl[:, 0] = self.force
+        # MuJoCo clamps ctrl to the motor's ctrlrange; evaluate() clips the kept action the same way
+        # where a reward term needs the force.
+        self.action = action
+        self.sim.ctrl[:, 0] = action[:, 0]
+
+    def force(self) -> np.ndarray:
+        """The applied (clipped) motor command of the last step, in [-1, 1]."""
+        return np.clip(self.action[:, 0], self.action_low[0], self.action_high[0])
 
     def angle(self) -> np.ndarray:
         return wrap_angle(self.sim.qpos[:, 1])
@@ -84,18 +89,18 @@ class CartPoleTask(Task):
         self.elapsed += 1
         x = self.sim.qpos[:, 0].copy()
         angle = self.angle()
-        u = self.force
         if self.task == "balance":
             # In-place ops: this runs every step for every env, and each numpy call costs ~0.5 us here.
             terminated = np.abs(x) > CART_LIMIT
             terminated |= np.abs(angle) >= UPRIGHT_ANGLE
-            reward = np.ones(self.n) if self.control_cost == 0 else 1.0 - self.control_cost * u**2
+            reward = np.ones(self.n) if self.control_cost == 0 else 1.0 - self.control_cost * self.force() ** 2
             # At the limit and not terminated (which implies up); a > b is a & ~b for booleans.
             success = (self.elapsed >= self.max_episode_steps) > terminated
             return StepResult(reward=reward, terminated=terminated, success=success,
                               extras={"pole_angle": angle, "cart_pos": x})
         # Swing-up never terminates; dm_control's shaping: upright dominates, centred cart, gentle force
         # and spin.
+        u = self.force()
         upright = (np.cos(angle) + 1.0) / 2.0
         centered = (1.0 + tolerance(x, margin=2.0)) / 2.0
         small_control = (4.0 + (1.0 - u**2)) / 5.0
