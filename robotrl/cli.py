@@ -121,8 +121,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     import torch
 
     from robotrl.config import override_env_kwargs
+    from robotrl.threads import limit_threads
 
-    torch.set_num_threads(1)
+    limit_threads(1)
     overrides = list(args.set or [])
     override_env_kwargs({}, overrides)  # a mistyped --set fails before a checkpoint (and its replay) loads
     if onnx_policy is not None:
@@ -350,11 +351,10 @@ def cmd_bench_deploy(args: argparse.Namespace) -> None:
 
 def cmd_bench_envs(args: argparse.Namespace) -> None:
     _require_train_stack()
-    import torch
-
     from robotrl.bench_envs import bench_all
+    from robotrl.threads import limit_threads
 
-    torch.set_num_threads(1)
+    limit_threads(1)
     rows = bench_all(args.num_envs, args.steps, args.env, args.repeats)
     text = "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
                      for r in rows)

@@ -29,6 +29,7 @@ from policies.export import (
     torch_actions,
 )
 from robotrl.evaluate import evaluate
+from robotrl.threads import limit_threads
 
 QUANTIZATIONS = ("int8",)
 
@@ -83,7 +84,7 @@ def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[st
 def export_policy(path: str | Path, out: str | Path | None = None, quantize: str | None = None,
                   env_id: str | None = None, eval_episodes: int = 16) -> dict[str, Any]:
     """Export, check and write; returns a report (output file, parity error, int8 figures)."""
-    torch.set_num_threads(1)
+    limit_threads(1)
     path = Path(path)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"--quantize {quantize!r}: expected one of {QUANTIZATIONS}")

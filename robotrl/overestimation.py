@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 import envs
+from robotrl.threads import limit_threads
 from robotrl.trainer import load_policy
 
 
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="measure every kept checkpoint of each run and average over them")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    limit_threads(1)
     if args.over_training:
         results = [measure_over_training(r, args.episodes) for r in args.runs]
     else:

@@ -27,6 +27,7 @@ from deploy.safety import SafetyConfig
 from deploy.timing import now_ns
 from policies.checkpoint import atomic_write_bytes
 from policies.export import check_parity, edge_observations, to_onnx
+from robotrl.threads import limit_threads
 
 TEAM_FILE = "policy_robot_{}.onnx"
 
@@ -69,7 +70,7 @@ def export_team(path: str | Path, out_dir: str | Path | None = None) -> dict[str
     """Write and check one ONNX actor per robot of a multi-robot run; returns the report."""
     from robotrl.trainer import load_policy
 
-    torch.set_num_threads(1)
+    limit_threads(1)
     policy, cfg, state = load_policy(path)
     path = Path(path)
     out_dir = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent.parent)

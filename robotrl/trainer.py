@@ -26,6 +26,7 @@ from robotrl.episodes import EpisodeStats
 from robotrl.evaluate import evaluate
 from robotrl.logger import MetricsLogger
 from robotrl.progress import Progress
+from robotrl.threads import limit_threads
 
 CHECKPOINT_FORMAT = 1
 
@@ -101,7 +102,7 @@ def eval_metrics(ev: dict[str, Any]) -> dict[str, float]:
 class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> None:
         self.cfg, self.run_dir, self.show_progress = cfg, Path(run_dir), show_progress
-        torch.set_num_threads(cfg.train.threads)
+        limit_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0

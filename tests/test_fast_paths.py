@@ -108,3 +108,14 @@ def test_flat_parameters_convert_a_per_parameter_adam_state():
         o.step()
     for p, q in zip(net.parameters(), ref.parameters(), strict=True):
         torch.testing.assert_close(p.detach(), q.detach())
+
+
+def test_limit_threads_caps_torch_and_numpy_blas():
+    from threadpoolctl import threadpool_info
+
+    from robotrl.threads import limit_threads
+
+    limit_threads(1)
+    assert torch.get_num_threads() == 1
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas and all(pool["num_threads"] == 1 for pool in blas)

@@ -32,6 +32,7 @@ from robotrl.agents import a2c
 from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
+from robotrl.threads import limit_threads
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def held(lock: Any, still_there: Callable[[], None]) -> Iterator[None]:
 
 def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_states: list[dict[str, Any]],
                  ctl: Control, results: Any, errors: Any, parent: int) -> None:
-    torch.set_num_threads(1)
+    limit_threads(1)
     try:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)

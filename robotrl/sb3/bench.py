@@ -18,6 +18,7 @@ from robotrl.agents import agent_module
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
 from robotrl.sb3.translate import make_sb3_model
+from robotrl.threads import limit_threads
 from robotrl.trainer import seed_everything
 
 
@@ -50,7 +51,7 @@ def _sb3(cfg: RunConfig, steps: int) -> tuple[int, float, float]:
 
 def bench_train(cfg: RunConfig, steps: int, rounds: int = 2) -> dict[str, Any]:
     """{"env", "algo", "ours_steps_per_s", "sb3_steps_per_s", ...}: `steps` per side per round."""
-    torch.set_num_threads(cfg.train.threads)
+    limit_threads(cfg.train.threads)
     totals = {"ours": [0, 0.0, 0.0], "sb3": [0, 0.0, 0.0]}
     for _ in range(rounds):
         for side, run in (("ours", _ours), ("sb3", _sb3)):

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 from policies.checkpoint import atomic_write_bytes
@@ -26,6 +25,7 @@ from robotrl.evaluate import evaluate
 from robotrl.multiseed import SeedResult, run_ours
 from robotrl.sb3.translate import make_sb3_model, sb3_policy_fn
 from robotrl.stats import mean_ci95
+from robotrl.threads import limit_threads
 
 SIDES = ("ours", "sb3")
 
@@ -66,7 +66,7 @@ class _PeriodicEval(BaseCallback):
 
 def run_sb3(cfg: RunConfig) -> SeedResult:
     """SB3 on the translated config, evaluated at the same points as ours."""
-    torch.set_num_threads(cfg.train.threads)
+    limit_threads(cfg.train.threads)
     start = time.perf_counter()
     model = make_sb3_model(cfg, seed=cfg.seed)
     callback = _PeriodicEval(cfg)

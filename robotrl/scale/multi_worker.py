@@ -21,6 +21,7 @@ from robotrl.agents.mappo import MultiCollector, MultiRollout, make_policy
 from robotrl.config import from_dict
 from robotrl.episodes import final_success
 from robotrl.scale.rollout_worker import worker_env_kwargs
+from robotrl.threads import limit_threads
 
 ROLLOUT_FIELDS = ("obs", "critic_in", "agent", "actions", "log_probs", "values", "rewards", "dones")
 """The MultiRollout tensors a worker fills and the learner concatenates column-block by column-block."""
@@ -68,7 +69,7 @@ class TimedEnv:
 
 class MultiRolloutWorker:
     def __init__(self, config: dict[str, Any], index: int, num_envs: int, cpus: float = 1.0) -> None:
-        torch.set_num_threads(1)
+        limit_threads(1)
         cfg = from_dict(config, f"rollout worker {index}", name=config.get("name"))
         self.index, self.num_envs = index, num_envs
         self.env = TimedEnv(envs.make_multi_batch(cfg.env.id, num_envs, **worker_env_kwargs(cfg, cpus)))

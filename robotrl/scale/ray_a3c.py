@@ -25,6 +25,7 @@ from robotrl.agents import a2c, a3c
 from robotrl.config import RunConfig, from_dict
 from robotrl.episodes import EpisodeStats
 from robotrl.scale.worker_pool import WorkerLostError
+from robotrl.threads import limit_threads
 
 _LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, GetTimeoutError)
 
@@ -37,7 +38,7 @@ class ParameterHolder:
     """The global network and its optimizer; applies gradients as they come."""
 
     def __init__(self, config: dict[str, Any], state: dict[str, Any]) -> None:
-        torch.set_num_threads(1)
+        limit_threads(1)
         cfg = _config(config, "A3C parameter holder")
         probe = envs.make_vec(cfg.env.id, 1, **cfg.env.kwargs)
         try:
@@ -72,7 +73,7 @@ class GradientActor:
     """a3c.GradientWorker behind an actor: its own envs and network, talking to the holder directly."""
 
     def __init__(self, config: dict[str, Any], seed: int, holder) -> None:
-        torch.set_num_threads(1)
+        limit_threads(1)
         torch.manual_seed(seed)
         self.worker = a3c.GradientWorker(_config(config, "A3C worker"), seed)
         self.holder = holder

@@ -18,6 +18,7 @@ import envs
 from robotrl.agents import agent_module
 from robotrl.config import RunConfig, from_dict
 from robotrl.episodes import final_success
+from robotrl.threads import limit_threads
 
 
 def worker_torch_seed(seed: int, index: int) -> int:
@@ -36,7 +37,7 @@ def worker_env_kwargs(cfg: RunConfig, cpus: float) -> dict[str, Any]:
 
 class RolloutWorker:
     def __init__(self, config: dict[str, Any], index: int, num_envs: int, cpus: float = 1.0) -> None:
-        torch.set_num_threads(1)
+        limit_threads(1)
         cfg = from_dict(config, f"rollout worker {index}", name=config.get("name"))
         self.index, self.num_envs = index, num_envs
         self.env = envs.make_vec(cfg.env.id, num_envs, **worker_env_kwargs(cfg, cpus))
