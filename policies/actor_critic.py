@@ -14,6 +14,7 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from policies.activations import ACTIVATIONS
+from policies.derived import cached
 from policies.normalizer import IdentityNormalizer, RunningNormalizer
 
 __all__ = ["ACTIVATIONS", "ActorCritic", "DeterministicActor", "mlp"]
@@ -127,16 +128,9 @@ class ActorCritic(nn.Module):
         return torch.clamp(torch.addcmul(mid, half, action), self.action_low, self.action_high)
 
     def _action_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Centre and half-range of the action bounds, cached until the buffers change (see
-        RunningNormalizer._mean_std); an exported graph computes them from the buffers."""
+        """Centre and half-range of the action bounds, cached until the buffers change (policies.derived)."""
         low, high = self.action_low, self.action_high
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
-            return (high + low) / 2, (high - low) / 2
-        key = (id(low), id(high), low._version, high._version)
-        if getattr(self, "_affine_key", None) != key:
-            self._affine = ((high + low) / 2, (high - low) / 2)
-            self._affine_key = key
-        return self._affine
+        return cached(self, "action_affine", (low, high), lambda: ((high + low) / 2, (high - low) / 2))
 
     def export_actor(self) -> nn.Module:
         """Raw observations -> env actions, deterministic, with normalization and scaling inside (for ONNX)."""

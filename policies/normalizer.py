@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from policies.derived import cached
+
 
 class RunningNormalizer(nn.Module):
     """(x - mean) / sqrt(var + eps), clipped; statistics merged batch by batch (Chan et al.)."""
@@ -40,17 +42,9 @@ class RunningNormalizer(nn.Module):
         return torch.clamp((x - mean) / std, -self.clip, self.clip)
 
     def _mean_std(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and std in the input's dtype, cached until the statistics change: the policy runs at
-        every env step and every minibatch, the statistics change once per rollout. A traced or
-        exported graph computes them from the buffers so that they stay graph inputs."""
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling():
-            return self.mean.to(dtype), torch.sqrt(self.var + self.eps).to(dtype)
-        # In-place updates (update(), load_state_dict) bump _version; .to(device) makes new tensors.
-        key = (id(self.mean), id(self.var), self.mean._version, self.var._version, self.mean.device, dtype)
-        if getattr(self, "_cache_key", None) != key:
-            self._cache = (self.mean.to(dtype), torch.sqrt(self.var + self.eps).to(dtype))
-            self._cache_key = key
-        return self._cache
+        """Mean and std in the input's dtype, cached until the statistics change (policies.derived)."""
+        return cached(self, "mean_std", (self.mean, self.var),
+                      lambda: (self.mean.to(dtype), torch.sqrt(self.var + self.eps).to(dtype)), extra=dtype)
 
 
 class IdentityNormalizer(nn.Module):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from policies.activations import Tanh
+from policies.actor_critic import LOG_2PI
 from policies.normalizer import IdentityNormalizer, RunningNormalizer
 
 _NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = {
@@ -24,8 +25,6 @@ _NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = 
     nn.Tanh: lambda x: np.tanh(x, out=x),
     nn.ReLU: lambda x: np.maximum(x, 0, out=x),
 }
-
-LOG_2PI = float(np.log(2 * np.pi))
 
 
 def _block_diag(a: np.ndarray, b: np.ndarray) -> np.ndarray:
