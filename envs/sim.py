@@ -69,8 +69,8 @@ class BatchSim:
         self.ctrl = self.batch.bind("ctrl")
         self.time = self.batch.bind("time")
         raw = getattr(self.batch, "_b", None)
-        self._raw_reset = getattr(raw, "reset", None) if hasattr(self.batch, "_check") else None
-        self._raw_step = getattr(raw, "step", None) if hasattr(self.batch, "_check") else None
+        self._direct_calls = {name: getattr(raw, name) for name in ("reset", "step")
+                              if hasattr(raw, name) and hasattr(self.batch, "_check")}
         self._views: dict[str, np.ndarray] = {}
 
     def bind(self, field: str) -> np.ndarray:
@@ -86,14 +86,25 @@ class BatchSim:
         ~6 of its 9 us validating ids and keyframes in Python (MuJoCo 4.0, measured with CartPole).
         Our ids are already sorted unique indices, so they go straight to the C++ call when this
         MuJoCo has it with the expected signature, and through the public method otherwise."""
-        if ids is not None and self._raw_reset is not None:
-            ids32 = np.asarray(ids, dtype=np.int32)
-            try:
-                self.batch._check(ids32, self._raw_reset(ids32, None, _STAGE_NONE))
-                return
-            except TypeError:  # a MuJoCo whose internal call differs: use the public method from now on
-                self._raw_reset = None
+        if ids is not None and self._direct("reset", np.asarray(ids, dtype=np.int32), None, _STAGE_NONE):
+            return
         self.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+
+    def _direct(self, name: str, ids: np.ndarray | None, *args: object) -> bool:
+        """Batch's C++ call `name` on int32 `ids` (None: all), its failures reported as Batch reports
+        them; False where this MuJoCo has no such call with the expected signature (then the caller
+        uses the public method, from then on)."""
+        call = self._direct_calls.get(name)
+        if call is None:
+            return False
+        try:
+            failed = call(ids, *args)
+        except TypeError:
+            del self._direct_calls[name]
+            return False
+        if failed:
+            self.batch._check(ids, failed)
+        return True
 
     def forward(self, ids: np.ndarray | None = None) -> None:
         """Recompute positions and velocities derived from a state written by the caller."""
@@ -104,16 +115,8 @@ class BatchSim:
         velocities of bodies and sites) then match the new state, else they lag one physics step.
         All simulations every call: straight to the C++ call where it exists (see `reset`)."""
         stage = _STAGE_VEL if derived else _STAGE_NONE
-        if self._raw_step is not None:
-            try:
-                failed = self._raw_step(None, nstep, stage)
-            except TypeError:
-                self._raw_step = None
-            else:
-                if failed:
-                    self.batch._check(None, failed)
-                return
-        self.batch.step(None, nstep, stage=stage)
+        if not self._direct("step", None, nstep, stage):
+            self.batch.step(None, nstep, stage=stage)
 
     def data(self, sim: int = 0) -> mujoco.MjData:
         """Simulation `sim` as an MjData with its derived fields computed, for rendering and the viewer."""
