@@ -4,7 +4,6 @@ loses the run. One local Ray for the whole module (the local_ray fixture in conf
 import csv
 import os
 import signal
-import threading
 import time
 
 import numpy as np
@@ -12,6 +11,8 @@ import pytest
 import torch
 
 ray = pytest.importorskip("ray")
+
+from ray_processes import actor_pids, metrics_rows, signal_actor_when  # noqa: E402
 
 from robotrl.agents.common import OnPolicyCollector  # noqa: E402
 from robotrl.agents.ppo import Agent  # noqa: E402
@@ -28,16 +29,7 @@ def _ray_config(tiny_config, **sections):
 
 
 def _worker_pids() -> list[int]:
-    import psutil
-
-    pids = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if proc.status() != psutil.STATUS_ZOMBIE and "RolloutWorker" in " ".join(proc.cmdline()):
-                pids.append(proc.pid)
-        except psutil.Error:  # exited while we looked
-            continue
-    return pids
+    return actor_pids("RolloutWorker")
 
 
 def _gone_within(seconds: float) -> bool:
@@ -92,21 +84,7 @@ def test_ray_workers_fill_the_same_storage_as_local_envs(local_ray, tiny_config)
 def test_killed_worker_is_replaced_and_the_run_finishes(local_ray, tiny_config, tmp_path):
     cfg = _ray_config(tiny_config, train={"total_steps": 16_384, "checkpoint_every": 2048})
     run = tmp_path / "run"
-    killed: list[int] = []
-
-    def kill_one_worker_mid_run():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            rows = list(csv.DictReader((run / "metrics.csv").open())) if (run / "metrics.csv").exists() else []
-            pids = _worker_pids()
-            if len(rows) >= 3 and pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one_worker_mid_run, daemon=True)
-    killer.start()
+    killer, killed = signal_actor_when(lambda: len(metrics_rows(run)) >= 3, _worker_pids)
     result = Trainer(cfg, run, show_progress=False).run()
     killer.join(timeout=5)
     assert killed, "the run ended before a worker could be killed"
@@ -132,17 +110,7 @@ def test_worker_loss_beyond_restarts_stops_cleanly_and_resume_continues(local_ra
     run = tmp_path / "run"
     latest = run / "checkpoints" / "latest.pt"
 
-    def kill_after_a_checkpoint():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if latest.exists() and _worker_pids():
-                time.sleep(0.3)
-                os.kill(_worker_pids()[-1], signal.SIGKILL)
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_after_a_checkpoint, daemon=True)
-    killer.start()
+    killer, _ = signal_actor_when(latest.exists, _worker_pids, pick=-1, delay_s=0.3)
     start = time.monotonic()
     with pytest.raises(WorkerLostError, match=r"rollout worker \d lost .*max_worker_restarts=0.*--resume"):
         Trainer(cfg, run, show_progress=False).run()
@@ -163,20 +131,7 @@ def test_hung_worker_times_out_and_is_replaced(local_ray, tiny_config, tmp_path)
     cfg = _ray_config(tiny_config, train={"total_steps": 6144, "checkpoint_every": 10**9},
                       scale={"backend": "ray", "workers": 2, "timeout_s": 4})
     run = tmp_path / "run"
-    stopped: list[int] = []
-
-    def stop_one_worker():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if (run / "metrics.csv").exists() and _worker_pids():
-                pid = _worker_pids()[0]
-                os.kill(pid, signal.SIGSTOP)
-                stopped.append(pid)
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=stop_one_worker, daemon=True)
-    killer.start()
+    _, stopped = signal_actor_when((run / "metrics.csv").exists, _worker_pids, sig=signal.SIGSTOP)
     try:
         result = Trainer(cfg, run, show_progress=False).run()
     finally:

@@ -1,16 +1,14 @@
 """A3C on Ray: gradient-worker actors and a parameter holder that applies gradients as they come."""
 
 import csv
-import os
-import signal
-import threading
-import time
 
 import pytest
 import torch
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("robotrl.agents.a3c")
+
+from ray_processes import actor_pids, signal_actor_when  # noqa: E402
 
 from robotrl.config import load_config  # noqa: E402
 from robotrl.trainer import Trainer, load_run  # noqa: E402
@@ -31,16 +29,7 @@ def _a3c_config(tmp_path, total: int):
 
 
 def _gradient_actor_pids() -> list[int]:
-    import psutil
-
-    pids = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if proc.status() != psutil.STATUS_ZOMBIE and "GradientActor" in " ".join(proc.cmdline()):
-                pids.append(proc.pid)
-        except psutil.Error:
-            continue
-    return pids
+    return actor_pids("GradientActor")
 
 
 def test_every_gradient_is_applied_once_and_the_agent_holds_the_result(local_ray, tmp_path):
@@ -61,18 +50,7 @@ def test_every_gradient_is_applied_once_and_the_agent_holds_the_result(local_ray
 def test_killed_a3c_worker_is_replaced(local_ray, tmp_path):
     cfg = _a3c_config(tmp_path, 8192)
     run = tmp_path / "run"
-    killed: list[int] = []
-
-    def kill_one():
-        deadline = time.time() + 200
-        while time.time() < deadline:
-            if (run / "metrics.csv").exists() and _gradient_actor_pids():
-                os.kill(_gradient_actor_pids()[0], signal.SIGKILL)
-                killed.append(1)
-                return
-            time.sleep(0.05)
-
-    threading.Thread(target=kill_one, daemon=True).start()
+    _, killed = signal_actor_when((run / "metrics.csv").exists, _gradient_actor_pids, timeout_s=200)
     result = Trainer(cfg, run, show_progress=False).run()
     assert killed and result.steps == 8192
     _, state, _ = load_run(run)

@@ -3,16 +3,14 @@ folder, and a killed worker is replaced as on the PPO path."""
 
 import csv
 import json
-import os
-import signal
-import threading
-import time
 
 import pytest
 import torch
 import yaml
 
 ray = pytest.importorskip("ray")
+
+from ray_processes import actor_pids, metrics_rows, signal_actor_when  # noqa: E402
 
 from robotrl.agents.mappo import Agent, MultiCollector  # noqa: E402
 from robotrl.config import load_config  # noqa: E402
@@ -37,16 +35,7 @@ def _mappo_ray_config(tmp_path, **sections):
 
 
 def _worker_pids() -> list[int]:
-    import psutil
-
-    pids = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if proc.status() != psutil.STATUS_ZOMBIE and "MultiRolloutWorker" in " ".join(proc.cmdline()):
-                pids.append(proc.pid)
-        except psutil.Error:  # exited while we looked
-            continue
-    return pids
+    return actor_pids("MultiRolloutWorker")
 
 
 @pytest.mark.parametrize("critic", ["central", "local"])
@@ -109,21 +98,7 @@ def test_mappo_ray_run_writes_its_run_folder_and_a_loadable_checkpoint(local_ray
 def test_killed_mappo_worker_is_replaced_and_the_run_finishes(local_ray, tmp_path):
     cfg = _mappo_ray_config(tmp_path, train={"total_steps": 6000})
     run = tmp_path / "run"
-    killed: list[int] = []
-
-    def kill_one_worker_mid_run():
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            rows = list(csv.DictReader((run / "metrics.csv").open())) if (run / "metrics.csv").exists() else []
-            pids = _worker_pids()
-            if len(rows) >= 3 and pids:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-                return
-            time.sleep(0.05)
-
-    killer = threading.Thread(target=kill_one_worker_mid_run, daemon=True)
-    killer.start()
+    killer, killed = signal_actor_when(lambda: len(metrics_rows(run)) >= 3, _worker_pids)
     result = Trainer(cfg, run, show_progress=False).run()
     killer.join(timeout=5)
     assert killed, "the run ended before a worker could be killed"

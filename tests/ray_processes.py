@@ -1,0 +1,54 @@
+"""Finding and signalling Ray actor processes from a test, shared by the Ray worker-loss tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+
+def actor_pids(class_name: str) -> list[int]:
+    """Live child processes of this test that run a Ray actor of class `class_name`."""
+    import psutil
+
+    pids = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and class_name in " ".join(proc.cmdline()):
+                pids.append(proc.pid)
+        except psutil.Error:  # exited while we looked
+            continue
+    return pids
+
+
+def signal_actor_when(ready: Callable[[], bool], pids: Callable[[], list[int]], sig: int = signal.SIGKILL,
+                      pick: int = 0, delay_s: float = 0.0, timeout_s: float = 120.0
+                      ) -> tuple[threading.Thread, list[int]]:
+    """A started daemon thread that, once `ready()` and an actor is up, waits `delay_s` and sends `sig`
+    to `pids()[pick]`; returns it with the list the signalled pid is appended to."""
+    signalled: list[int] = []
+
+    def watch() -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if ready() and pids():
+                time.sleep(delay_s)
+                pid = pids()[pick]
+                os.kill(pid, sig)
+                signalled.append(pid)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, signalled
+
+
+def metrics_rows(run) -> list[dict[str, str]]:
+    """The rows of a run folder's metrics.csv so far (none before the first is written)."""
+    import csv
+
+    path = run / "metrics.csv"
+    return list(csv.DictReader(path.open())) if path.exists() else []
