@@ -40,3 +40,32 @@ def test_vector_pixel_env_returns_final_frames_for_bootstrapping():
         raise AssertionError("pushing one way for 300 steps should end an episode")
     finally:
         env.close()
+
+
+def test_tracking_camera_shows_where_the_cart_is_and_the_pole():
+    """The camera that follows the cart must still show the cart's place on the rail (the shaded wall
+    behind it), or a pixel policy cannot keep the cart from running off the end."""
+    import itertools
+    from pathlib import Path
+
+    import mujoco
+
+    from envs.wrappers.pixels import GRAY_WEIGHTS, fast_renderer
+
+    model = mujoco.MjModel.from_xml_path(str(Path(envs.__file__).parent / "assets" / "cartpole.xml"))
+    data = mujoco.MjData(model)
+    renderer = fast_renderer(model, 84)
+    try:
+        backgrounds, pole_contrast = [], []
+        for x in (-2.0, -1.0, 0.0, 1.0, 2.0):
+            data.qpos[:] = (x, 0.0)
+            mujoco.mj_forward(model, data)
+            renderer.update_scene(data, camera="track")
+            gray = renderer.render().astype(np.float32) @ GRAY_WEIGHTS
+            band = gray[20:30]  # rows above the cart: wall, and the upright pole in the middle column
+            backgrounds.append(float(np.median(band)))
+            pole_contrast.append(float(np.median(band) - band.min()))
+        assert all(b - a > 5 for a, b in itertools.pairwise(backgrounds)), backgrounds
+        assert min(pole_contrast) > 40, pole_contrast
+    finally:
+        renderer.close()
