@@ -6,7 +6,8 @@ before any loop starts.
 
 Format 1 is a flat float32 observation of obs_dim values. Format 2 adds `obs_shape` and `obs_dtype`
 (a pixel policy takes uint8 frame stacks [stack, size, size]) and `pixels` (size, stack, camera: how
-the frames are rendered); a format-1 file reads as obs_shape [obs_dim], float32, no pixels.
+the frames are rendered; skip, where present: env steps each action is held for, one frame after the
+last); a format-1 file reads as obs_shape [obs_dim], float32, no pixels.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class PolicySpec:
     """One observation's shape: (obs_dim,), or (stack, size, size) for frames; () reads as (obs_dim,)."""
     obs_dtype: str = "float32"
     pixels: dict[str, Any] | None = None
-    """How the frames are rendered (size, stack, camera), for a policy trained on pixels."""
+    """How the frames are rendered (size, stack, camera; skip), for a policy trained on pixels."""
 
     def __post_init__(self) -> None:
         if not self.obs_shape:

@@ -55,4 +55,4 @@ def _observation(env: Any, obs_dim: int) -> dict[str, Any]:
     shape = [int(n) for n in env.observation_space.shape]
     return {"obs_shape": shape, "obs_dtype": "uint8", "obs_dim": int(np.prod(shape)),
             "obs_fields": [["frames", int(np.prod(shape))]],
-            "pixels": {"size": env.size, "stack": env.stack, "camera": env.camera}}
+            "pixels": {"size": env.size, "stack": env.stack, "camera": env.camera, "skip": env.skip}}

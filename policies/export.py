@@ -9,7 +9,7 @@ reads it with ONNX Runtime alone.
 A pixel policy takes its frame stack as the env renders it, uint8 [batch, stack, size, size], and
 scales it to [0, 1] inside the graph: the dtype tells the caller the scale (no guessing between 0..255
 and 0..1 floats), and a stack is a quarter of the bytes of float32. Its description says
-`obs_shape`, `obs_dtype` and `pixels` (size, stack, camera) with format_version 2, so that a runner
+`obs_shape`, `obs_dtype` and `pixels` (size, stack, camera, skip) with format_version 2, so that a runner
 that only knows flat float32 vectors (version 1) refuses the file instead of misreading it.
 """
 

@@ -22,6 +22,37 @@ def test_stack_holds_the_last_frames_oldest_first():
         env.close()
 
 
+def test_skip_holds_the_action_and_sums_the_rewards_of_the_skipped_steps():
+    spec = {"size": 32, "stack": 2, "camera": "side"}
+    one = envs.make("robotrl/CartPole-v0", pixels=spec, discretize_actions=2)
+    two = envs.make("robotrl/CartPole-v0", pixels={**spec, "skip": 2}, discretize_actions=2)
+    try:
+        one.reset(seed=3)
+        two.reset(seed=3)
+        lengths = {"one": 0, "two": 0}
+        for step in range(400):
+            action = (step // 7) % 2 if step < 30 else 1  # wobble, then push one way until it falls
+            frames, reward, terminated, truncated, _ = two.step(action)
+            lengths["two"] += 1
+            total = 0.0
+            for _ in range(2):
+                single, r, term_one, trunc_one, _ = one.step(action)
+                lengths["one"] += 1
+                total += r
+                if term_one or trunc_one:
+                    break
+            assert reward == total
+            assert np.array_equal(frames[-1], single[-1])  # rendered after the second of the two steps
+            assert terminated == term_one
+            if terminated or truncated:
+                break
+        assert terminated, "pushing one way should end the episode"
+        assert lengths["two"] == (lengths["one"] + 1) // 2
+    finally:
+        one.close()
+        two.close()
+
+
 def test_vector_pixel_env_returns_final_frames_for_bootstrapping():
     env = envs.make_vec("robotrl/CartPole-v0", 2, pixels={"size": 32, "stack": 2, "camera": "side"},
                         discretize_actions=2)

@@ -4,6 +4,7 @@
     discretize_actions: [[-1.0], [0.0], [1.0]]  # or the joint actions themselves
     discretize_obs: {bins: [...], low: [...], high: [...]}   # grid cells -> Discrete, for tabular methods
     pixels: {size: 84, stack: 4, camera: track}               # stacked grayscale frames instead of states
+    pixels: {size: 84, stack: 4, camera: track, skip: 2}      # ... each action held for 2 env steps
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 def _pixels(env: gym.Env, spec: dict[str, Any] | bool) -> gym.Env:
     spec = {} if spec is True else dict(spec)
-    unknown = set(spec) - {"size", "stack", "camera"}
+    unknown = set(spec) - {"size", "stack", "camera", "skip"}
     if unknown:
-        raise ValueError(f"env.kwargs.pixels.{sorted(unknown)[0]}: unknown key (expected size, stack, camera)")
+        raise ValueError(f"env.kwargs.pixels.{sorted(unknown)[0]}: unknown key (expected size, stack, camera, skip)")
     return PixelObservation(env, **spec)
 
 

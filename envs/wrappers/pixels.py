@@ -58,16 +58,22 @@ def fast_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
 
 
 class PixelObservation(gym.Wrapper):
-    """Replaces the observation with a (stack, size, size) uint8 stack of grayscale renders."""
+    """Replaces the observation with a (stack, size, size) uint8 stack of grayscale renders.
 
-    def __init__(self, env: gym.Env, size: int = 84, stack: int = 4, camera: str | int = -1) -> None:
+    `skip` > 1 holds each action for that many steps of the env and renders only after the last, summing
+    their rewards (the frame skip of DQN's Atari agents): a decision then spans more time, so the same
+    discount sees further ahead, and rendering, the cost here, happens once per decision."""
+
+    def __init__(self, env: gym.Env, size: int = 84, stack: int = 4, camera: str | int = -1,
+                 skip: int = 1) -> None:
         super().__init__(env)
-        if size < 8 or stack < 1:
-            raise ValueError(f"pixels: expected size >= 8 and stack >= 1, got size {size}, stack {stack}")
+        if size < 8 or stack < 1 or skip < 1:
+            raise ValueError(f"pixels: expected size >= 8, stack >= 1 and skip >= 1, got size {size}, "
+                             f"stack {stack}, skip {skip}")
         self.model, self._data = _model_and_data(env)
         if isinstance(camera, str) and mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
             raise ValueError(f"pixels.camera: no camera named {camera!r} in the model")
-        self.camera, self.size, self.stack = camera, size, stack
+        self.camera, self.size, self.stack, self.skip = camera, size, stack, int(skip)
         try:
             self.renderer = fast_renderer(self.model, size)
         except mujoco.FatalError as exc:
@@ -88,7 +94,13 @@ class PixelObservation(gym.Wrapper):
         return self.frames.copy(), info
 
     def step(self, action: Any):
-        _, reward, terminated, truncated, info = self.env.step(action)
+        total = 0.0
+        for _ in range(self.skip):
+            _, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        reward = total if self.skip > 1 else reward
         self.frames[:-1] = self.frames[1:]
         self.frames[-1] = self.render_gray()
         return self.frames.copy(), reward, terminated, truncated, info
