@@ -126,3 +126,18 @@ def test_exported_q_table_runs_on_the_raw_env_with_onnx_parity(tmp_path):
     report = export_policy(tmp_path / "run", out=tmp_path / "policy.onnx")
     assert (tmp_path / "policy.onnx").exists()
     assert report["parity_max_abs"] == 0.0  # argmax of a table lookup: the same bin, the same force
+
+
+def test_dqn_anneal_lr_decays_the_rate_linearly_to_zero_over_the_run(tmp_path):
+    import csv
+
+    data = {**DQN, "dqn": {**DQN["dqn"], "learning_rate": 1e-3, "anneal_lr": True}}
+    Trainer(_config(tmp_path, "dqn", data), tmp_path / "run", show_progress=False).run()
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = [(float(r["step"]), float(r["charts/learning_rate"])) for r in csv.DictReader(f)
+                if r.get("charts/learning_rate")]
+    assert len(rows) >= 5
+    # Each iteration reports the rate of its last gradient step, taken at the step count it ended on.
+    for step, lr in rows:
+        assert lr == pytest.approx(1e-3 * (1 - step / 1200), abs=1e-9)
+    assert rows[-1][1] == pytest.approx(0.0, abs=1e-12)

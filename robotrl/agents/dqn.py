@@ -32,6 +32,9 @@ class Hyper:
     buffer_size: int = 100_000
     """Transitions the replay memory holds (oldest overwritten)."""
     learning_rate: float = 1e-4
+    anneal_lr: bool = False
+    """Decay the learning rate linearly to 0 over the run, so that the last greedy policy settles
+    instead of swinging between good and collapsed as DQN's often do."""
     batch_size: int = 64
     gamma: float = 0.99
     learning_starts: int = 1_000
@@ -211,6 +214,10 @@ class Agent:
             return
         if self.gradient_updates == 0:
             self._sync_target(1.0)
+        if hp.anneal_lr:
+            lr = hp.learning_rate * max(0.0, 1.0 - self.env_steps / self.total_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
         for _ in range(hp.gradient_steps):
             batch = self._tensors(self.replay.sample(hp.batch_size, self.rng))
             targets = td_targets(self.policy, self.target, batch, hp.double)
@@ -231,6 +238,7 @@ class Agent:
     def update(self, progress: float) -> dict[str, float]:
         """Learning already happened in collect(); report its averages."""
         out = {"charts/epsilon": self.epsilon(), "charts/replay_size": float(self.replay.size),
+               "charts/learning_rate": float(self.optimizer.param_groups[0]["lr"]),
                "charts/gradient_updates": float(self.gradient_updates)}
         out.update({k: float(np.mean(v)) for k, v in self.stats.items() if v})
         self.stats = {k: [] for k in self.stats}
