@@ -16,7 +16,7 @@ from robotrl.config import load_config
 from robotrl.export import export_policy
 from robotrl.trainer import Trainer, load_policy
 
-PIXELS = {"size": 84, "stack": 4, "camera": "track"}  # as in launch/cartpole_pixels_dqn.yaml
+PIXELS = {"size": 84, "stack": 4, "camera": "track", "skip": 2}  # as in launch/cartpole_pixels_dqn.yaml
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_pixel_export_takes_uint8_frame_stacks_and_describes_their_rendering(pix
     assert [d.dim_param or d.dim_value for d in dims] == ["batch", 4, 84, 84]
     meta = json.loads({p.key: p.value for p in model.metadata_props}["robotrl.policy"])
     assert meta["format_version"] == 2  # a runner that reads only flat float32 vectors (1) refuses it
-    assert meta["obs_shape"] == [4, 84, 84] and meta["obs_dtype"] == "uint8" and meta["pixels"] == {**PIXELS, "skip": 1}
+    assert meta["obs_shape"] == [4, 84, 84] and meta["obs_dtype"] == "uint8" and meta["pixels"] == PIXELS
     assert meta["obs_dim"] == 4 * 84 * 84 and meta["obs_fields"] == [["frames", 4 * 84 * 84]]
     # The greedy bin's force, on the raw env: the same bounds and rate as a state-based CartPole policy.
     assert (meta["act_dim"], meta["action_low"], meta["action_high"]) == (1, [-1.0], [1.0])
@@ -63,7 +63,7 @@ def test_pixel_export_takes_uint8_frame_stacks_and_describes_their_rendering(pix
     assert report["observations_checked"] == 1024 + 514 and report["parity_max_abs"] <= 1e-5
     spec = OnnxPolicy(path).spec
     assert spec.obs_shape == (4, 84, 84) and spec.obs_dtype == "uint8"
-    assert spec.env_kwargs() == {"pixels": {**PIXELS, "skip": 1}}
+    assert spec.env_kwargs() == {"pixels": PIXELS}
 
 
 def test_onnx_q_values_and_actions_equal_torch_on_rendered_frames(pixel_run):
