@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
+    """A binary file that replaces `path` only when the block completes: written to a temporary file in
+    the same folder, fsynced, then renamed over `path`; an error or a kill leaves `path` as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -20,7 +23,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         # mkstemp makes the file private (0600); a run's files are meant to be read by others too.
         os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -29,11 +32,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (see atomic_file)."""
+    with atomic_file(path) as f:
+        f.write(data)
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """torch.save `state` to `path` atomically."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    """torch.save `state` to `path` atomically, streamed to the file: a pixel DQN's replay is gigabytes,
+    and serializing it to memory first needed several times its size on top of the run."""
+    with atomic_file(path) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

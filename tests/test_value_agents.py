@@ -59,7 +59,7 @@ def test_pixel_dqn_replay_is_uint8_frames_and_survives_resume(tmp_path):
     cfg = _config(tmp_path, "px", data)
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
     replay = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["replay"]
-    assert replay["frames"].dtype == np.uint8 and replay["frames"].shape == (80, 2, 36, 36)
+    assert np.asarray(replay["frames"]).dtype == np.uint8 and replay["frames"].shape == (80, 2, 36, 36)
     longer = _config(tmp_path, "px", {**data, "train": {**data["train"], "total_steps": 200}})
     Trainer(longer, tmp_path / "run", resume=True, show_progress=False).run()
     resumed = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["replay"]
