@@ -24,6 +24,7 @@ from robotrl.agents.common import (
 from robotrl.config import RunConfig
 from robotrl.flat_params import FlatParameters
 from robotrl.returns import gae
+from robotrl.schedules import learning_rate, set_learning_rate
 from robotrl.storage import Batch, RolloutStorage
 
 
@@ -124,9 +125,8 @@ class Agent(PolicyOptimizerState):
     def update(self, progress: float) -> dict[str, float]:
         """One gradient step on the rollout; `progress` in [0, 1] drives the optional lr schedule."""
         hp = self.hp
-        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
+        set_learning_rate(self.optimizer, lr)
         batch = rollout_batch(self.storage, self.collector.last_value(), hp)
         loss, terms = a2c_loss(self.policy, batch, hp)
         self.flat.zero_grad()

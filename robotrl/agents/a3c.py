@@ -32,6 +32,7 @@ from robotrl.agents import a2c
 from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
+from robotrl.schedules import learning_rate
 from robotrl.threads import limit_threads
 
 
@@ -325,7 +326,7 @@ class Agent:
     def update(self, progress: float) -> dict[str, float]:
         """The workers already applied their gradients: set the next lr and report what they did."""
         hp = self.hp
-        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
+        lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
         self.collector.ctl.lr.value = lr
         out: dict[str, float] = {}
         if self.stats:

@@ -24,7 +24,7 @@ from policies.q_network import QNetwork
 from robotrl.config import RunConfig
 from robotrl.nstep import NStepAccumulator
 from robotrl.replay import FrameReplayBuffer, ReplayBuffer, Transitions
-from robotrl.schedules import linear_epsilon
+from robotrl.schedules import learning_rate, linear_epsilon, set_learning_rate
 
 
 @dataclass(frozen=True)
@@ -215,9 +215,8 @@ class Agent:
         if self.gradient_updates == 0:
             self._sync_target(1.0)
         if hp.anneal_lr:
-            lr = hp.learning_rate * max(0.0, 1.0 - self.env_steps / self.total_steps)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            progress = min(self.env_steps / self.total_steps, 1.0)
+            set_learning_rate(self.optimizer, learning_rate(hp.learning_rate, True, progress))
         for _ in range(hp.gradient_steps):
             batch = self._tensors(self.replay.sample(hp.batch_size, self.rng))
             targets = td_targets(self.policy, self.target, batch, hp.double)

@@ -26,6 +26,7 @@ from policies.multi_actor_critic import MultiActorCritic
 from robotrl.config import RunConfig
 from robotrl.episodes import EpisodeStats
 from robotrl.returns import gae
+from robotrl.schedules import learning_rate, set_learning_rate
 
 
 @dataclass(frozen=True)
@@ -231,9 +232,8 @@ class Agent:
 
     def update(self, progress: float) -> dict[str, float]:
         hp, st, policy = self.hp, self.storage, self.policy
-        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
+        set_learning_rate(self.optimizer, lr)
         st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
                                         hp.gamma, hp.gae_lambda)
         if hp.value_norm:

@@ -23,6 +23,7 @@ from robotrl.agents.common import (
 from robotrl.config import RunConfig
 from robotrl.flat_params import FlatParameters
 from robotrl.returns import gae
+from robotrl.schedules import learning_rate, set_learning_rate
 from robotrl.storage import RolloutStorage
 
 
@@ -114,9 +115,8 @@ class Agent(PolicyOptimizerState):
     def update(self, progress: float) -> dict[str, float]:
         """One PPO update on the full rollout; `progress` in [0, 1] drives the learning-rate schedule."""
         hp, st = self.hp, self.storage
-        lr = hp.learning_rate * (1.0 - progress) if hp.anneal_lr else hp.learning_rate
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
+        set_learning_rate(self.optimizer, lr)
         st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
                                         hp.gamma, hp.gae_lambda)
         num_minibatches = st.steps * st.num_envs // hp.batch_size
