@@ -77,13 +77,13 @@ def test_tracking_camera_shows_where_the_cart_is_and_the_pole():
     """The camera that follows the cart must still show the cart's place on the rail (the shaded wall
     behind it), or a pixel policy cannot keep the cart from running off the end."""
     import itertools
-    from pathlib import Path
 
     import mujoco
 
+    from envs.sim import load_model
     from envs.wrappers.pixels import GRAY_WEIGHTS, fast_renderer
 
-    model = mujoco.MjModel.from_xml_path(str(Path(envs.__file__).parent / "assets" / "cartpole.xml"))
+    model = load_model("cartpole.xml")
     data = mujoco.MjData(model)
     renderer = fast_renderer(model, 84)
     try:
