@@ -93,13 +93,22 @@ class FrameReplayBuffer:
     Slot (t, e) keeps the newest frame of env e's observation at step t, the newest frame of its next
     observation, and how many earlier frames of the same episode it has (its age, at most stack - 1).
     A stack is rebuilt by looking back along t; frames before the episode's first are copies of the
-    first, as in the pixel wrapper. Adds must come one vector step at a time, in order (1-step only).
+    first, as in the pixel wrapper. Adds must come one vector step at a time, in order, as 1-step
+    transitions. n-step transitions are made at sampling time by looking forward along t: the rewards
+    of up to `n_step` steps of the same episode, discounted, and the stack after the last of them. Near
+    the episode's end or the newest slot fewer steps remain, and the transition uses those (bootstrapping
+    with gamma^k for the k steps taken, unless the episode terminated), as the n-step accumulator does.
     """
 
-    def __init__(self, capacity: int, num_envs: int, obs_shape: tuple[int, ...]) -> None:
+    def __init__(self, capacity: int, num_envs: int, obs_shape: tuple[int, ...], n_step: int = 1) -> None:
         if len(obs_shape) != 3:
             raise ValueError(f"frame replay expects (stack, height, width) observations, got {obs_shape}")
+        if n_step < 1:
+            raise ValueError(f"n_step must be at least 1, got {n_step}")
         self.stack, *frame = obs_shape
+        self.n_step = n_step
+        # Age 0 marks an episode's first step; the cap keeps that mark even without stacking (stack 1).
+        self.max_age = max(self.stack - 1, 1)
         self.num_envs = num_envs
         self.slots = max(capacity // num_envs, self.stack + 1)
         self.capacity = self.slots * num_envs
@@ -141,7 +150,7 @@ class FrameReplayBuffer:
         self.actions[p], self.rewards[p] = t.actions, t.rewards
         self.terminated[p], self.discounts[p] = t.terminated, t.discounts
         self.age[p] = self.next_age
-        self.next_age = np.where(ended, 0, np.minimum(self.next_age + 1, self.stack - 1)).astype(np.uint8)
+        self.next_age = np.where(ended, 0, np.minimum(self.next_age + 1, self.max_age)).astype(np.uint8)
         self.pos = (p + 1) % self.slots
         self.full = self.full or self.pos == 0
 
@@ -155,12 +164,33 @@ class FrameReplayBuffer:
         else:
             t = rng.integers(0, self.pos, size=batch_size)
         e = rng.integers(0, self.num_envs, size=batch_size)
-        back = np.arange(self.stack - 1, -1, -1)  # oldest first
+        u, rewards, discounts = self._forward(t, e)
+        obs = self._stack(t, e)
+        next_obs = np.concatenate([self._stack(u, e)[:, 1:], self.next_frames[u, e][:, None]], axis=1)
+        return Transitions(obs=obs, actions=self.actions[t, e], rewards=rewards, next_obs=next_obs,
+                           terminated=self.terminated[u, e], discounts=discounts)
+
+    def _stack(self, t: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """The stacked observation of slots (t, e), oldest frame first."""
+        back = np.arange(self.stack - 1, -1, -1)
         rows = (t[:, None] - np.minimum(back[None, :], self.age[t, e][:, None])) % self.slots
-        obs = self.frames[rows, e[:, None]]
-        next_obs = np.concatenate([obs[:, 1:], self.next_frames[t, e][:, None]], axis=1)
-        return Transitions(obs=obs, actions=self.actions[t, e], rewards=self.rewards[t, e], next_obs=next_obs,
-                           terminated=self.terminated[t, e], discounts=self.discounts[t, e])
+        return self.frames[rows, e[:, None]]
+
+    def _forward(self, t: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The last slot u of each n-step transition from t, its discounted reward sum and gamma^k."""
+        u = t.copy()
+        rewards, discounts = self.rewards[t, e].copy(), self.discounts[t, e].copy()
+        newest = (self.pos - 1) % self.slots
+        for _ in range(self.n_step - 1):
+            nxt = (u + 1) % self.slots
+            # Go on while u is not the newest slot and the next slot continues u's episode.
+            go = (u != newest) & (self.age[nxt, e] != 0)
+            if not go.any():
+                break
+            rewards[go] += discounts[go] * self.rewards[nxt[go], e[go]]
+            discounts[go] *= self.discounts[nxt[go], e[go]]
+            u[go] = nxt[go]
+        return u, rewards, discounts
 
     def state_dict(self) -> dict[str, Any]:
         used = self.slots if self.full else self.pos

@@ -119,3 +119,41 @@ def test_frame_replay_refuses_a_partial_vector_step():
     buf = FrameReplayBuffer(capacity=100, num_envs=2, obs_shape=(4, 2, 2))
     with pytest.raises(ValueError, match="one vector step of 2 envs"):
         buf.add(_batch([1]), ended=np.array([False]))
+
+
+@pytest.mark.parametrize("stack", [1, 4])
+def test_frame_replay_nstep_equals_the_accumulators_transitions(stack):
+    # Episodes that terminate (at 5), are truncated (at 12) and run on, in a ring that wraps twice:
+    # every sampled n-step transition must be the one the n-step accumulator makes from the same stream,
+    # or (for the newest slots, whose later steps have not happened yet) its shorter prefix.
+    n, gamma = 3, 0.5
+    stacks, nexts, ended = _frame_episode_stream(40, stack, ends_at={5, 12, 13, 27})
+    terminated = [i in (5, 27) for i in range(40)]
+    rewards = np.arange(1, 41, dtype=np.float32)
+    buf = FrameReplayBuffer(capacity=16, num_envs=1, obs_shape=(stack, 2, 2), n_step=n)
+    acc = NStepAccumulator(num_envs=1, n=n, gamma=gamma)
+    want = {}
+    for i, (s, nx, end) in enumerate(zip(stacks, nexts, ended, strict=True)):
+        one = Transitions(s[None], np.array([i]), rewards[i:i + 1], nx[None], np.array([terminated[i]], np.float32),
+                          np.array([gamma], np.float32))
+        buf.add(one, ended=np.array([end]))
+        out = acc.push(s[None], np.array([i]), rewards[i:i + 1], nx[None], np.array([terminated[i]]), np.array([end]))
+        for k in range(0 if out is None else len(out.actions)):
+            want[int(out.actions[k])] = (out.obs[k], out.rewards[k], out.next_obs[k], out.terminated[k],
+                                         out.discounts[k])
+    sample = buf.sample(2000, np.random.default_rng(0))
+    seen = set()
+    for k, i in enumerate(sample.actions.tolist()):
+        seen.add(i)
+        assert np.array_equal(sample.obs[k], stacks[i])
+        if i in want:
+            _, r, nxt, term, disc = want[i]
+            assert np.isclose(sample.rewards[k], r) and np.array_equal(sample.next_obs[k], nxt)
+            assert sample.terminated[k] == term and np.isclose(sample.discounts[k], disc)
+        else:  # one of the newest n - 1 steps: only the steps taken so far
+            steps = 40 - i
+            assert steps < n
+            assert np.isclose(sample.rewards[k], sum(gamma**j * rewards[i + j] for j in range(steps)))
+            assert np.array_equal(sample.next_obs[k], nexts[39]) and sample.discounts[k] == gamma**steps
+    # Every slot that can be sampled was, the newest included, and the overwritten ones never.
+    assert seen == set(range(40 - 16 + stack - 1, 40))
