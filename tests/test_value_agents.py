@@ -55,7 +55,8 @@ def test_pixel_dqn_replay_is_uint8_frames_and_survives_resume(tmp_path):
     data = {**DQN, "env": {"id": "robotrl/CartPole-v0", "num_envs": 2,
                            "kwargs": {"discretize_actions": 2, "pixels": {"size": 36, "stack": 4, "camera": "side"}}},
             "train": {**DQN["train"], "total_steps": 160, "checkpoint_every": 80},
-            "dqn": {**DQN["dqn"], "n_step": 1, "learning_starts": 80, "steps_per_iteration": 40}}
+            # n-step transitions and DrQ's random shift on the shared frames, through the trainer.
+            "dqn": {**DQN["dqn"], "n_step": 3, "augment_shift": 2, "learning_starts": 80, "steps_per_iteration": 40}}
     cfg = _config(tmp_path, "px", data)
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
     replay = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["replay"]
@@ -67,6 +68,12 @@ def test_pixel_dqn_replay_is_uint8_frames_and_survives_resume(tmp_path):
     assert np.array_equal(resumed["frames"][:80], replay["frames"])
     # The episodes restarted on resume: the first slot after it starts a new stack.
     assert resumed["age"][80].tolist() == [0, 0]
+
+
+def test_dqn_refuses_random_shift_on_state_observations(tmp_path):
+    cfg = _config(tmp_path, "dqn", {**DQN, "dqn": {**DQN["dqn"], "augment_shift": 4}})
+    with pytest.raises(ValueError, match=r"dqn.augment_shift: shifts images, but robotrl/CartPole-v0's observations"):
+        Trainer(cfg, tmp_path / "run", show_progress=False).run()
 
 
 def test_q_network_export_outputs_the_greedy_bins_torque():

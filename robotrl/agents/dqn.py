@@ -3,8 +3,9 @@
 Replay memory with uniform sampling, a target network (hard copies, or Polyak averaging with tau < 1),
 Double DQN targets (van Hasselt et al. 2016: the online net picks the next action, the target net
 values it), Huber or MSE loss, a linearly decaying epsilon, learning starts, train frequency and
-gradient steps, gradient-norm clipping, a dueling head, and n-step returns. Truncated episodes
-bootstrap from their final observation; only terminal states are worth 0.
+gradient steps, gradient-norm clipping, a dueling head, n-step returns, and for pixels the random-shift
+augmentation of DrQ. Truncated episodes bootstrap from their final observation; only terminal states
+are worth 0.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.nn import functional as F
 
 from envs.wrappers import find_action_bins
 from policies.q_network import QNetwork
+from robotrl.augment import random_shift
 from robotrl.config import RunConfig
 from robotrl.nstep import NStepAccumulator
 from robotrl.replay import FrameReplayBuffer, ReplayBuffer, Transitions
@@ -54,6 +56,9 @@ class Hyper:
     """Dueling head: Q = V + A - mean(A)."""
     n_step: int = 1
     """Steps summed in the return before bootstrapping (1: classic DQN)."""
+    augment_shift: int = 0
+    """Pixels only: shift each replayed stack (and, independently, its next stack) by up to this many
+    pixels (DrQ's random shift; 0: off)."""
     loss: Literal["huber", "mse"] = "huber"
     max_grad_norm: float | None = 10.0
     """Clip the global gradient norm (None: off)."""
@@ -67,8 +72,8 @@ class Hyper:
                self.steps_per_iteration) < 1:
             raise ValueError("buffer_size, batch_size, train_freq, target_update_interval, n_step and "
                              "steps_per_iteration must be positive")
-        if self.gradient_steps < 0 or self.learning_starts < 0:
-            raise ValueError("gradient_steps and learning_starts must be >= 0")
+        if self.gradient_steps < 0 or self.learning_starts < 0 or self.augment_shift < 0:
+            raise ValueError("gradient_steps, learning_starts and augment_shift must be >= 0")
         if not 0 < self.tau <= 1 or not 0 < self.gamma <= 1:
             raise ValueError("tau and gamma must be in (0, 1]")
         if not 0 <= self.exploration_final_eps <= 1 or not 0 <= self.exploration_initial_eps <= 1:
@@ -163,10 +168,11 @@ class Agent:
         self.rng = np.random.default_rng(cfg.seed)
         shape = env.single_observation_space.shape
         if self.policy.pixels:
-            if self.hp.n_step != 1:
-                raise ValueError("dqn.n_step: pixel observations share frames in the replay, which needs n_step 1")
             self.replay: ReplayBuffer | FrameReplayBuffer = FrameReplayBuffer(self.hp.buffer_size, env.num_envs,
-                                                                              shape)
+                                                                              shape, self.hp.n_step)
+        elif self.hp.augment_shift:
+            raise ValueError(f"dqn.augment_shift: shifts images, but {cfg.env.id}'s observations are {shape}, "
+                             "not (stack, H, W) pixels")
         else:
             self.replay = ReplayBuffer(self.hp.buffer_size, shape, np.float32)
         self.collector = EpsilonGreedyCollector(env, self.policy, self.replay, self.hp, self.rng, device)
@@ -219,6 +225,9 @@ class Agent:
             set_learning_rate(self.optimizer, learning_rate(hp.learning_rate, True, progress))
         for _ in range(hp.gradient_steps):
             batch = self._tensors(self.replay.sample(hp.batch_size, self.rng))
+            if hp.augment_shift:
+                batch.obs = random_shift(batch.obs, hp.augment_shift, self.rng)
+                batch.next_obs = random_shift(batch.next_obs, hp.augment_shift, self.rng)
             targets = td_targets(self.policy, self.target, batch, hp.double)
             q = self.policy(batch.obs).gather(-1, batch.actions[:, None]).squeeze(-1)
             loss = F.smooth_l1_loss(q, targets) if hp.loss == "huber" else F.mse_loss(q, targets)
