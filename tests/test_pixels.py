@@ -75,7 +75,8 @@ def test_vector_pixel_env_returns_final_frames_for_bootstrapping():
 
 def test_tracking_camera_shows_where_the_cart_is_and_the_pole():
     """The camera that follows the cart must still show the cart's place on the rail (the shaded wall
-    behind it), or a pixel policy cannot keep the cart from running off the end."""
+    behind it) and its motion (the wall's stripes), or a pixel policy cannot keep the cart from running
+    off the end."""
     import itertools
 
     import mujoco
@@ -87,16 +88,22 @@ def test_tracking_camera_shows_where_the_cart_is_and_the_pole():
     data = mujoco.MjData(model)
     renderer = fast_renderer(model, 84)
     try:
-        backgrounds, pole_contrast = [], []
-        for x in (-2.0, -1.0, 0.0, 1.0, 2.0):
+        def band(x: float) -> np.ndarray:
             data.qpos[:] = (x, 0.0)
             mujoco.mj_forward(model, data)
             renderer.update_scene(data, camera="track")
             gray = renderer.render().astype(np.float32) @ GRAY_WEIGHTS
-            band = gray[20:30]  # rows above the cart: wall, and the upright pole in the middle column
-            backgrounds.append(float(np.median(band)))
-            pole_contrast.append(float(np.median(band) - band.min()))
+            return gray[20:30]  # rows above the cart: wall, and the upright pole in the middle column
+
+        backgrounds, pole_contrast, motion = [], [], []
+        for x in (-2.0, -1.0, 0.0, 1.0, 2.0):
+            rows = band(x)
+            backgrounds.append(float(np.median(rows)))
+            pole_contrast.append(float(np.median(rows) - rows.min()))
+            # Moving 5 cm (two env steps at 1.25 m/s) must visibly change the view: the velocity cue.
+            motion.append(float(np.abs(band(x + 0.05) - rows).mean()))
         assert all(b - a > 5 for a, b in itertools.pairwise(backgrounds)), backgrounds
         assert min(pole_contrast) > 40, pole_contrast
+        assert min(motion) > 4, motion  # 0.85 gray levels on the first wall's 0.5 m bands, 8.8 on the stripes
     finally:
         renderer.close()
