@@ -91,7 +91,8 @@ class FrameReplayBuffer:
     """Stacked-frame transitions from N envs, stored as one uint8 frame (plus the next one) per step.
 
     Slot (t, e) keeps the newest frame of env e's observation at step t, the newest frame of its next
-    observation, and how many earlier frames of the same episode it has (its age, at most stack - 1).
+    observation, and how many earlier frames of the same episode it has (its age, at most stack - 1,
+    and at most 1 without stacking, so that age 0 still marks an episode's first step).
     A stack is rebuilt by looking back along t; frames before the episode's first are copies of the
     first, as in the pixel wrapper. Adds must come one vector step at a time, in order, as 1-step
     transitions. n-step transitions are made at sampling time by looking forward along t: the rewards
@@ -187,9 +188,10 @@ class FrameReplayBuffer:
             go = (u != newest) & (self.age[nxt, e] != 0)
             if not go.any():
                 break
-            rewards[go] += discounts[go] * self.rewards[nxt[go], e[go]]
-            discounts[go] *= self.discounts[nxt[go], e[go]]
-            u[go] = nxt[go]
+            slot, env = nxt[go], e[go]
+            rewards[go] += discounts[go] * self.rewards[slot, env]
+            discounts[go] *= self.discounts[slot, env]
+            u[go] = slot
         return u, rewards, discounts
 
     def state_dict(self) -> dict[str, Any]:
