@@ -60,10 +60,18 @@ class TrainConfig:
     """Environment steps between checkpoints (latest.pt is always rewritten)."""
     keep_checkpoints: bool = True
     """Keep a numbered copy at each checkpoint besides latest.pt."""
+    keep_best: bool = False
+    """Deliver the policy that scored best in the periodic evaluations (checkpoints/best.pt) instead of
+    the last one; the final evaluation then runs on other episodes than the ones it was chosen on."""
     device: str = "cpu"
     """cpu, cuda or auto."""
     threads: int = 1
     """torch threads; one is fastest for small networks on few cores."""
+
+    def validate(self) -> None:
+        if self.keep_best and self.eval_every <= 0:
+            raise ValueError(f"keep_best chooses among the periodic evaluations: eval_every must be positive, "
+                             f"got {self.eval_every}")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import yaml
 import envs
 from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from robotrl.agents import agent_module
+from robotrl.best_policy import BEST_FILE, BestPolicy
 from robotrl.config import RunConfig, from_dict
 from robotrl.episodes import EpisodeStats
 from robotrl.evaluate import evaluate
@@ -29,6 +30,10 @@ from robotrl.progress import Progress
 from robotrl.threads import limit_threads
 
 CHECKPOINT_FORMAT = 1
+EVAL_SEED_OFFSET = 10_000
+"""Periodic evaluations run on the episodes seeded cfg.seed + this (the same ones each time)."""
+HELD_OUT_SEED_OFFSET = 20_000
+"""With keep_best, the final evaluation runs on these episodes: not the ones the policy was chosen on."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -115,14 +120,19 @@ class Trainer:
             self.resume_state = load_checkpoint(latest)
             self.step, self.iteration = self.resume_state["step"], self.resume_state["iteration"]
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.best: BestPolicy | None = None
+        if cfg.train.keep_best:
+            self.best = BestPolicy(self.ckpt_dir / BEST_FILE, self._header(),
+                                   resume_step=self.step if resume else None)
         atomic_write_bytes(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+
+    def _header(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(), "algo": self.cfg.algo,
+                "env_id": self.cfg.env.id}
 
     def _checkpoint(self, agent) -> None:
         state = {
-            "format": CHECKPOINT_FORMAT,
-            "config": self.cfg.to_dict(),
-            "algo": self.cfg.algo,
-            "env_id": self.cfg.env.id,
+            **self._header(),
             "step": self.step,
             "iteration": self.iteration,
             "agent": agent.state_dict(),
@@ -133,13 +143,36 @@ class Trainer:
         if self.cfg.train.keep_checkpoints:
             save_checkpoint(self.ckpt_dir / f"step_{self.step:09d}.pt", state)
 
-    def _evaluate(self, agent, episodes: int) -> dict[str, Any]:
-        was_training = agent.policy.training
-        agent.policy.eval()
+    def _evaluate(self, policy: torch.nn.Module, episodes: int,
+                  seed_offset: int = EVAL_SEED_OFFSET) -> dict[str, Any]:
+        was_training = policy.training
+        policy.eval()
         try:
-            return evaluate_policy(agent.policy, self.cfg, episodes, self.cfg.seed + 10_000, self.device)
+            return evaluate_policy(policy, self.cfg, episodes, self.cfg.seed + seed_offset, self.device)
         finally:
-            agent.policy.train(was_training)
+            policy.train(was_training)
+
+    def _final_evaluation(self, agent, last_eval_step: int | None, logger: MetricsLogger) -> dict[str, Any]:
+        """The evaluation written to eval.json: of the last policy, or with keep_best of the best one,
+        measured on held-out episodes."""
+        tc = self.cfg.train
+        if self.best is None:
+            final = self._evaluate(agent.policy, tc.final_eval_episodes)
+            logger.log(self.step, eval_metrics(final))
+            return final
+        if last_eval_step != self.step:
+            # The last policy competes on the same episodes as the periodic evaluations.
+            ev = self._evaluate(agent.policy, tc.eval_episodes)
+            self.best.consider(self.step, self.iteration, ev, agent.policy)
+            logger.log(self.step, {**eval_metrics(ev), "eval/best_return_mean": self.best.score})
+        final = self._evaluate(self.best.policy_like(agent.policy), tc.final_eval_episodes,
+                               HELD_OUT_SEED_OFFSET)
+        final["best"] = {"step": self.best.step, "selection_return_mean": self.best.score,
+                         "selection_episodes": tc.eval_episodes, "selection_seed": self.cfg.seed + EVAL_SEED_OFFSET,
+                         "evaluation_seed": self.cfg.seed + HELD_OUT_SEED_OFFSET}
+        # Its own columns: eval/ is the curve of the periodic evaluations, on the selection episodes.
+        logger.log(self.step, {k.replace("eval/", "eval_held_out/", 1): v for k, v in eval_metrics(final).items()})
+        return final
 
     def run(self) -> TrainResult:
         cfg = self.cfg
@@ -173,6 +206,7 @@ class Trainer:
         episodes = EpisodeStats(env.num_envs)
         next_eval = (self.step // tc.eval_every + 1) * tc.eval_every if tc.eval_every else None
         next_ckpt = (self.step // tc.checkpoint_every + 1) * tc.checkpoint_every
+        last_eval_step: int | None = None
         start, start_step = time.perf_counter(), self.step
         progress = Progress(tc.total_steps, self.step, enabled=self.show_progress,
                             description=f"{cfg.algo} {cfg.env.id}")
@@ -190,8 +224,12 @@ class Trainer:
                     metrics.update(getattr(agent.collector, "timings", {}))
                     metrics.update({f"charts/episodic_{k}": v for k, v in episodes.summary().items()})
                     if next_eval is not None and self.step >= next_eval:
-                        ev = self._evaluate(agent, tc.eval_episodes)
+                        ev = self._evaluate(agent.policy, tc.eval_episodes)
                         metrics.update(eval_metrics(ev))
+                        last_eval_step = self.step
+                        if self.best is not None:
+                            self.best.consider(self.step, self.iteration, ev, agent.policy)
+                            metrics["eval/best_return_mean"] = self.best.score
                         next_eval += tc.eval_every
                     logger.log(self.step, metrics)
                     progress.update(self.step, episodes.summary().get("return_mean"), sps)
@@ -199,10 +237,9 @@ class Trainer:
                         self._checkpoint(agent)
                         next_ckpt += tc.checkpoint_every
             self._checkpoint(agent)
-            final = self._evaluate(agent, tc.final_eval_episodes)
+            final = self._final_evaluation(agent, last_eval_step, logger)
             final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
             atomic_write_bytes(self.run_dir / "eval.json", json.dumps(final, indent=2).encode())
-            logger.log(self.step, eval_metrics(final))
         finally:
             logger.close()
             # Agents that run processes of their own (A3C's workers) stop them here, also on errors.
@@ -216,9 +253,14 @@ class Trainer:
 
 
 def load_run(path: str | Path) -> tuple[RunConfig, dict[str, Any], Path]:
-    """A run folder or checkpoint file -> (config, checkpoint, checkpoint path)."""
+    """A run folder or checkpoint file -> (config, checkpoint, checkpoint path). A run folder gives its
+    delivered policy: best.pt where the run kept its best (train.keep_best), else latest.pt."""
     path = Path(path)
-    ckpt = path / "checkpoints" / "latest.pt" if path.is_dir() else path
+    if path.is_dir():
+        best = path / "checkpoints" / BEST_FILE
+        ckpt = best if best.exists() else path / "checkpoints" / "latest.pt"
+    else:
+        ckpt = path
     state = load_checkpoint(ckpt)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{ckpt}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")

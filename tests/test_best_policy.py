@@ -1,0 +1,74 @@
+"""train.keep_best: the run delivers its best-evaluated policy and measures it on other episodes."""
+
+import pytest
+import torch
+import yaml
+
+from policies.checkpoint import load_checkpoint
+from robotrl.best_policy import BestPolicy
+from robotrl.config import ConfigError, load_config
+from robotrl.logger import read_metrics
+from robotrl.trainer import Trainer, evaluate_policy, load_policy
+
+RUN = {
+    "algo": "dqn", "seed": 5,
+    "env": {"id": "robotrl/CartPole-v0", "num_envs": 2, "kwargs": {"discretize_actions": 2}},
+    "policy": {"hidden": [32], "activation": "relu"},
+    "train": {"total_steps": 1600, "eval_every": 400, "eval_episodes": 2, "final_eval_episodes": 3,
+              "checkpoint_every": 800, "keep_best": True},
+    "dqn": {"buffer_size": 5000, "learning_starts": 200, "batch_size": 32, "train_freq": 2,
+            "target_update_interval": 100, "learning_rate": 0.003, "steps_per_iteration": 200},
+}
+
+
+def _config(tmp_path, data):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return load_config(path)
+
+
+def test_keep_best_delivers_the_best_evaluated_policy_measured_on_held_out_episodes(tmp_path):
+    cfg = _config(tmp_path, RUN)
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    evals = [(int(r["step"]), r["eval/return_mean"]) for r in read_metrics(tmp_path / "run" / "metrics.csv")
+             if "eval/best_return_mean" in r]
+    assert [s for s, _ in evals] == [400, 800, 1200, 1600]
+    top = max(r for _, r in evals)
+    best_step = max(s for s, r in evals if r == top)  # the later of equal scores
+    saved = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert saved["step"] == best_step and saved["best"]["return_mean"] == top
+    assert set(saved["agent"]) == {"policy"}  # weights only: no replay in best.pt
+    assert result.eval["best"]["step"] == best_step and result.eval["best"]["selection_return_mean"] == top
+
+    # eval, export and view load the delivered policy from the run folder.
+    policy, _, state = load_policy(tmp_path / "run")
+    assert state["step"] == best_step
+    for name, value in policy.state_dict().items():
+        assert torch.equal(value, saved["agent"]["policy"][name]), name
+    # eval.json measures it on episodes other than the ones it was chosen on.
+    held_out = evaluate_policy(policy, cfg, 3, cfg.seed + 20_000, torch.device("cpu"))
+    assert result.eval["return_mean"] == pytest.approx(held_out["return_mean"])
+    assert result.eval["best"]["evaluation_seed"] == cfg.seed + 20_000 != result.eval["best"]["selection_seed"]
+
+
+def test_best_policy_keeps_the_later_of_equal_scores_and_resumes_only_what_the_checkpoint_saw(tmp_path):
+    path, net = tmp_path / "best.pt", torch.nn.Linear(2, 1)
+    best = BestPolicy(path, {"format": 1})
+    for step, score in [(100, 50.0), (200, 80.0), (300, 20.0), (400, 80.0)]:
+        with torch.no_grad():
+            net.weight.fill_(step)
+        best.consider(step, step // 100, {"return_mean": score}, net)
+    assert (best.step, best.score) == (400, 80.0)
+    assert torch.all(best.policy_like(net).weight == 400)
+    assert load_checkpoint(path)["step"] == 400
+
+    resumed = BestPolicy(path, {"format": 1}, resume_step=400)
+    assert (resumed.step, resumed.score) == (400, 80.0)
+    # Killed after best.pt was written at 400 but before latest.pt: the resumed run starts from 300
+    # and will evaluate step 400 again, so the orphaned best is not carried over.
+    assert BestPolicy(path, {"format": 1}, resume_step=300).score is None
+
+
+def test_keep_best_without_periodic_evaluations_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.*keep_best.*eval_every must be positive, got 0"):
+        _config(tmp_path, {**RUN, "train": {**RUN["train"], "eval_every": 0}})
