@@ -27,6 +27,7 @@ from robotrl.config import RunConfig
 from robotrl.nstep import NStepAccumulator
 from robotrl.replay import FrameReplayBuffer, ReplayBuffer, Transitions
 from robotrl.schedules import learning_rate, linear_epsilon, set_learning_rate
+from robotrl.weight_average import WeightAverage
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class Hyper:
     exploration_final_eps: float = 0.05
     exploration_fraction: float = 0.1
     """Fraction of the run over which epsilon decays."""
+    average_from: float | None = None
+    """Deliver (evaluate, save as the policy, export) the mean of the online network's weights over the
+    gradient steps after this fraction of the run (stochastic weight averaging); None: the last weights.
+    The online network still acts and learns."""
 
     def validate(self) -> None:
         if min(self.buffer_size, self.batch_size, self.train_freq, self.target_update_interval, self.n_step,
@@ -78,6 +83,8 @@ class Hyper:
             raise ValueError("tau and gamma must be in (0, 1]")
         if not 0 <= self.exploration_final_eps <= 1 or not 0 <= self.exploration_initial_eps <= 1:
             raise ValueError("exploration epsilons must be in [0, 1]")
+        if self.average_from is not None and not 0 <= self.average_from < 1:
+            raise ValueError(f"average_from must be in [0, 1) (a fraction of the run), got {self.average_from}")
 
 
 def td_targets(online: nn.Module, target: nn.Module, batch: Transitions, double: bool) -> torch.Tensor:
@@ -162,12 +169,13 @@ class Agent:
         self.device = device
         self.total_steps = cfg.train.total_steps
         self.num_envs = env.num_envs
-        self.policy = make_policy(cfg, env).to(device)
-        self.target = copy.deepcopy(self.policy).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.hp.learning_rate)
+        self.online = make_policy(cfg, env).to(device)
+        self.average = WeightAverage()
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.hp.learning_rate)
         self.rng = np.random.default_rng(cfg.seed)
         shape = env.single_observation_space.shape
-        if self.policy.pixels:
+        if self.online.pixels:
             self.replay: ReplayBuffer | FrameReplayBuffer = FrameReplayBuffer(self.hp.buffer_size, env.num_envs,
                                                                               shape, self.hp.n_step)
         elif self.hp.augment_shift:
@@ -175,11 +183,16 @@ class Agent:
                              "not (stack, H, W) pixels")
         else:
             self.replay = ReplayBuffer(self.hp.buffer_size, shape, np.float32)
-        self.collector = EpsilonGreedyCollector(env, self.policy, self.replay, self.hp, self.rng, device)
+        self.collector = EpsilonGreedyCollector(env, self.online, self.replay, self.hp, self.rng, device)
         self.env_steps = 0
         self.gradient_updates = 0
         self.next_target_update = self.hp.learning_starts + self.hp.target_update_interval
         self.stats: dict[str, list[float]] = {"losses/td_loss": [], "losses/q_values": []}
+
+    @property
+    def policy(self) -> QNetwork:
+        """The delivered network: the weight average once it has started, else the online network."""
+        return self.online if self.average.network is None else self.average.network
 
     def epsilon(self) -> float:
         hp = self.hp
@@ -202,15 +215,15 @@ class Agent:
         def conv(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
             return torch.as_tensor(x, device=self.device, dtype=dtype)
 
-        obs_dtype = None if self.policy.pixels else torch.float32
+        obs_dtype = None if self.online.pixels else torch.float32
         return Transitions(conv(t.obs, obs_dtype), conv(t.actions), conv(t.rewards), conv(t.next_obs, obs_dtype),
                            conv(t.terminated), conv(t.discounts))
 
     def _sync_target(self, tau: float) -> None:
         with torch.no_grad():
-            for p_t, p in zip(self.target.parameters(), self.policy.parameters(), strict=True):
+            for p_t, p in zip(self.target.parameters(), self.online.parameters(), strict=True):
                 p_t.lerp_(p, tau)
-            for b_t, b in zip(self.target.buffers(), self.policy.buffers(), strict=True):
+            for b_t, b in zip(self.target.buffers(), self.online.buffers(), strict=True):
                 b_t.copy_(b)
 
     def learn(self) -> None:
@@ -228,15 +241,17 @@ class Agent:
             if hp.augment_shift:
                 batch.obs = random_shift(batch.obs, hp.augment_shift, self.rng)
                 batch.next_obs = random_shift(batch.next_obs, hp.augment_shift, self.rng)
-            targets = td_targets(self.policy, self.target, batch, hp.double)
-            q = self.policy(batch.obs).gather(-1, batch.actions[:, None]).squeeze(-1)
+            targets = td_targets(self.online, self.target, batch, hp.double)
+            q = self.online(batch.obs).gather(-1, batch.actions[:, None]).squeeze(-1)
             loss = F.smooth_l1_loss(q, targets) if hp.loss == "huber" else F.mse_loss(q, targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if hp.max_grad_norm is not None:
-                nn.utils.clip_grad_norm_(self.policy.parameters(), hp.max_grad_norm)
+                nn.utils.clip_grad_norm_(self.online.parameters(), hp.max_grad_norm)
             self.optimizer.step()
             self.gradient_updates += 1
+            if hp.average_from is not None and self.env_steps >= hp.average_from * self.total_steps:
+                self.average.update(self.online)
             self.stats["losses/td_loss"].append(float(loss.detach()))
             self.stats["losses/q_values"].append(float(q.detach().mean()))
         while self.env_steps >= self.next_target_update:
@@ -253,13 +268,17 @@ class Agent:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "target": self.target.state_dict(),
+        # "policy" is what eval, export and view load; "online" is what training resumes from.
+        return {"policy": self.policy.state_dict(), "online": self.online.state_dict(),
+                "average_count": self.average.count, "target": self.target.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "replay": self.replay.state_dict(),
                 "rng": self.rng.bit_generator.state, "env_steps": self.env_steps,
                 "gradient_updates": self.gradient_updates, "next_target_update": self.next_target_update}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
+        self.online.load_state_dict(state.get("online", state["policy"]))
+        count = state.get("average_count", 0)
+        self.average.load_state_dict({"count": count, "network": state["policy"] if count else None}, self.online)
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.replay.load_state_dict(state["replay"])
