@@ -16,6 +16,16 @@ import torch
 from torch import nn
 
 
+@torch.no_grad()
+def lerp_weights_(dst: nn.Module, src: nn.Module, weight: float) -> None:
+    """Move `dst`'s parameters toward `src`'s by `weight` (1: copy) and copy its buffers, which are
+    statistics, not weights (an observation normalizer frozen after warm-up)."""
+    for p_dst, p in zip(dst.parameters(), src.parameters(), strict=True):
+        p_dst.lerp_(p, weight)
+    for b_dst, b in zip(dst.buffers(), src.buffers(), strict=True):
+        b_dst.copy_(b)
+
+
 class WeightAverage:
     """The uniform mean of every state of `net` passed to `update` (its buffers follow the latest)."""
 
@@ -23,17 +33,11 @@ class WeightAverage:
         self.network: nn.Module | None = None
         self.count = 0
 
-    @torch.no_grad()
     def update(self, net: nn.Module) -> None:
         if self.network is None:
             self.network = copy.deepcopy(net).requires_grad_(False)
         else:
-            weight = 1.0 / (self.count + 1)
-            for p_avg, p in zip(self.network.parameters(), net.parameters(), strict=True):
-                p_avg.lerp_(p, weight)
-            # Buffers are statistics, not weights (an observation normalizer frozen after warm-up).
-            for b_avg, b in zip(self.network.buffers(), net.buffers(), strict=True):
-                b_avg.copy_(b)
+            lerp_weights_(self.network, net, 1.0 / (self.count + 1))
         self.count += 1
 
     def state_dict(self) -> dict[str, Any]:

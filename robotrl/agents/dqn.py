@@ -27,7 +27,7 @@ from robotrl.config import RunConfig
 from robotrl.nstep import NStepAccumulator
 from robotrl.replay import FrameReplayBuffer, ReplayBuffer, Transitions
 from robotrl.schedules import learning_rate, linear_epsilon, set_learning_rate
-from robotrl.weight_average import WeightAverage
+from robotrl.weight_average import WeightAverage, lerp_weights_
 
 
 @dataclass(frozen=True)
@@ -220,11 +220,7 @@ class Agent:
                            conv(t.terminated), conv(t.discounts))
 
     def _sync_target(self, tau: float) -> None:
-        with torch.no_grad():
-            for p_t, p in zip(self.target.parameters(), self.online.parameters(), strict=True):
-                p_t.lerp_(p, tau)
-            for b_t, b in zip(self.target.buffers(), self.online.buffers(), strict=True):
-                b_t.copy_(b)
+        lerp_weights_(self.target, self.online, tau)
 
     def learn(self) -> None:
         """`gradient_steps` updates on replayed minibatches, then any target update that is due."""
