@@ -40,13 +40,11 @@ class WeightAverage:
             lerp_weights_(self.network, net, 1.0 / (self.count + 1))
         self.count += 1
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "network": None if self.network is None else self.network.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any], like: nn.Module) -> None:
-        """Restore the mean; `like` is a network of the same architecture to copy the structure from."""
-        self.count = int(state["count"])
+    def restore(self, count: int, weights: dict[str, Any] | None, like: nn.Module) -> None:
+        """Continue a saved mean of `count` states with these weights (a checkpoint stores them once, as
+        the delivered policy); `like` is a network of the same architecture to copy the structure from."""
+        self.count = int(count)
         self.network = None
-        if state["network"] is not None:
+        if weights is not None:
             self.network = copy.deepcopy(like).requires_grad_(False)
-            self.network.load_state_dict(state["network"])
+            self.network.load_state_dict(weights)

@@ -23,7 +23,7 @@ def test_weight_average_is_the_uniform_mean_and_buffers_follow_the_latest():
     assert torch.all(avg.network.running_mean == 4)
     assert not avg.network.weight.requires_grad
     restored = WeightAverage()
-    restored.load_state_dict(avg.state_dict(), like=net)
+    restored.restore(avg.count, avg.network.state_dict(), like=net)
     assert restored.count == 5 and torch.equal(restored.network.weight, avg.network.weight)
 
 

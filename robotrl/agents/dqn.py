@@ -274,7 +274,7 @@ class Agent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.online.load_state_dict(state.get("online", state["policy"]))
         count = state.get("average_count", 0)
-        self.average.load_state_dict({"count": count, "network": state["policy"] if count else None}, self.online)
+        self.average.restore(count, state["policy"] if count else None, self.online)
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.replay.load_state_dict(state["replay"])
