@@ -1,6 +1,6 @@
 """The robot's side of the UDP protocol, in lock-step: answer HELLO with SPEC and each ACTION with the
 next observation. A robot's computer can serve its own hardware with it; robotrl serves a simulated
-robot with it for tests and benchmarks (`python -m robotrl.udp_robot`).
+robot with it for tests and benchmarks (`python -m robotrl.tools.udp_robot`).
 """
 
 from __future__ import annotations

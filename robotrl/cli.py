@@ -69,7 +69,7 @@ def _find_latest_run(name: str, seed: int, root: Path = Path("runs")) -> Path:
 def cmd_train(args: argparse.Namespace) -> None:
     _require_train_stack()
     from robotrl.config import load_config
-    from robotrl.trainer import Trainer, new_run_dir
+    from robotrl.train.trainer import Trainer, new_run_dir
 
     overrides = list(args.set or [])
     if args.steps is not None:
@@ -104,7 +104,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise CLIError(f"--video {args.video}: the file name must end in .mp4")
     width, height = _parse_size(args.size)
     # MuJoCo picks its OpenGL once, at import: a window for the viewer, EGL/OSMesa for videos.
-    from robotrl import gl
+    from robotrl.tools import gl
 
     if args.viewer:
         gl.use_window()
@@ -121,7 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     import torch
 
     from robotrl.config import override_env_kwargs
-    from robotrl.threads import limit_threads
+    from robotrl.core.threads import limit_threads
 
     limit_threads(1)
     overrides = list(args.set or [])
@@ -132,7 +132,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         env_kwargs = override_env_kwargs(onnx_policy.spec.env_kwargs(), overrides)
         policy = cfg = None
     else:
-        from robotrl.trainer import evaluate_policy, load_policy, policy_fn
+        from robotrl.train.trainer import evaluate_policy, load_policy, policy_fn
 
         policy, cfg, _ = load_policy(args.path)
         env_kwargs = override_env_kwargs(cfg.env.kwargs, overrides)
@@ -140,11 +140,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         act, env_id = policy_fn(policy, torch.device("cpu")), cfg.env.id
     episodes = (3 if args.video else 10) if args.episodes is None else args.episodes
     if args.viewer:
-        from robotrl.viewer import run_viewer
+        from robotrl.tools.viewer import run_viewer
 
         result = run_viewer(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
     elif args.video:
-        from robotrl.video import record_video
+        from robotrl.tools.video import record_video
 
         result = record_video(act, env_id, args.video, episodes, seed=args.seed,
                               env_kwargs=env_kwargs, width=width, height=height)
@@ -152,7 +152,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         # The agent's own evaluation where it has one (multi-robot runs evaluate the team).
         result = evaluate_policy(policy, cfg, episodes, args.seed, torch.device("cpu"))
     else:
-        from robotrl.evaluate import evaluate
+        from robotrl.train.evaluate import evaluate
 
         result = evaluate(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
     success = "" if result.get("success_rate") is None else f", success rate {result['success_rate']:.2f}"
@@ -178,7 +178,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 def cmd_plot(args: argparse.Namespace) -> None:
     if not (Path(args.run_dir) / "metrics.csv").is_file():
         raise CLIError(f"{args.run_dir}: no metrics.csv (expected a run folder written by robotrl train)")
-    from robotrl.plots import plot_run
+    from robotrl.train.plots import plot_run
 
     paths = [str(p) for p in plot_run(Path(args.run_dir))]
     _emit(args, {"plots": paths}, "\n".join(paths))
@@ -264,10 +264,10 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.export import export_policy
+    from robotrl.export.policy import export_policy
 
     if _is_team_run(args.path):
-        from robotrl.team import export_team
+        from robotrl.export.team import export_team
 
         if args.quantize:
             raise CLIError("--quantize: not available for a multi-robot run")
@@ -291,7 +291,7 @@ def _is_team_run(path: str) -> bool:
     if Path(path).suffix in (".zip", ".onnx"):
         return False
     import envs as robot_envs
-    from robotrl.trainer import load_run
+    from robotrl.train.trainer import load_run
 
     cfg, _, _ = load_run(path)
     return robot_envs.is_multi(cfg.env.id)
@@ -317,7 +317,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     team = _team_of(args.policy)
     if team is not None:
         _require_train_stack()
-        from robotrl.team import deploy_team, format_team
+        from robotrl.export.team import deploy_team, format_team
 
         summary, out_dir = deploy_team(args, team)
         print(f"per-robot tick records: {out_dir}", file=sys.stderr)
@@ -331,7 +331,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
         make_env = robot_envs.make
     summary, out_dir = run_deploy(args, make_env)
     try:
-        from robotrl.deploy_plots import plot_deploy
+        from robotrl.tools.deploy_plots import plot_deploy
 
         plot_deploy(out_dir)
     except ImportError:
@@ -342,7 +342,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
 
 def cmd_bench_deploy(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.bench_deploy import bench_deploy, format_bench
+    from robotrl.tools.bench_deploy import bench_deploy, format_bench
 
     result = bench_deploy(args.policy, args.rate, args.duration, spin_us=args.spin_us,
                           rt_priority=args.rt_priority or None)
@@ -351,8 +351,8 @@ def cmd_bench_deploy(args: argparse.Namespace) -> None:
 
 def cmd_bench_envs(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.bench_envs import bench_all
-    from robotrl.threads import limit_threads
+    from robotrl.core.threads import limit_threads
+    from robotrl.tools.bench_envs import bench_all
 
     limit_threads(1)
     rows = bench_all(args.num_envs, args.steps, args.env, args.repeats)

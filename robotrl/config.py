@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from robotrl.hyper import ALGORITHMS, HYPER
+
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
@@ -107,7 +109,7 @@ class ScaleConfig:
 @dataclass(frozen=True)
 class RunConfig:
     algo: str = "ppo"
-    """Algorithm: a name from robotrl.agents.ALGORITHMS."""
+    """Algorithm: a name from robotrl.hyper.ALGORITHMS."""
     seed: int = 0
     env: EnvConfig = field(default_factory=EnvConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -249,8 +251,6 @@ def override_env_kwargs(kwargs: dict[str, Any], overrides: list[str]) -> dict[st
 
 def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> RunConfig:
     """Validate a raw config mapping; `source` (the file) prefixes every error."""
-    from robotrl.agents import ALGORITHMS, hyper_class
-
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
     data = dict(data)
@@ -264,7 +264,7 @@ def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> Run
     data.setdefault("name", name or "run")
     try:
         cfg = build(RunConfig, data, "config")
-        hyper = build(hyper_class(algo), hyper_raw, algo)
+        hyper = build(HYPER[algo], hyper_raw, algo)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {str(exc).removeprefix('config.')}") from exc
     from envs import check_id

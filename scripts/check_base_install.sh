@@ -8,7 +8,7 @@ policy="$(realpath "$1")"
 venv="${2:-$(mktemp -d /tmp/robotrl-base.XXXXXX)/venv}"
 python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check "$repo"
-for mod in torch gymnasium mujoco yaml robotrl.trainer; do
+for mod in torch gymnasium mujoco yaml robotrl.train.trainer; do
     if (cd /tmp && "$venv/bin/python" -c "import $mod" 2>/dev/null); then
         echo "base install: $mod is importable, expected it absent" >&2; exit 1
     fi
@@ -22,7 +22,7 @@ if (cd /tmp && "$venv/bin/python" -m deploy "$policy" --backend sim 2>"$venv/sim
 fi
 grep -q "robotrl\[train\]" "$venv/sim.err" && echo "sim backend: $(cat "$venv/sim.err")"
 # A simulated robot over UDP, served from the dev venv.
-"$repo/.venv/bin/python" -m robotrl.udp_robot --port 0 > "$venv/peer.out" 2>/dev/null &
+"$repo/.venv/bin/python" -m robotrl.tools.udp_robot --port 0 > "$venv/peer.out" 2>/dev/null &
 peer=$!
 trap 'kill $peer 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "^port" "$venv/peer.out" 2>/dev/null && break; sleep 0.1; done

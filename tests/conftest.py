@@ -55,8 +55,8 @@ def exported_reacher(tmp_path_factory):
     import yaml
 
     from robotrl.config import load_config
-    from robotrl.export import export_policy
-    from robotrl.trainer import Trainer
+    from robotrl.export.policy import export_policy
+    from robotrl.train.trainer import Trainer
 
     root = tmp_path_factory.mktemp("exported")
     data = {"algo": "ppo", "seed": 3, "env": {"id": "robotrl/Reacher-v0", "num_envs": 8},
@@ -76,7 +76,7 @@ def reacher_run(tmp_path_factory):
     import yaml
 
     from robotrl.config import load_config
-    from robotrl.trainer import Trainer
+    from robotrl.train.trainer import Trainer
 
     root = tmp_path_factory.mktemp("reacher_run")
     config = root / "reacher.yaml"

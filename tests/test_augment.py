@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from robotrl.augment import random_shift
+from robotrl.core.augment import random_shift
 
 
 def test_random_shift_moves_each_stack_as_a_whole_and_repeats_the_border():

@@ -5,10 +5,10 @@ import torch
 import yaml
 
 from policies.checkpoint import load_checkpoint
-from robotrl.best_policy import BestPolicy
 from robotrl.config import ConfigError, load_config
-from robotrl.logger import read_metrics
-from robotrl.trainer import Trainer, evaluate_policy, load_policy
+from robotrl.train.best_policy import BestPolicy
+from robotrl.train.logger import read_metrics
+from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
 
 RUN = {
     "algo": "dqn", "seed": 5,

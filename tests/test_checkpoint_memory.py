@@ -8,7 +8,7 @@ import sys
 SCRIPT = """
 import resource, numpy as np
 from policies.checkpoint import save_checkpoint, load_checkpoint
-from robotrl.replay import FrameReplayBuffer
+from robotrl.core.replay import FrameReplayBuffer
 r = FrameReplayBuffer(20000, 4, (4, 84, 84))
 r.frames[:] = 7; r.next_frames[:] = 9; r.actions[:] = 1; r.full = True
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -8,8 +8,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from robotrl.cli import main
 from robotrl.config import load_config
+from robotrl.core.stats import mean_ci95, t_quantile
 from robotrl.sb3.translate import make_sb3_model
-from robotrl.stats import mean_ci95, t_quantile
 
 
 def test_t_quantiles_match_the_printed_table():

@@ -7,7 +7,7 @@ from torch import nn
 
 from robotrl.agents.dqn import td_targets
 from robotrl.agents.qlearning import mc_update, td_update
-from robotrl.replay import Transitions
+from robotrl.core.replay import Transitions
 
 
 class FixedQ(nn.Module):

@@ -7,8 +7,8 @@ import pytest
 
 from robotrl.cli import main
 from robotrl.config import load_config
-from robotrl.export import export_policy
-from robotrl.trainer import Trainer
+from robotrl.export.policy import export_policy
+from robotrl.train.trainer import Trainer
 
 CONFIG = "launch/cartpole_dqn.yaml"
 

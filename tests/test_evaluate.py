@@ -1,9 +1,9 @@
-"""robotrl.evaluate: the figures `robotrl eval --json` prints and the trainer logs."""
+"""robotrl.train.evaluate: the figures `robotrl eval --json` prints and the trainer logs."""
 
 import numpy as np
 
-from robotrl.evaluate import evaluate
-from robotrl.trainer import eval_metrics
+from robotrl.train.evaluate import evaluate
+from robotrl.train.trainer import eval_metrics
 
 
 def test_falls_are_counted_and_task_measurements_are_averaged_over_all_steps():

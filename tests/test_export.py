@@ -10,7 +10,7 @@ import torch
 import deploy.metadata
 import policies.export
 from policies.actor_critic import ActorCritic
-from robotrl.trainer import load_policy
+from robotrl.train.trainer import load_policy
 
 
 def test_metadata_key_and_version_agree_between_writer_and_reader():
@@ -64,7 +64,7 @@ def test_parity_check_fails_when_the_graph_differs_from_torch():
 
 def test_int8_export_reports_its_action_error_and_returns_and_still_loads(exported_reacher, tmp_path):
     from deploy.policy import OnnxPolicy
-    from robotrl.export import export_policy
+    from robotrl.export.policy import export_policy
 
     run, fp32_path, _ = exported_reacher
     report = export_policy(run, tmp_path / "q.onnx", quantize="int8", eval_episodes=4)

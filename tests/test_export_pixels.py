@@ -13,8 +13,8 @@ from deploy.policy import OnnxPolicy
 from policies.export import onnx_actions, to_onnx
 from robotrl.cli import main
 from robotrl.config import load_config
-from robotrl.export import export_policy
-from robotrl.trainer import Trainer, load_policy
+from robotrl.export.policy import export_policy
+from robotrl.train.trainer import Trainer, load_policy
 
 PIXELS = {"size": 84, "stack": 4, "camera": "track", "skip": 2}  # as in launch/cartpole_pixels_dqn.yaml
 

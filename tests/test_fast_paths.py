@@ -9,7 +9,7 @@ from torch import nn
 from policies.activations import SIGMOID_TANH_MIN_NUMEL, Tanh
 from policies.actor_critic import ActorCritic
 from policies.rollout_sampler import RolloutSampler
-from robotrl.flat_params import FlatParameters
+from robotrl.core.flat_params import FlatParameters
 
 
 def test_tanh_matches_torch_tanh_and_its_gradient_on_large_batches():
@@ -113,7 +113,7 @@ def test_flat_parameters_convert_a_per_parameter_adam_state():
 def test_limit_threads_caps_torch_and_numpy_blas():
     from threadpoolctl import threadpool_info
 
-    from robotrl.threads import limit_threads
+    from robotrl.core.threads import limit_threads
 
     limit_threads(1)
     assert torch.get_num_threads() == 1

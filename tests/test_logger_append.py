@@ -2,7 +2,7 @@
 
 import csv
 
-from robotrl.logger import MetricsLogger
+from robotrl.train.logger import MetricsLogger
 
 
 def rows(path):

@@ -12,8 +12,8 @@ from policies.multi_actor_critic import MultiActorCritic
 from robotrl.agents.mappo import Agent, Hyper, MultiCollector, MultiRollout, critic_input
 from robotrl.cli import main
 from robotrl.config import load_config
-from robotrl.episodes import EpisodeStats
-from robotrl.trainer import Trainer, load_policy, make_train_env
+from robotrl.core.episodes import EpisodeStats
+from robotrl.train.trainer import Trainer, load_policy, make_train_env
 
 
 def test_value_normalizer_uses_the_running_mean_and_std_of_targets():

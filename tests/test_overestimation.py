@@ -8,8 +8,8 @@ from torch import nn
 
 import envs
 from robotrl.config import load_config
-from robotrl.overestimation import greedy_episodes, group_means, measure, measure_over_training
-from robotrl.trainer import Trainer, load_policy
+from robotrl.tools.overestimation import greedy_episodes, group_means, measure, measure_over_training
+from robotrl.train.trainer import Trainer, load_policy
 
 AFTER_END = 1000.0
 """Reward an env pays once its scripted episode is over: it must never reach an observed return."""

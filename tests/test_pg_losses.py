@@ -12,8 +12,8 @@ import torch
 
 from policies.actor_critic import ActorCritic
 from robotrl.agents import a2c, reinforce
-from robotrl.returns import discounted_returns
-from robotrl.storage import Batch, EpisodeStorage, RolloutStorage
+from robotrl.core.returns import discounted_returns
+from robotrl.core.storage import Batch, EpisodeStorage, RolloutStorage
 
 MU, SIGMA, V = 0.3, 0.5, 2.0
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from robotrl.config import load_config
-from robotrl.trainer import Trainer
+from robotrl.train.trainer import Trainer
 
 # A random policy balances InvertedPendulum-v5 for about 5-10 steps (return = steps balanced).
 RANDOM_RETURN = 10.0

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
-from robotrl.logger import read_metrics
-from robotrl.plots import learning_curve_figure, losses_figure
+from robotrl.train.logger import read_metrics
+from robotrl.train.plots import learning_curve_figure, losses_figure
 
 ROWS = [
     {"step": 1000.0, "losses/policy_loss": -0.01, "losses/entropy": 2.8, "charts/action_std": 1.0,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from robotrl.baselines import list_baselines, load_baseline
 from robotrl.config import load_config
-from robotrl.multiseed import run_ours
-from robotrl.stats import mean_ci95
+from robotrl.core.stats import mean_ci95
+from robotrl.sb3.stored import list_baselines, load_baseline
+from robotrl.train.multiseed import run_ours
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_SUBSET = {"InvertedPendulum-v5__ppo", "robotrl_CartPole-v0__dqn"}

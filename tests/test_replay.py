@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from robotrl.nstep import NStepAccumulator
-from robotrl.replay import FrameReplayBuffer, ReplayBuffer, Transitions
+from robotrl.core.nstep import NStepAccumulator
+from robotrl.core.replay import FrameReplayBuffer, ReplayBuffer, Transitions
 
 
 def _batch(values, obs_dim=2):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from robotrl.returns import bootstrap_truncated, discounted_returns, gae
+from robotrl.core.returns import bootstrap_truncated, discounted_returns, gae
 
 
 def col(*xs):

@@ -20,8 +20,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from policies.actor_critic import ActorCritic
+from robotrl.core.storage import Batch
 from robotrl.sb3.weights import load_sb3_actor_critic, parameter_pairs
-from robotrl.storage import Batch
 
 
 def t32(x) -> torch.Tensor:
@@ -84,7 +84,7 @@ def dqn_setup(monkeypatch):
     is the transition's index) with terminations and truncations, and one recorded SB3 training step."""
     dqn = pytest.importorskip("robotrl.agents.dqn")
     from policies.q_network import QNetwork
-    from robotrl.replay import Transitions
+    from robotrl.core.replay import Transitions
 
     B, gamma, hidden = 64, 0.9, [32, 32]
     model = DQN("MlpPolicy", DummyVecEnv([lambda: gym.make("CartPole-v1")]), buffer_size=B, batch_size=B,

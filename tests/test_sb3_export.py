@@ -8,7 +8,7 @@ import pytest
 from stable_baselines3 import A2C, PPO
 
 from policies.export import onnx_actions
-from robotrl.export import export_policy
+from robotrl.export.policy import export_policy
 
 
 def _check_sb3_export(cls, tmp_path):

@@ -25,10 +25,10 @@ import envs
 from policies.actor_critic import ActorCritic
 from robotrl.agents.common import OnPolicyCollector
 from robotrl.agents.ppo import Hyper, ppo_loss
-from robotrl.episodes import EpisodeStats
-from robotrl.returns import bootstrap_truncated, gae
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.returns import bootstrap_truncated, gae
+from robotrl.core.storage import Batch, RolloutStorage
 from robotrl.sb3.weights import load_sb3_actor_critic, parameter_pairs
-from robotrl.storage import Batch, RolloutStorage
 
 
 def t32(x) -> torch.Tensor:

@@ -17,8 +17,8 @@ from ray_processes import actor_pids, metrics_rows, signal_actor_when  # noqa: E
 from robotrl.agents.common import OnPolicyCollector  # noqa: E402
 from robotrl.agents.ppo import Agent  # noqa: E402
 from robotrl.config import load_config  # noqa: E402
-from robotrl.episodes import EpisodeStats  # noqa: E402
-from robotrl.trainer import Trainer, load_run  # noqa: E402
+from robotrl.core.episodes import EpisodeStats  # noqa: E402
+from robotrl.train.trainer import Trainer, load_run  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 

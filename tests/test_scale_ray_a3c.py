@@ -11,7 +11,7 @@ pytest.importorskip("robotrl.agents.a3c")
 from ray_processes import actor_pids, signal_actor_when  # noqa: E402
 
 from robotrl.config import load_config  # noqa: E402
-from robotrl.trainer import Trainer, load_run  # noqa: E402
+from robotrl.train.trainer import Trainer, load_run  # noqa: E402
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from ray_processes import actor_pids, metrics_rows, signal_actor_when  # noqa: E
 
 from robotrl.agents.mappo import Agent, MultiCollector  # noqa: E402
 from robotrl.config import load_config  # noqa: E402
-from robotrl.episodes import EpisodeStats  # noqa: E402
-from robotrl.trainer import Trainer, load_policy, load_run, make_train_env  # noqa: E402
+from robotrl.core.episodes import EpisodeStats  # noqa: E402
+from robotrl.train.trainer import Trainer, load_policy, load_run, make_train_env  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 

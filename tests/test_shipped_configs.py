@@ -3,7 +3,7 @@
 import pytest
 
 from robotrl.config import load_config
-from robotrl.trainer import Trainer
+from robotrl.train.trainer import Trainer
 
 
 @pytest.mark.slow

@@ -12,8 +12,8 @@ import yaml
 import envs
 from deploy.metadata import METADATA_KEY
 from robotrl.config import load_config
-from robotrl.team import RobotBackend, TeamSim, deploy_team, export_team
-from robotrl.trainer import Trainer, load_policy
+from robotrl.export.team import RobotBackend, TeamSim, deploy_team, export_team
+from robotrl.train.trainer import Trainer, load_policy
 
 
 def test_team_sim_steps_only_when_every_robot_answered_what_it_saw():

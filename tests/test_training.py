@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from robotrl.config import load_config
-from robotrl.trainer import Trainer, load_policy
+from robotrl.train.trainer import Trainer, load_policy
 
 
 def test_short_run_writes_the_run_folder(tiny_config, tmp_path):

@@ -10,7 +10,7 @@ from envs.wrappers import ActionBins, ObservationGrid
 from policies.checkpoint import load_checkpoint
 from policies.q_network import QNetwork
 from robotrl.config import load_config
-from robotrl.trainer import Trainer, load_policy
+from robotrl.train.trainer import Trainer, load_policy
 
 
 def _config(tmp_path, name, data):
@@ -121,7 +121,7 @@ def test_tabular_methods_run_and_fill_the_table(tmp_path, method):
 
 
 def test_exported_q_table_runs_on_the_raw_env_with_onnx_parity(tmp_path):
-    from robotrl.export import export_policy
+    from robotrl.export.policy import export_policy
 
     grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
     data = {"algo": "qlearning", "seed": 0,

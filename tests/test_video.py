@@ -12,7 +12,7 @@ from imaging import arm_pixels
 
 import envs
 from envs.scene import Scene, follow_camera, tracked_body
-from robotrl.video import FrameRenderer, read_video, record_video
+from robotrl.tools.video import FrameRenderer, read_video, record_video
 
 
 def _child_cpu_s() -> float:
@@ -103,8 +103,8 @@ def test_bad_video_options_are_one_line_errors(reacher_run, tmp_path, name, extr
 def test_exported_onnx_policy_films_like_its_checkpoint(reacher_run, tmp_path):
     import torch
 
-    from robotrl.export import export_policy
-    from robotrl.trainer import load_policy, policy_fn
+    from robotrl.export.policy import export_policy
+    from robotrl.train.trainer import load_policy, policy_fn
 
     onnx_file = export_policy(reacher_run, tmp_path / "policy.onnx")["out"]
     proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", onnx_file, "--video", str(tmp_path / "o.mp4"),

@@ -5,8 +5,8 @@ import yaml
 
 from policies.checkpoint import load_checkpoint
 from robotrl.config import load_config
-from robotrl.trainer import Trainer, load_policy
-from robotrl.weight_average import WeightAverage
+from robotrl.core.weight_average import WeightAverage
+from robotrl.train.trainer import Trainer, load_policy
 
 
 def test_weight_average_is_the_uniform_mean_and_buffers_follow_the_latest():

@@ -31,23 +31,10 @@ import envs
 from robotrl.agents import a2c
 from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
 from robotrl.config import RunConfig
-from robotrl.episodes import EpisodeStats
-from robotrl.schedules import learning_rate
-from robotrl.threads import limit_threads
-
-
-@dataclass(frozen=True)
-class Hyper(a2c.Hyper):
-    workers: int = 2
-    """Worker processes; each steps its own env.num_envs envs."""
-    steps_per_collect: int = 10_000
-    """Env steps (all workers together) between the trainer's iterations (logs, checkpoints, evals)."""
-
-    def validate(self) -> None:
-        super().validate()
-        if self.workers < 1 or self.steps_per_collect < 1:
-            raise ValueError(f"workers and steps_per_collect must be positive, got {self.workers}, "
-                             f"{self.steps_per_collect}")
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.schedules import learning_rate
+from robotrl.core.threads import limit_threads
+from robotrl.hyper.a3c import Hyper
 
 
 class FinishedEpisodes(EpisodeStats):

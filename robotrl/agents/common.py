@@ -11,9 +11,9 @@ from gymnasium import spaces
 from policies.actor_critic import ActorCritic
 from policies.rollout_sampler import RolloutSampler
 from robotrl.config import RunConfig
-from robotrl.episodes import EpisodeStats
-from robotrl.running_stats import RewardScaler
-from robotrl.storage import RolloutStorage
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.running_stats import RewardScaler
+from robotrl.core.storage import RolloutStorage
 
 
 def build_actor_critic(cfg: RunConfig, env) -> ActorCritic:

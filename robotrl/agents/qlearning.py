@@ -14,8 +14,7 @@ ending in the greedy value of its final state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,28 +23,8 @@ from gymnasium import spaces
 from envs.wrappers import find_action_bins, find_observation_grid
 from policies.q_table import QTable
 from robotrl.config import RunConfig
-from robotrl.schedules import linear_epsilon
-
-
-@dataclass(frozen=True)
-class Hyper:
-    method: Literal["qlearning", "sarsa", "mc"] = "qlearning"
-    """Q-learning (off-policy TD), SARSA (on-policy TD) or every-visit Monte Carlo control."""
-    learning_rate: float = 0.1
-    """Step size alpha."""
-    gamma: float = 0.99
-    exploration_initial_eps: float = 1.0
-    exploration_final_eps: float = 0.01
-    exploration_fraction: float = 0.5
-    """Fraction of the run over which epsilon decays."""
-    steps_per_collect: int = 64
-    """Vector-env steps between the trainer's logging points (learning happens at every step)."""
-
-    def validate(self) -> None:
-        if not 0 < self.learning_rate <= 1 or not 0 < self.gamma <= 1:
-            raise ValueError("learning_rate and gamma must be in (0, 1]")
-        if self.steps_per_collect < 1:
-            raise ValueError("steps_per_collect must be positive")
+from robotrl.core.schedules import linear_epsilon
+from robotrl.hyper.qlearning import Hyper
 
 
 def td_update(q: np.ndarray, s: int, a: int, r: float, s_next: int, terminated: bool, alpha: float,

@@ -10,7 +10,7 @@ from typing import Any
 import stable_baselines3
 
 from policies.checkpoint import atomic_write_bytes
-from robotrl.baselines import BASELINE_DIR, baseline_path
+from robotrl.sb3.stored import BASELINE_DIR, baseline_path
 
 
 def baseline_record(report: dict[str, Any], config: str, command: str) -> dict[str, Any]:

@@ -16,10 +16,10 @@ import torch
 import envs
 from robotrl.agents import agent_module
 from robotrl.config import RunConfig
-from robotrl.episodes import EpisodeStats
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.threads import limit_threads
 from robotrl.sb3.translate import make_sb3_model
-from robotrl.threads import limit_threads
-from robotrl.trainer import seed_everything
+from robotrl.train.trainer import seed_everything
 
 
 def _ours(cfg: RunConfig, steps: int) -> tuple[int, float, float]:

@@ -1,6 +1,6 @@
 """`robotrl compare`: train ours and SB3 on the same config, seeds and budget; evaluate both the same way.
 
-Both sides are evaluated with robotrl.evaluate (deterministic actions, the same env and evaluation
+Both sides are evaluated with robotrl.train.evaluate (deterministic actions, the same env and evaluation
 seed), periodically at the same step counts (after each update that crosses `train.eval_every`) and at
 the end with `train.final_eval_episodes` episodes. Steps/s count training only: the evaluations are
 timed and left out on both sides.
@@ -21,11 +21,11 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from policies.checkpoint import atomic_write_bytes
 from robotrl.config import RunConfig
-from robotrl.evaluate import evaluate
-from robotrl.multiseed import SeedResult, run_ours
+from robotrl.core.stats import mean_ci95
+from robotrl.core.threads import limit_threads
 from robotrl.sb3.translate import make_sb3_model, sb3_policy_fn
-from robotrl.stats import mean_ci95
-from robotrl.threads import limit_threads
+from robotrl.train.evaluate import evaluate
+from robotrl.train.multiseed import SeedResult, run_ours
 
 SIDES = ("ours", "sb3")
 

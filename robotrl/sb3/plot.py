@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from robotrl.stats import mean_ci95
+from robotrl.core.stats import mean_ci95
 
 COLORS = {"ours": "tab:blue", "sb3": "tab:orange"}
 

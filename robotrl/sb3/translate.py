@@ -156,7 +156,7 @@ def make_sb3_model(cfg: RunConfig, seed: int, env: VecEnv | None = None) -> Base
 
 
 def sb3_policy_fn(model: BaseAlgorithm) -> Callable[[np.ndarray], np.ndarray]:
-    """Raw env observations -> env actions, deterministic: what robotrl.evaluate runs for SB3."""
+    """Raw env observations -> env actions, deterministic: what robotrl.train.evaluate runs for SB3."""
     venv = model.get_env()
     norm = venv if isinstance(venv, VecNormalize) else None
     space = venv.action_space

@@ -19,9 +19,9 @@ import torch
 import envs
 from robotrl.agents.mappo import MultiCollector, MultiRollout, make_policy
 from robotrl.config import from_dict
-from robotrl.episodes import final_success
+from robotrl.core.episodes import final_success
+from robotrl.core.threads import limit_threads
 from robotrl.scale.rollout_worker import worker_env_kwargs
-from robotrl.threads import limit_threads
 
 ROLLOUT_FIELDS = ("obs", "critic_in", "agent", "actions", "log_probs", "values", "rewards", "dones")
 """The MultiRollout tensors a worker fills and the learner concatenates column-block by column-block."""

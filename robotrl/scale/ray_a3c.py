@@ -23,9 +23,9 @@ from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 import envs
 from robotrl.agents import a2c, a3c
 from robotrl.config import RunConfig, from_dict
-from robotrl.episodes import EpisodeStats
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.threads import limit_threads
 from robotrl.scale.worker_pool import WorkerLostError
-from robotrl.threads import limit_threads
 
 _LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, GetTimeoutError)
 

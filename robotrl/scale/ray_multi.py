@@ -17,7 +17,7 @@ from envs.multi_batch import MultiBatch
 from robotrl.agents import agent_module
 from robotrl.agents.mappo import MultiRollout
 from robotrl.config import RunConfig
-from robotrl.episodes import EpisodeStats
+from robotrl.core.episodes import EpisodeStats
 from robotrl.scale.multi_worker import ROLLOUT_FIELDS, MultiRolloutWorker
 from robotrl.scale.worker_pool import PooledCollector, WorkerPool
 

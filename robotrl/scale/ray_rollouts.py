@@ -22,12 +22,12 @@ from robotrl.agents import agent_module
 from robotrl.agents.common import CollectorState, OnPolicyCollector
 from robotrl.agents.mappo import MultiCollector
 from robotrl.config import RunConfig
-from robotrl.episodes import EpisodeStats
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.storage import RolloutStorage
 from robotrl.scale.ray_multi import MultiSpecEnv, RayMultiCollector
 from robotrl.scale.rollout_worker import RolloutWorker
 from robotrl.scale.session import RaySession
 from robotrl.scale.worker_pool import PooledCollector, WorkerPool
-from robotrl.storage import RolloutStorage
 
 
 class SpecEnv:

@@ -17,8 +17,8 @@ import torch
 import envs
 from robotrl.agents import agent_module
 from robotrl.config import RunConfig, from_dict
-from robotrl.episodes import final_success
-from robotrl.threads import limit_threads
+from robotrl.core.episodes import final_success
+from robotrl.core.threads import limit_threads
 
 
 def worker_torch_seed(seed: int, index: int) -> int:

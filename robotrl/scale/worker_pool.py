@@ -22,8 +22,8 @@ import torch
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayTaskError, WorkerCrashedError
 
 from robotrl.config import RunConfig
-from robotrl.episodes import EpisodeStats
-from robotrl.running_stats import RewardScaler
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.running_stats import RewardScaler
 from robotrl.scale.rollout_worker import worker_torch_seed
 
 _LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from robotrl.returns import discounted_returns
+from robotrl.core.returns import discounted_returns
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-BASELINE_DIR = Path(__file__).resolve().parent.parent / "tests" / "baselines" / "sb3"
+BASELINE_DIR = Path(__file__).resolve().parents[2] / "tests" / "baselines" / "sb3"
 FIELDS = ("env", "algo", "config", "steps", "seeds", "sb3_version", "returns", "mean", "ci95", "command")
 
 

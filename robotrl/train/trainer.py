@@ -21,13 +21,13 @@ import yaml
 import envs
 from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from robotrl.agents import agent_module
-from robotrl.best_policy import BEST_FILE, BestPolicy
 from robotrl.config import RunConfig, from_dict
-from robotrl.episodes import EpisodeStats
-from robotrl.evaluate import evaluate
-from robotrl.logger import MetricsLogger
-from robotrl.progress import Progress
-from robotrl.threads import limit_threads
+from robotrl.core.episodes import EpisodeStats
+from robotrl.core.threads import limit_threads
+from robotrl.train.best_policy import BEST_FILE, BestPolicy
+from robotrl.train.evaluate import evaluate
+from robotrl.train.logger import MetricsLogger
+from robotrl.train.progress import Progress
 
 CHECKPOINT_FORMAT = 1
 EVAL_SEED_OFFSET = 10_000
@@ -246,7 +246,7 @@ class Trainer:
             if hasattr(agent, "close"):
                 agent.close()
             env.close()
-        from robotrl.plots import plot_run
+        from robotrl.train.plots import plot_run
 
         plot_run(self.run_dir)
         return TrainResult(self.run_dir, self.step, final, time.perf_counter() - start)

@@ -1,7 +1,7 @@
 """A simulated robot served over UDP (deploy/protocol.py): the far end for `robotrl bench deploy`,
 for the base-install check and for trying `python -m deploy --backend udp` without hardware.
 
-    python -m robotrl.udp_robot --env robotrl/Reacher-v0 --port 9870
+    python -m robotrl.tools.udp_robot --env robotrl/Reacher-v0 --port 9870
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class EnvRobot:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m robotrl.udp_robot", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m robotrl.tools.udp_robot", description=__doc__)
     parser.add_argument("--env", default="robotrl/Reacher-v0")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9870, help="0 picks a free port (printed on stdout)")

@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from robotrl.replay import Transitions
+from robotrl.core.replay import Transitions
 
 
 class NStepAccumulator:

@@ -27,7 +27,7 @@ from deploy.safety import SafetyConfig
 from deploy.timing import now_ns
 from policies.checkpoint import atomic_write_bytes
 from policies.export import check_parity, edge_observations, to_onnx
-from robotrl.threads import limit_threads
+from robotrl.core.threads import limit_threads
 
 TEAM_FILE = "policy_robot_{}.onnx"
 
@@ -49,7 +49,7 @@ def robot_description(env, agent: str) -> dict[str, Any]:
 
 def _visited(policy, cfg, steps: int = 200, num_envs: int = 8) -> np.ndarray:
     """[steps * num_envs, num_agents, obs_dim] observations the team meets under its own actors."""
-    from robotrl.trainer import make_train_env
+    from robotrl.train.trainer import make_train_env
 
     env = make_train_env(cfg, num_envs)
     idx = torch.arange(env.num_agents).expand(num_envs, -1)
@@ -68,7 +68,7 @@ def _visited(policy, cfg, steps: int = 200, num_envs: int = 8) -> np.ndarray:
 
 def export_team(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
     """Write and check one ONNX actor per robot of a multi-robot run; returns the report."""
-    from robotrl.trainer import load_policy
+    from robotrl.train.trainer import load_policy
 
     limit_threads(1)
     policy, cfg, state = load_policy(path)

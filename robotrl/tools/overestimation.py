@@ -1,7 +1,7 @@
 """How much a trained Q-network over-estimates: predicted max_a Q(s0, a) at the start states minus the
 discounted return the greedy policy then actually collects from them (van Hasselt et al. 2016).
 
-    python -m robotrl.overestimation RUN_DIR [RUN_DIR ...] [--episodes N] [--over-training] [--json]
+    python -m robotrl.tools.overestimation RUN_DIR [RUN_DIR ...] [--episodes N] [--over-training] [--json]
 
 With --over-training each run is measured at every checkpoint it kept (checkpoints/step_*.pt) and the
 report gives the mean over them: the bias of the estimates along the way, as in van Hasselt et al.'s
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 import envs
-from robotrl.threads import limit_threads
-from robotrl.trainer import load_policy
+from robotrl.core.threads import limit_threads
+from robotrl.train.trainer import load_policy
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def group_means(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m robotrl.overestimation", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m robotrl.tools.overestimation", description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="run folders or checkpoints of DQN runs")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--over-training", action="store_true",

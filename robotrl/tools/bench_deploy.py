@@ -33,7 +33,7 @@ def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -
     ckpt = max(candidates, key=lambda p: p.stat().st_mtime)
     onnx_file = ckpt.parent.parent / "policy.onnx"
     if not onnx_file.exists() or onnx_file.stat().st_mtime < ckpt.stat().st_mtime:
-        from robotrl.export import export_policy
+        from robotrl.export.policy import export_policy
 
         export_policy(ckpt, onnx_file)
     return onnx_file
@@ -41,7 +41,7 @@ def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -
 
 def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None) -> tuple[subprocess.Popen, int]:
     """A simulated robot in its own process on a free loopback port."""
-    cmd = [sys.executable, "-m", "robotrl.udp_robot", "--env", env_id, "--port", "0", "--seed", str(seed)]
+    cmd = [sys.executable, "-m", "robotrl.tools.udp_robot", "--env", env_id, "--port", "0", "--seed", str(seed)]
     if rt_priority is not None:
         cmd += ["--rt-priority", str(rt_priority)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import envs
-from robotrl.episodes import final_success
+from robotrl.core.episodes import final_success
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]
 

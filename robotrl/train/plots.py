@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from policies.checkpoint import atomic_write_bytes
-from robotrl.logger import read_metrics
+from robotrl.train.logger import read_metrics
 
 Rows = list[dict[str, float]]
 TRAIN_RETURN, EVAL_RETURN, EVAL_STD = "charts/episodic_return_mean", "eval/return_mean", "eval/return_std"

@@ -21,7 +21,7 @@ import numpy as np
 import envs
 from envs.scene import Scene, follow_camera
 from policies.checkpoint import atomic_write_bytes
-from robotrl.evaluate import PolicyFn
+from robotrl.train.evaluate import PolicyFn
 
 # A frame per control step at the env's rate; x264's "veryfast" keeps encoding far below rendering.
 CODEC, PIXEL_FORMAT, PRESET = "libx264", "yuv420p", "veryfast"
@@ -105,7 +105,7 @@ def record_video(policy: PolicyFn, env_id: str, path: str | Path, episodes: int 
 
     Each episode contributes its first state and one frame per step. Returns the episodes' returns
     and lengths, the frame count, the frame rate, and the wall time it took. MUJOCO_GL must name an
-    offscreen backend before mujoco is first imported (`robotrl.gl.use_offscreen`, as the CLI does).
+    offscreen backend before mujoco is first imported (`robotrl.tools.gl.use_offscreen`, as the CLI does).
     """
     if episodes < 1:
         raise ValueError(f"--episodes must be at least 1 for a video, got {episodes}")

@@ -16,8 +16,8 @@ import numpy as np
 
 import envs
 from envs.scene import Scene, follow_camera
-from robotrl.evaluate import PolicyFn
-from robotrl.gl import check_display
+from robotrl.tools.gl import check_display
+from robotrl.train.evaluate import PolicyFn
 
 KEY_SPACE = 32  # GLFW key code
 
@@ -67,7 +67,7 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                env_kwargs: dict[str, Any] | None = None, show_ui: bool = False) -> dict[str, Any]:
     """Show `episodes` episodes of `policy` (batched obs -> batched actions) in real time.
 
-    MUJOCO_GL must be glfw (or unset) before mujoco is first imported (`robotrl.gl.use_window`).
+    MUJOCO_GL must be glfw (or unset) before mujoco is first imported (`robotrl.tools.gl.use_window`).
 
     Returns the returns and lengths of the episodes that finished before the window was closed, and
     the seconds they were shown for (paused time included).

@@ -28,8 +28,8 @@ from policies.export import (
     to_onnx,
     torch_actions,
 )
-from robotrl.evaluate import evaluate
-from robotrl.threads import limit_threads
+from robotrl.core.threads import limit_threads
+from robotrl.train.evaluate import evaluate
 
 QUANTIZATIONS = ("int8",)
 
@@ -64,13 +64,13 @@ def default_out(path: Path, quantize: str | None) -> Path:
 def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
     """(actor module, description without env facts, env kwargs) of a robotrl checkpoint or an SB3 zip."""
     if path.suffix == ".zip":
-        from robotrl.sb3_export import load_sb3_actor
+        from robotrl.sb3.export import load_sb3_actor
 
         if env_id is None:
             raise ValueError(f"{path}: an SB3 .zip does not record its env id: pass --env ID")
         actor, algo, steps = load_sb3_actor(path)
         return actor, {"algo": f"sb3-{algo}", "train_steps": steps, "env_id": env_id}, {}
-    from robotrl.trainer import load_policy
+    from robotrl.train.trainer import load_policy
 
     policy, cfg, state = load_policy(path)
     if env_id is not None and env_id != cfg.env.id:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from robotrl.config import RunConfig
-from robotrl.logger import read_metrics
-from robotrl.trainer import Trainer
+from robotrl.train.logger import read_metrics
+from robotrl.train.trainer import Trainer
 
 
 @dataclass

@@ -1,0 +1,28 @@
+"""Tabular Q-learning, SARSA and Monte Carlo hyperparameters: the `qlearning:` section of a run config.
+Agent: robotrl/agents/qlearning.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Hyper:
+    method: Literal["qlearning", "sarsa", "mc"] = "qlearning"
+    """Q-learning (off-policy TD), SARSA (on-policy TD) or every-visit Monte Carlo control."""
+    learning_rate: float = 0.1
+    """Step size alpha."""
+    gamma: float = 0.99
+    exploration_initial_eps: float = 1.0
+    exploration_final_eps: float = 0.01
+    exploration_fraction: float = 0.5
+    """Fraction of the run over which epsilon decays."""
+    steps_per_collect: int = 64
+    """Vector-env steps between the trainer's logging points (learning happens at every step)."""
+
+    def validate(self) -> None:
+        if not 0 < self.learning_rate <= 1 or not 0 < self.gamma <= 1:
+            raise ValueError("learning_rate and gamma must be in (0, 1]")
+        if self.steps_per_collect < 1:
+            raise ValueError("steps_per_collect must be positive")
