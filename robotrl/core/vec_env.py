@@ -1,0 +1,73 @@
+"""The env seams, as types: what agents and the trainer use of a batched env.
+
+A robotrl robot, a Gymnasium MuJoCo id and a Ray worker's spec env all look like `VecEnv` to the
+single-robot agents; the multi-robot agents (MAPPO) see `MultiVecEnv` (envs.multi_batch's interface).
+Both are structural: any object with these attributes fits, nothing has to inherit from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+from gymnasium import spaces
+
+
+class EnvHandle(Protocol):
+    """What the trainer itself needs of any training env: its batch size, and a way to release it."""
+
+    num_envs: int
+    """Simulations stepped together; rewards, terminations and truncations are arrays of this length."""
+
+    def close(self) -> None:
+        """Release the simulations (and renderers)."""
+
+
+class VecEnv(EnvHandle, Protocol):
+    """A Gymnasium vector env, in NEXT_STEP or SAME_STEP autoreset mode (the part of its API we use)."""
+
+    single_observation_space: spaces.Space
+    """One simulation's observation space: a flat Box, or a Box of stacked frames for pixels."""
+    single_action_space: spaces.Space
+    """One simulation's action space: Box (continuous) or Discrete."""
+    observation_space: spaces.Space
+    action_space: spaces.Space
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        """obs [num_envs, *obs_shape], infos (dict of arrays with `_key` masks)."""
+        ...
+
+    def step(self, actions: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """actions [num_envs, *act_shape] -> obs [num_envs, *obs_shape], reward [num_envs] (float),
+        terminated [num_envs] (bool), truncated [num_envs] (bool), infos. Where an episode ended, obs holds
+        the next episode's first observation and `infos["final_obs"][i]` the last one."""
+        ...
+
+
+class MultiVecEnv(EnvHandle, Protocol):
+    """A batch of multi-robot simulations (envs.multi_batch): arrays over (envs, robots), one team reward."""
+
+    agents: list[str]
+    obs_dim: int
+    state_dim: int
+    act_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+    max_episode_steps: int
+
+    @property
+    def num_agents(self) -> int:
+        """Robots per simulation."""
+        ...
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """obs [num_envs, num_agents, obs_dim], global state [num_envs, state_dim]."""
+        ...
+
+    def step(self, actions: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """actions [num_envs, num_agents, act_dim] -> obs, state, team reward [num_envs], terminated [num_envs],
+        truncated [num_envs], info (`final_obs`, `final_state`, `done`: rows valid where an episode ended)."""
+        ...
