@@ -361,6 +361,22 @@ def cmd_bench_envs(args: argparse.Namespace) -> None:
     _emit(args, {"results": rows}, text)
 
 
+def cmd_robot(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    from robotrl.tools import robot
+
+    if args.action == "check":
+        report = robot.check(args.file)
+        _emit(args, report, robot.check_text(report))
+        return
+    if args.video and Path(args.video).suffix.lower() != ".mp4":
+        raise CLIError(f"--video {args.video}: the file name must end in .mp4")
+    width, height = _parse_size(args.size)
+    result = robot.show(args.file, args.video, args.seconds, width, height)
+    _emit(args, result, f"video: {result['video']} ({result['frames']} frames)" if args.video
+          else f"shown for {result['wall_s']:.1f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robotrl", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -456,6 +472,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_train)
+
+    robot_parser = sub.add_parser("robot", help="check a robot description against its MJCF, or show it")
+    robot_actions = robot_parser.add_subparsers(dest="action", required=True)
+    p = robot_actions.add_parser("check", help="names, limits, mass, and holding the default pose for 2 s")
+    p.add_argument("file", help="robot description YAML, or a shipped robot's name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_robot)
+    p = robot_actions.add_parser("show", help="the robot in its default pose, in the viewer or a video")
+    p.add_argument("file", help="robot description YAML, or a shipped robot's name")
+    p.add_argument("--video", metavar="FILE.mp4", help="render offscreen into an MP4 instead of the viewer")
+    p.add_argument("--seconds", type=float, default=5.0, help="how long to show it (default 5)")
+    p.add_argument("--size", default="640x480", help="video frame size WIDTHxHEIGHT (default 640x480)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_robot)
 
     p = sub.add_parser("plot", help="(re)draw a run folder's plots: curve.png, losses.png")
     p.add_argument("run_dir", help="run folder (also while it trains)")

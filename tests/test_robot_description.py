@@ -1,0 +1,118 @@
+"""Robot descriptions: parsing, pattern resolution, and one clear line for each kind of mistake."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from envs.robots import RobotError, load_robot
+from envs.robots.check import check_robot
+from robotrl.cli import main
+
+ROBOTS = Path(__file__).parent / "robots"
+QUAD = ROBOTS / "tiny_quad" / "robot.yaml"
+ARM = ROBOTS / "tiny_arm" / "robot.yaml"
+
+
+def variant(tmp_path: Path, base: Path, **changes) -> Path:
+    """A copy of a test robot's description with some keys changed (None deletes the key)."""
+    raw = yaml.safe_load(base.read_text())
+    raw["mjcf"] = str(base.parent / raw["mjcf"])
+    for key, value in changes.items():
+        if value is None:
+            raw.pop(key)
+        else:
+            raw[key] = value
+    path = tmp_path / "robot.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_patterns_resolve_per_joint_in_action_order_first_match_wins():
+    robot = load_robot(QUAD)
+    assert robot.joints == ("fl_hip", "fl_knee", "fr_hip", "fr_knee", "hl_hip", "hl_knee", "hr_hip", "hr_knee")
+    assert robot.default_pose == (0.6, -1.2) * 4
+    assert robot.velocity_limit == (25.0, 20.0) * 4  # ".*_knee" comes before ".*" in the file
+    assert robot.effort_limit == (8.0,) * 8  # one number: every joint
+    assert robot.decimation == 4
+    assert robot.legged.feet == ("fl_foot", "fr_foot", "hl_foot", "hr_foot")
+
+
+def test_listed_joints_set_the_action_order(tmp_path):
+    robot = load_robot(variant(tmp_path, ARM, joints=["elbow", "yaw", "shoulder"]))
+    assert robot.joints == ("elbow", "yaw", "shoulder")
+    assert robot.default_pose == (1.0, 0.0, -0.5)
+    assert robot.actuators == ("elbow", "yaw", "shoulder")
+
+
+def test_a_wrong_joint_name_names_the_file_and_key(tmp_path):
+    path = variant(tmp_path, ARM, joints=["yaw", "shouldr", "elbow"])
+    with pytest.raises(RobotError, match=rf"^{path}: joints\[1\]: 'shouldr' is not a joint of tiny_arm.xml"):
+        load_robot(path)
+
+
+def test_a_joint_no_pattern_matches_is_an_error(tmp_path):
+    path = variant(tmp_path, QUAD, default_pose={".*_hip": 0.6})
+    with pytest.raises(RobotError, match=rf"^{path}: default_pose: no key matches joint 'fl_knee'"):
+        load_robot(path)
+
+
+def test_a_default_pose_outside_the_joint_limits_is_an_error(tmp_path):
+    path = variant(tmp_path, QUAD, default_pose={".*_hip": 0.6, ".*_knee": 0.3})
+    with pytest.raises(RobotError, match=rf"^{path}: default_pose: fl_knee = 0.3 is outside the joint's limits "
+                                         r"\[-2.5, 0\]"):
+        load_robot(path)
+
+
+def test_an_effort_limit_that_differs_from_the_actuator_is_an_error(tmp_path):
+    path = variant(tmp_path, QUAD, effort_limit={".*_knee": 12.0, ".*": 8.0})
+    with pytest.raises(RobotError, match=rf"^{path}: effort_limit: fl_knee = 12 N m, but actuator 'fl_knee'"):
+        load_robot(path)
+
+
+def test_unknown_and_missing_keys_and_bad_values(tmp_path):
+    with pytest.raises(RobotError, match=r"robot.yaml: gains: unknown key"):
+        load_robot(variant(tmp_path, ARM, gains=1))
+    with pytest.raises(RobotError, match=r"robot.yaml: mass: missing \(required\)"):
+        load_robot(variant(tmp_path, ARM, mass=None))
+    with pytest.raises(RobotError, match=r"robot.yaml: kind: expected one of \['legged', 'arm'\], got 'wheeled'"):
+        load_robot(variant(tmp_path, ARM, kind="wheeled"))
+    with pytest.raises(RobotError, match=r"robot.yaml: control_hz: 1 / \(control_hz \* timestep\) must be a whole"):
+        load_robot(variant(tmp_path, ARM, control_hz=60))
+    with pytest.raises(RobotError, match=r"robot.yaml: arm.end_effector: 'tip' is not a site of tiny_arm.xml"):
+        load_robot(variant(tmp_path, ARM, arm={"end_effector": "tip", "workspace": {
+            "center": [0.4, 0, 0.3], "half_extent": [0.1, 0.1, 0.1]}}))
+
+
+def test_the_test_robots_pass_the_check():
+    quad = check_robot(load_robot(QUAD))
+    assert quad["mass"] == pytest.approx(3.0)
+    assert quad["hold"]["base_height"] > 0.2
+    assert quad["colliding_geoms"] == ["base", "fl_foot", "fr_foot", "hl_foot", "hr_foot"]
+    assert [j["armature"] for j in quad["joints"]] == [0.005] * 8
+    arm = check_robot(load_robot(ARM))
+    assert arm["hold"]["joint_drift"] < 0.01
+
+
+def test_a_mass_far_from_the_stated_figure_fails_the_check(tmp_path):
+    path = variant(tmp_path, QUAD, mass=4.0)
+    with pytest.raises(RobotError, match=rf"^{path}: mass: the model weighs 3.00 kg, the description states 4 kg"):
+        check_robot(load_robot(path))
+
+
+def test_a_robot_that_cannot_stand_fails_the_check(tmp_path):
+    path = variant(tmp_path, QUAD, pd={"kp": 1.0, "kd": 0.05})
+    with pytest.raises(RobotError, match=rf"^{path}: pd: the robot does not stand in its default pose"):
+        check_robot(load_robot(path))
+
+
+def test_robot_check_prints_a_verdict_and_facts_or_one_error_line(tmp_path, capsys):
+    assert main(["robot", "check", str(QUAD)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{QUAD}: ok: tiny_quad (8 joints, 3.00 kg")
+    assert out[2].split()[:3] == ["fl_hip", "8.00", "25.00"]
+    assert out[-1] == "colliding geoms (5): base, fl_foot, fr_foot, hl_foot, hr_foot"
+    path = variant(tmp_path, QUAD, mass=2.0)
+    assert main(["robot", "check", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"robotrl robot: error: {path}: mass:")
