@@ -14,7 +14,9 @@ from envs.tasks.base import Task
 from envs.tasks.cartpole import CartPoleTask
 from envs.tasks.diffdrive import DiffDriveTask
 from envs.tasks.half_cheetah import HalfCheetahTask
+from envs.tasks.locomotion import LocomotionTask
 from envs.tasks.quadruped import QuadrupedTask
+from envs.tasks.reach import ReachTask
 from envs.tasks.reacher import ReacherTask
 from envs.vector import BatchedVectorEnv
 from envs.wrappers import pixel_vector_env, split_options, wrap_single, wrap_vector
@@ -25,6 +27,8 @@ TASKS: dict[str, type[Task]] = {
     "CartPole-v0": CartPoleTask,
     "DiffDrive-v0": DiffDriveTask,
     "Quadruped-v0": QuadrupedTask,
+    "Locomotion-v0": LocomotionTask,
+    "Reach-v0": ReachTask,
 }
 
 # Gymnasium ids whose vector env runs batched on mujoco.batch (each checked step by step against Gymnasium).

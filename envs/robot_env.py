@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from envs.sim import BatchSim, load_model, threads_for
+from envs.sim import BatchSim, threads_for
 from envs.sim2real import Perturbations, SimToReal
 from envs.tasks.base import Task
 
@@ -24,7 +24,7 @@ def build(task_cls: type[Task], nsim: int, nthread: int | None,
     """Simulations, task and sim-to-real perturbations from an env's keyword arguments."""
     kwargs = dict(kwargs)
     options = SimToReal.pop_from(kwargs)
-    model = load_model(task_cls.xml)
+    model = task_cls.build_model(**kwargs)
     options.edit_model(model)
     task_cls.edit_model(model, **kwargs)
     nstep = options.frame_skip or task_cls.frame_skip
@@ -68,7 +68,7 @@ class RobotEnv(gym.Env):
     def step(self, action):
         action = self.perturb.delayed(np.asarray(action, dtype=np.float64).reshape(1, -1))
         self.task.apply_action(action)
-        self.sim.step(self.task.frame_skip)
+        self.task.advance()
         result = self.task.evaluate(action)
         info: dict[str, Any] = {k: float(v[0]) for k, v in result.extras.items()}
         if result.success is not None:

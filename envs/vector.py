@@ -62,7 +62,7 @@ class BatchedVectorEnv(VectorEnv):
         if self.perturb.active:
             actions = self.perturb.delayed(actions)
         self.task.apply_action(actions)
-        self.sim.step(self.task.frame_skip, derived=self.task.uses_derived_state)
+        self.task.advance(derived=self.task.uses_derived_state)
         result = self.task.evaluate(actions)
         self.elapsed += 1
         terminated = np.asarray(result.terminated, dtype=bool)

@@ -362,6 +362,11 @@ def cmd_bench_envs(args: argparse.Namespace) -> None:
 
 
 def cmd_robot(args: argparse.Namespace) -> None:
+    if args.action == "show":
+        # MuJoCo picks its OpenGL once, at import: a window for the viewer, EGL/OSMesa for videos.
+        from robotrl.tools import gl
+
+        gl.use_offscreen() if args.video else gl.use_window()
     _require_train_stack()
     from robotrl.tools import robot
 

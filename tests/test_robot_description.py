@@ -9,7 +9,7 @@ from envs.robots import RobotError, load_robot
 from envs.robots.check import check_robot
 from robotrl.cli import main
 
-ROBOTS = Path(__file__).parent / "robots"
+ROBOTS = Path(__file__).resolve().parents[1] / "envs" / "robots"
 QUAD = ROBOTS / "tiny_quad" / "robot.yaml"
 ARM = ROBOTS / "tiny_arm" / "robot.yaml"
 

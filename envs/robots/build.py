@@ -3,8 +3,7 @@
 What a bare robot MJCF lacks for a task is added here, without editing the user's file: a floor under
 a legged robot whose file has none (or the terrain of `envs.robots.terrain`), touch sensors around
 each foot geom and each colliding geom of the base (contacts seen as arrays over the batch, without a
-Python loop over MuJoCo's contact list), and gravity compensation for an arm, as a torque-controlled
-arm's firmware provides.
+Python loop over MuJoCo's contact list).
 """
 
 from __future__ import annotations
@@ -63,15 +62,15 @@ def _rotate(quat: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
-def build_model(robot: RobotDescription, gravity_compensation: bool = False,
-                edit: Callable[[mujoco.MjSpec], None] | None = None) -> RobotModel:
-    """Compile the robot for a task; `edit` changes the spec first (terrain replaces the floor)."""
+def build_model(robot: RobotDescription, edit: Callable[[mujoco.MjSpec], None] | None = None) -> RobotModel:
+    """Compile the robot for a task; `edit` adds to the spec first (a terrain that replaces the floor, a
+    target marker). A legged robot gets a floor when neither its file nor `edit` gives it ground."""
     spec = robot.spec()
     bare = spec.compile()
+    if edit is not None:
+        edit(spec)
     if robot.legged is not None:
-        if edit is not None:
-            edit(spec)
-        elif not _has_ground(bare):
+        if not _has_ground(spec.compile()):
             spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
                                     rgba=[0.35, 0.4, 0.45, 1.0], friction=[1.0, 0.005, 0.0001],
                                     contype=1, conaffinity=1, condim=3)
@@ -84,9 +83,6 @@ def build_model(robot: RobotDescription, gravity_compensation: bool = False,
                      and (bare.geom_contype[g] or bare.geom_conaffinity[g])]
         for k, g in enumerate(colliding):
             _add_touch(spec, bare, g, f"base{k}")
-    elif gravity_compensation:
-        for body in spec.bodies[1:]:
-            body.gravcomp = 1.0
     model = spec.compile()
 
     def sensors(prefix: str) -> np.ndarray:

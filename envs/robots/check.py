@@ -45,7 +45,7 @@ def place_default(robot: RobotDescription, model: mujoco.MjModel, qpos: np.ndarr
 
 def hold_default_pose(robot: RobotDescription, seconds: float = HOLD_SECONDS) -> dict[str, float]:
     """Simulate PD holding the default pose; what the base (legged) or the joints (arm) did."""
-    built = build_model(robot, gravity_compensation=robot.arm is not None)
+    built = build_model(robot)
     model = built.model
     data = mujoco.MjData(model)
     drive = JointDrive(robot, model)

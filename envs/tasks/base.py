@@ -14,7 +14,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from envs.sim import BatchSim
+from envs.sim import BatchSim, load_model
 
 
 @dataclass(slots=True)
@@ -61,6 +61,12 @@ class Task(ABC):
         self.action_high = high.astype(np.float32)
 
     @classmethod
+    def build_model(cls, **task_kwargs: Any) -> mujoco.MjModel:
+        """The model the simulations run: the task's MJCF file; a task over robot descriptions builds it
+        from the `robot` its kwargs name."""
+        return load_model(cls.xml)
+
+    @classmethod
     def edit_model(cls, model: mujoco.MjModel, **task_kwargs: Any) -> None:
         """Change the model before the simulations are built (an action mode, say); none by default."""
         return None
@@ -95,6 +101,11 @@ class Task(ABC):
     @abstractmethod
     def apply_action(self, action: np.ndarray) -> None:
         """Write the (n, act_dim) action into the simulations' inputs."""
+
+    def advance(self, derived: bool = True) -> None:
+        """Run the physics of one policy step (`frame_skip` physics steps); `derived` as in BatchSim.step.
+        A task that computes its controller at the physics rate (PD from a robot description) overrides it."""
+        self.sim.step(self.frame_skip, derived=derived)
 
     @abstractmethod
     def observe(self) -> np.ndarray:

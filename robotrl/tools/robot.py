@@ -49,14 +49,10 @@ def hold_pose(observations: np.ndarray, act_dim: int) -> np.ndarray:
 
 
 def show(robot: str, video: str | None, seconds: float, width: int, height: int) -> dict[str, Any]:
-    """The robot in its default pose (PD holding it, no commands) in the viewer, or rendered to `video`."""
+    """The robot in its default pose (PD holding it, no commands) in the viewer, or rendered to `video`.
+    MUJOCO_GL must be chosen before mujoco is imported (robotrl.tools.gl, as the CLI does)."""
     import envs
-    from robotrl.tools import gl
 
-    if video:
-        gl.use_offscreen()
-    else:
-        gl.use_window()
     env_id = task_of(robot)
     kwargs: dict[str, Any] = {"robot": robot, "action_mode": "position"}
     if env_id.endswith("Locomotion-v0"):

@@ -25,13 +25,17 @@ def evaluate(policy: PolicyFn, env_id: str, episodes: int, seed: int = 10_000,
         success = np.full(episodes, np.nan)
         ended_by_termination = np.zeros(episodes, dtype=bool)
         info_sums: dict[str, float] = {}
+        info_counts: dict[str, int] = {}
         while not finished.all():
             obs, reward, terminated, truncated, infos = env.step(policy(obs))
             live = ~finished
             returns[live] += reward[live]
             lengths[live] += 1
             for key, value in _step_infos(infos, episodes).items():
-                info_sums[key] = info_sums.get(key, 0.0) + float(value[live].sum())
+                mask = infos.get(f"_{key}")
+                measured = value[live & mask] if isinstance(mask, np.ndarray) and mask.dtype == bool else value[live]
+                info_sums[key] = info_sums.get(key, 0.0) + float(measured.sum())
+                info_counts[key] = info_counts.get(key, 0) + len(measured)
             done = (terminated | truncated) & live
             if done.any():
                 s = final_success(infos, terminated | truncated)
@@ -50,8 +54,9 @@ def evaluate(policy: PolicyFn, env_id: str, episodes: int, seed: int = 10_000,
         "success_rate": float(np.nanmean(success)) if has_success else None,
         "terminated": int(ended_by_termination.sum()),
         # Per-step task measurements (a quadruped's velocity error, a reacher's distance), averaged over
-        # every step of every episode.
-        "info_means": {k: v / int(lengths.sum()) for k, v in sorted(info_sums.items())},
+        # every step of every episode where the task measured them (Gymnasium's `_key` mask: a step left
+        # out is one in the first second after a new velocity command, say).
+        "info_means": {k: v / max(info_counts[k], 1) for k, v in sorted(info_sums.items())},
     }
 
 

@@ -1,0 +1,242 @@
+"""Locomotion: any described legged robot tracks a commanded planar velocity (vx, vy, yaw rate).
+
+Commands are redrawn every `command_period` seconds from `command_vx`, `command_vy`, `command_yaw`
+(a tenth of the draws, `stand_still`, is a zero command). The reward is legged_gym's recipe, each
+term times its weight in `weights` times the control period: velocity tracking (exp kernels), vertical
+velocity, roll/pitch rates, orientation, torques, power, joint accelerations, action rate, feet air
+time and standing still; with `only_positive_rewards` the sum is clipped at zero as legged_gym does.
+An episode ends when the base touches anything (touch sensors around its geoms) or tilts past
+`max_tilt`.
+
+`velocity_error` in the infos is the norm of (commanded - measured) planar base velocity in the base
+frame; its Gymnasium mask `_velocity_error` is false during the first `settle_time` seconds of each
+command, and evaluation averages it over the other steps, as issue 20 defines the figure.
+
+Terrain (`terrain`, envs.robots.terrain) and pushes (`push_velocity`: a random planar base velocity of
+up to that many m/s added every `push_interval` seconds) are off by default and seeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mujoco
+import numpy as np
+
+from envs.robots.build import RobotModel, build_model
+from envs.robots.description import RobotDescription
+from envs.robots.terrain import Terrain, TerrainMap
+from envs.sim import BatchSim
+from envs.tasks.base import StepResult
+from envs.tasks.quadruped import Range, command_range, rotate_to_body
+from envs.tasks.robot_task import RobotTask
+
+WEIGHTS = {"tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,
+           "orientation": -1.0, "torques": -1e-5, "power": 0.0, "dof_acc": -2.5e-7, "action_rate": -0.01,
+           "feet_air_time": 1.0, "stand_still": 0.0}
+"""legged_gym's reward scales (LeggedRobotCfg.rewards.scales, with an orientation penalty); each is
+multiplied by the control period."""
+CONTACT_FORCE = 1.0
+"""N: a touch sensor reading above this is a contact."""
+
+OBS_UNITS = {"gravity_in_base": ("unit vector, base frame", 1.0), "base_linear_velocity": ("m/s, base frame", 1.0),
+             "base_angular_velocity": ("rad/s, base frame", 1.0), "command": ("vx m/s, vy m/s, yaw rad/s", 1.0),
+             "joint_offset": ("rad, joint position - default_pose, action order", 1.0),
+             "joint_velocity": ("rad/s, action order", 0.05), "last_action": ("action units, [-1, 1]", 1.0)}
+"""Each observation field's units and the scale it is multiplied by before the policy sees it."""
+
+
+def _quat_z(angle: np.ndarray) -> np.ndarray:
+    return np.stack([np.cos(angle / 2), np.zeros_like(angle), np.zeros_like(angle), np.sin(angle / 2)], axis=-1)
+
+
+class LocomotionTask(RobotTask):
+    robot_kind = "legged"
+    default_robot = "go12"
+    max_episode_steps = 1000  # 20 s at 50 Hz
+    uses_derived_state = False  # state, touch sensors and the terrain map only
+
+    def __init__(self, sim: BatchSim, robot: str | None = None, action_mode: str = "position",
+                 action_scale: float = 0.5, command_vx: Range = (-1.0, 1.5), command_vy: Range = (-0.5, 0.5),
+                 command_yaw: Range = (-1.0, 1.0), stand_still: float = 0.1, command_period: float = 5.0,
+                 settle_time: float = 1.0, tracking_sigma: float = 0.25, air_time_target: float = 0.5,
+                 max_tilt: float = 1.0, only_positive_rewards: bool = True, weights: dict[str, float] | None = None,
+                 terrain: dict[str, Any] | None = None, push_velocity: float = 0.0,
+                 push_interval: tuple[float, float] = (5.0, 10.0), init_noise_joints: float = 0.1) -> None:
+        super().__init__(sim, robot, action_mode, action_scale)
+        legged = self.robot.legged
+        assert legged is not None
+        model = sim.model
+        nj = len(self.robot.joints)
+        self.obs_fields = (("gravity_in_base", 3), ("base_linear_velocity", 3), ("base_angular_velocity", 3),
+                           ("command", 3), ("joint_offset", nj), ("joint_velocity", nj), ("last_action", nj))
+        self.obs_units = OBS_UNITS
+        self.ranges = np.array([command_range(f"Locomotion {name}", value) for name, value in
+                                (("command_vx", command_vx), ("command_vy", command_vy),
+                                 ("command_yaw", command_yaw))], dtype=np.float64)
+        if not 0.0 <= stand_still <= 1.0:
+            raise ValueError(f"Locomotion stand_still: expected a fraction in [0, 1], got {stand_still!r}")
+        unknown = sorted(set(weights or {}) - set(WEIGHTS))
+        if unknown:
+            raise ValueError(f"Locomotion weights.{unknown[0]}: unknown reward term (terms: {', '.join(WEIGHTS)})")
+        self.weights = {**WEIGHTS, **(weights or {})}
+        self.stand_still = float(stand_still)
+        self.tracking_sigma = tracking_sigma
+        self.air_time_target = air_time_target
+        self.min_upright = float(np.cos(max_tilt))
+        self.only_positive = only_positive_rewards
+        self.init_noise_joints = init_noise_joints
+        dt = self.control_dt
+        self.command_steps = max(1, round(command_period / dt))
+        self.settle_steps = round(settle_time / dt)
+        base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, legged.base)
+        joint = model.body_jntadr[base]
+        self.base_qpos = int(model.jnt_qposadr[joint])
+        self.base_qvel = int(model.jnt_dofadr[joint])
+        self.sensordata = sim.bind("sensordata")
+        sensors = self._sensor_indices(model)
+        self.foot_sensors, self.base_sensors = sensors.foot_sensors, sensors.base_sensors
+        self.terrain = TerrainMap(Terrain.from_kwargs(terrain), self.n)
+        self.push_velocity = float(push_velocity)
+        if self.push_velocity < 0 or not (0 < push_interval[0] <= push_interval[1]):
+            raise ValueError(f"Locomotion push_velocity/push_interval: expected >= 0 and 0 < low <= high, got "
+                             f"{push_velocity!r}, {push_interval!r}")
+        self.push_steps = (max(1, round(push_interval[0] / dt)), max(1, round(push_interval[1] / dt)))
+        n, nf = self.n, len(legged.feet)
+        self.command = np.zeros((n, 3))
+        self.command_age = np.zeros(n, dtype=np.int64)
+        self.next_push = np.zeros(n, dtype=np.int64)
+        self.air_time = np.zeros((n, nf))
+        self.last_contact = np.zeros((n, nf), dtype=bool)
+        self.last_joint_velocity = np.zeros((n, nj))
+        self.spawn_xy = np.zeros((n, 2))
+        self.walked = np.zeros(n)
+        self.fell = np.zeros(n, dtype=bool)
+        self.rngs: list[np.random.Generator] = []
+
+    @classmethod
+    def build_robot_model(cls, robot: RobotDescription, terrain: dict[str, Any] | None = None,
+                          **task_kwargs: Any) -> RobotModel:
+        spec_terrain = Terrain.from_kwargs(terrain)
+        return build_model(robot, edit=None if spec_terrain is None else spec_terrain.add_to)
+
+    def _sensor_indices(self, model: mujoco.MjModel) -> RobotModel:
+        def by_prefix(prefix: str) -> np.ndarray:
+            return np.array([model.sensor_adr[s] for s in range(model.nsensor) if
+                             (mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_SENSOR, s) or "").startswith(prefix)],
+                            dtype=np.int64)
+
+        return RobotModel(model=model, foot_sensors=by_prefix("touch_foot"), base_sensors=by_prefix("touch_base"))
+
+    # --- episodes and commands ---------------------------------------------------------------------------
+
+    def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
+        self.rngs = rngs
+        legged = self.robot.legged
+        assert legged is not None
+        b, v = self.base_qpos, self.base_qvel
+        nj = len(self.robot.joints)
+        self.terrain.update_levels(ids, self.walked, self.fell, rngs)
+        for i in ids:
+            rng = rngs[i]
+            x, y, ground = self.terrain.spawn(i, rng)
+            self.spawn_xy[i] = (x, y)
+            yaw = rng.uniform(-np.pi, np.pi)
+            self.sim.qpos[i, b:b + 3] = (x, y, ground + legged.base_height)
+            self.sim.qpos[i, b + 3:b + 7] = _quat_z(np.asarray(yaw))
+            self.sim.qpos[i, self.drive.qpos_index] = self.drive.default_pose + rng.uniform(
+                -self.init_noise_joints, self.init_noise_joints, size=nj)
+            self.sim.qvel[i, v:v + 6] = 0.0
+            self.command[i] = self._draw_command(rng)
+            self.next_push[i] = rng.integers(self.push_steps[0], self.push_steps[1] + 1)
+        self.command_age[ids] = 0
+        self.walked[ids] = 0.0
+        self.fell[ids] = False
+        self.air_time[ids] = 0.0
+        self.last_contact[ids] = False
+        self.last_joint_velocity[ids] = 0.0
+        self.reset_actions(ids)
+
+    def _draw_command(self, rng: np.random.Generator) -> np.ndarray:
+        command = rng.uniform(self.ranges[:, 0], self.ranges[:, 1])
+        return np.zeros(3) if rng.uniform() < self.stand_still else command
+
+    def apply_action(self, action: np.ndarray) -> None:
+        super().apply_action(action)
+        if self.push_velocity > 0:
+            self.next_push -= 1
+            for i in np.flatnonzero(self.next_push <= 0):
+                rng = self.rngs[i]
+                angle, speed = rng.uniform(-np.pi, np.pi), rng.uniform(0.0, self.push_velocity)
+                self.sim.qvel[i, self.base_qvel:self.base_qvel + 2] += speed * np.array([np.cos(angle), np.sin(angle)])
+                self.next_push[i] = rng.integers(self.push_steps[0], self.push_steps[1] + 1)
+
+    # --- observations and rewards --------------------------------------------------------------------------
+
+    def base_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gravity direction, linear and angular velocity, all in the base frame, (n, 3) each."""
+        b, v = self.base_qpos, self.base_qvel
+        quat = self.sim.qpos[:, b + 3:b + 7]
+        gravity = rotate_to_body(quat, np.broadcast_to([0.0, 0.0, -1.0], (self.n, 3)))
+        linear = rotate_to_body(quat, self.sim.qvel[:, v:v + 3])  # free joint: world-frame linear velocity
+        angular = self.sim.qvel[:, v + 3:v + 6]  # free joint: base-frame angular velocity
+        return gravity, linear, angular
+
+    def observe(self) -> np.ndarray:
+        gravity, linear, angular = self.base_state()
+        q, qd = self.joint_state()
+        scale = OBS_UNITS["joint_velocity"][1]
+        return np.concatenate([gravity, linear, angular, self.command, q - self.drive.default_pose, scale * qd,
+                               self.last_action], axis=1).astype(np.float32)
+
+    def evaluate(self, action: np.ndarray) -> StepResult:
+        w, dt = self.weights, self.control_dt
+        gravity, linear, angular = self.base_state()
+        _, qd = self.joint_state()
+        lin_err = np.sum(np.square(self.command[:, :2] - linear[:, :2]), axis=1)
+        yaw_err = np.square(self.command[:, 2] - angular[:, 2])
+        contact = self.sensordata[:, self.foot_sensors] > CONTACT_FORCE
+        first_contact = (self.air_time > 0) & (contact | self.last_contact)
+        self.air_time += dt
+        moving = np.linalg.norm(self.command[:, :2], axis=1) > 0.1
+        air = np.sum((self.air_time - self.air_time_target) * first_contact, axis=1) * moving
+        self.air_time[contact | self.last_contact] = 0.0
+        self.last_contact = contact
+        offset = self.sim.qpos[:, self.drive.qpos_index] - self.drive.default_pose
+        power = np.sum(np.abs(self.torque * qd), axis=1)
+        terms = {
+            "tracking_lin_vel": np.exp(-lin_err / self.tracking_sigma),
+            "tracking_ang_vel": np.exp(-yaw_err / self.tracking_sigma),
+            "lin_vel_z": np.square(linear[:, 2]),
+            "ang_vel_xy": np.sum(np.square(angular[:, :2]), axis=1),
+            "orientation": np.sum(np.square(gravity[:, :2]), axis=1),
+            "torques": np.sum(np.square(self.torque), axis=1),
+            "power": power,
+            "dof_acc": np.sum(np.square((qd - self.last_joint_velocity) / dt), axis=1),
+            "action_rate": np.sum(np.square(self.last_action - self.prev_action), axis=1),
+            "feet_air_time": air,
+            "stand_still": np.sum(np.abs(offset), axis=1) * ~moving,
+        }
+        reward = sum(w[k] * terms[k] for k in WEIGHTS if w[k]) * dt
+        if self.only_positive:
+            reward = np.maximum(reward, 0.0)
+        self.last_joint_velocity = qd.copy()
+        base_contact = (self.sensordata[:, self.base_sensors] > CONTACT_FORCE).any(axis=1) \
+            if len(self.base_sensors) else np.zeros(self.n, dtype=bool)
+        fell = base_contact | (-gravity[:, 2] < self.min_upright)
+        b = self.base_qpos
+        self.walked = np.linalg.norm(self.sim.qpos[:, b:b + 2] - self.spawn_xy, axis=1)
+        self.fell = fell.copy()
+        error = np.linalg.norm(self.command[:, :2] - linear[:, :2], axis=1)
+        settled = self.command_age >= self.settle_steps
+        self._advance_commands()
+        return StepResult(reward=np.asarray(reward, dtype=np.float64), terminated=fell, extras={
+            "velocity_error": error, "_velocity_error": settled, "forward_velocity": linear[:, 0].copy(),
+            "power": power})
+
+    def _advance_commands(self) -> None:
+        """Count each command's age; a command `command_period` old is redrawn."""
+        self.command_age += 1
+        for i in np.flatnonzero(self.command_age >= self.command_steps):
+            self.command[i] = self._draw_command(self.rngs[i])
+            self.command_age[i] = 0

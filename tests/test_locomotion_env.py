@@ -1,0 +1,175 @@
+"""Locomotion-v0 over a robot description: observation layout, commands, falls, terrain and pushes."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import envs
+from envs.robots.terrain import Terrain
+
+ID = "robotrl/Locomotion-v0"
+TINY = {"robot": "tiny_quad"}
+
+
+def test_passes_the_gymnasium_env_checker():
+    env = envs.make(ID, **TINY)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_observation_layout_matches_hand_computed_values():
+    env = envs.make(ID, **TINY, command_vx=0.5, command_vy=-0.2, command_yaw=0.3, stand_still=0.0)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    sim = task.sim
+    # Base turned 90 degrees about x (its y axis points up), moving +x at 1 m/s, spinning 0.5 rad/s.
+    sim.qpos[0, 3:7] = (np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0)
+    sim.qvel[0, :6] = (1.0, 0.0, 2.0, 0.1, 0.2, 0.5)
+    offsets = np.arange(8) * 0.01
+    sim.qpos[0, 7:] = np.tile([0.6, -1.2], 4) + offsets
+    sim.qvel[0, 6:] = np.arange(8) * 1.0
+    task.last_action[0] = np.linspace(-1, 1, 8)
+    obs = task.observe()[0]
+    assert [name for name, _ in task.obs_fields] == ["gravity_in_base", "base_linear_velocity",
+                                                      "base_angular_velocity", "command", "joint_offset",
+                                                      "joint_velocity", "last_action"]
+    np.testing.assert_allclose(obs[0:3], [0.0, -1.0, 0.0], atol=1e-6)  # gravity along the base's -y
+    np.testing.assert_allclose(obs[3:6], [1.0, 2.0, 0.0], atol=1e-6)  # world z is the base's y
+    np.testing.assert_allclose(obs[6:9], [0.1, 0.2, 0.5], atol=1e-6)  # free joint: already base frame
+    np.testing.assert_allclose(obs[9:12], [0.5, -0.2, 0.3], atol=1e-6)
+    np.testing.assert_allclose(obs[12:20], offsets, atol=1e-6)
+    np.testing.assert_allclose(obs[20:28], 0.05 * np.arange(8), atol=1e-6)
+    np.testing.assert_allclose(obs[28:36], np.linspace(-1, 1, 8), atol=1e-6)
+    env.close()
+
+
+def test_zero_action_stands_and_the_velocity_error_skips_each_commands_first_second():
+    env = envs.make(ID, **TINY, command_vx=0.4, command_vy=0.0, command_yaw=0.0, stand_still=0.0)
+    env.reset(seed=1)
+    errors, measured = [], []
+    for _ in range(100):
+        obs, reward, terminated, _, info = env.step(np.zeros(8, np.float32))
+        assert not terminated and reward >= 0.0
+        errors.append(info["velocity_error"])
+        measured.append(info["_velocity_error"])
+    assert measured == [0.0] * 50 + [1.0] * 50  # 50 steps = 1 s at 50 Hz
+    assert errors[60] == pytest.approx(0.4, abs=0.05)  # standing still misses 0.4 m/s
+    assert obs[2] == pytest.approx(-1.0, abs=0.01)
+    env.close()
+
+
+def test_commands_are_redrawn_every_5_s_with_a_tenth_standing_still():
+    env = envs.make_vec(ID, 64, **TINY)
+    env.reset(seed=0)
+    task = env.task
+    seen = [task.command.copy()]
+    for step in range(1, 501):
+        env.step(np.zeros((64, 8), np.float32))
+        if step % 250 == 0:
+            seen.append(task.command.copy())
+    commands = np.concatenate(seen)
+    zero = np.all(commands == 0.0, axis=1)
+    assert 0.04 < zero.mean() < 0.18  # 10% of 192 draws
+    moving = commands[~zero]
+    assert moving[:, 0].min() >= -1.0 and moving[:, 0].max() <= 1.5 and moving[:, 0].max() > 1.0
+    assert np.abs(moving[:, 1]).max() <= 0.5 and np.abs(moving[:, 2]).max() <= 1.0
+    assert not np.allclose(seen[0], seen[1])  # a new command at 5 s
+    env.close()
+
+
+def test_a_tilted_base_ends_the_episode():
+    env = envs.make(ID, **TINY)
+    env.reset(seed=0)
+    sim = env.unwrapped.task.sim
+    sim.qpos[0, 3:7] = (np.cos(0.6), np.sin(0.6), 0.0, 0.0)  # 69 degrees of roll, past max_tilt 1 rad
+    _, _, terminated, _, _ = env.step(np.zeros(8, np.float32))
+    assert terminated
+    env.close()
+
+
+def test_torque_mode_applies_effort_times_action_cut_by_the_motor_speed_envelope():
+    env = envs.make(ID, **TINY, action_mode="torque")
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    task.sim.qvel[0, 6:] = np.tile([20.0, -15.0], 4)  # hips driven at 20 of 25 rad/s, knees braking
+    task.frame_skip = 1
+    task.apply_action(np.full((1, 8), 0.25))  # 0.25 x 8 N m = 2 N m asked of every joint
+    task.advance()
+    force = env.unwrapped.sim.bind("actuator_force")[0]
+    # hip: 8 x (1 - 20/25) = 1.6 N m left at that speed; knee: braking torque keeps the full limit
+    np.testing.assert_allclose(force, np.tile([1.6, 2.0], 4), rtol=1e-9)
+    env.close()
+
+
+@pytest.mark.parametrize("extra", [{}, {"push_velocity": 0.5, "push_interval": [0.2, 0.4]},
+                                   {"terrain": {"type": "rough", "roughness": 0.03, "size": 8.0}}])
+def test_batched_env_matches_sync_vector_env_step_by_step(extra):
+    n, seed = 3, 4
+    kwargs = {**TINY, **extra}
+    ours = envs.make_vec(ID, n, max_episode_steps=80, **kwargs)
+    ref = SyncVectorEnv([lambda: gym.make(ID, max_episode_steps=80, **kwargs) for _ in range(n)],
+                        autoreset_mode=AutoresetMode.SAME_STEP)
+    o1, _ = ours.reset(seed=seed)
+    o2, _ = ref.reset(seed=seed)
+    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
+    rng = np.random.default_rng(0)
+    for t in range(170):
+        a = rng.uniform(-1, 1, size=(n, 8)).astype(np.float32)
+        o1, r1, te1, tr1, _ = ours.step(a)
+        o2, r2, te2, tr2, _ = ref.step(a)
+        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-5, err_msg=f"step {t}")
+        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(te1 | tr1, te2 | tr2)
+    ours.close()
+    ref.close()
+
+
+def test_pushes_change_the_base_velocity_the_same_way_for_the_same_seed():
+    def run(seed):
+        env = envs.make_vec(ID, 2, **TINY, push_velocity=0.5, push_interval=[0.02, 0.04])  # every 1-2 steps
+        env.reset(seed=seed)
+        velocities = [env.task.sim.qvel[:, :2].copy()]
+        for _ in range(6):
+            env.task.apply_action(np.zeros((2, 8)))  # pushes land here, before the physics
+            velocities.append(env.task.sim.qvel[:, :2].copy())
+        env.close()
+        return np.array(velocities)
+
+    a, b, c = run(3), run(3), run(4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    kicks = np.linalg.norm(np.diff(a, axis=0), axis=2)
+    pushed = kicks > 0
+    assert 3 * 2 <= pushed.sum() <= 6 * 2 and kicks.max() <= 0.5 + 1e-9  # at most 0.5 m/s per push
+
+
+def test_terrain_heights_are_seeded_and_bounded():
+    rough = Terrain.from_kwargs({"type": "rough", "roughness": 0.05, "seed": 2})
+    same = Terrain.from_kwargs({"type": "rough", "roughness": 0.05, "seed": 2})
+    other = Terrain.from_kwargs({"type": "rough", "roughness": 0.05, "seed": 3})
+    h = rough.heights()
+    np.testing.assert_array_equal(h, same.heights())
+    assert not np.array_equal(h, other.heights())
+    assert h.min() >= 0.0 and h.max() <= 0.05 and h.max() > 0.045
+    slope = Terrain.from_kwargs({"type": "slope", "slope": 0.1, "size": 4.0}).heights()
+    assert slope.max() == pytest.approx(np.tan(0.1) * 2.0)  # the pyramid's top, 2 m from each edge
+    assert Terrain.from_kwargs({"type": "flat"}) is None
+    with pytest.raises(ValueError, match=r"Locomotion terrain.kind: unknown key"):
+        Terrain.from_kwargs({"kind": "rough"})
+
+
+def test_the_curriculum_moves_a_robot_up_after_walking_and_down_after_a_fall():
+    env = envs.make_vec(ID, 2, **TINY, terrain={"type": "rough", "curriculum": True, "levels": 4, "size": 8.0})
+    env.reset(seed=0)
+    task = env.task
+    heights = task.terrain.heights
+    assert heights[:, :20].max() <= 0.04 / 4 + 1e-9 and heights[:, -20:].max() > 0.03  # harder along x
+    task.terrain.level[:] = 1
+    task.walked[:] = (1.5, 0.0)
+    task.fell[:] = (False, True)
+    env._reset_ids(np.arange(2))
+    np.testing.assert_array_equal(task.terrain.level, [2, 0])
+    assert task.spawn_xy[0, 0] == pytest.approx(-4.0 + 2.0 * 2.5)  # the middle of band 2
+    env.close()

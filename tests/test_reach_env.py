@@ -1,0 +1,111 @@
+"""Reach-v0 over a robot description: observation layout, success at the last step, limits, modes."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import envs
+from envs.robots import load_robot
+from envs.robots.drive import JointDrive
+
+ID = "robotrl/Reach-v0"
+TINY = {"robot": "tiny_arm"}
+
+
+def test_passes_the_gymnasium_env_checker():
+    env = envs.make(ID, **TINY)
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_observation_layout_matches_hand_computed_forward_kinematics():
+    env = envs.make(ID, **TINY)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    sim = task.sim
+    q = np.array([0.3, -0.4, 0.9])
+    sim.qpos[0] = q
+    sim.qvel[0] = (1.0, -2.0, 3.0)
+    task.target[0] = (0.45, 0.05, 0.3)
+    task.last_action[0] = (0.1, 0.2, 0.3)
+    sim.forward()
+    obs = task.observe()[0]
+    # Shoulder 0.2 m up; links of 0.3 m pitched about y (x turns toward -z), all turned by the yaw about z.
+    s, e, yaw = q[1], q[1] + q[2], q[0]
+    reach = 0.3 * np.cos(s) + 0.3 * np.cos(e)
+    ee = np.array([reach * np.cos(yaw), reach * np.sin(yaw), 0.2 - 0.3 * np.sin(s) - 0.3 * np.sin(e)])
+    center = np.array([0.4, 0.0, 0.35])
+    np.testing.assert_allclose(obs[0:3], q - (0.0, -0.5, 1.0), atol=1e-6)
+    np.testing.assert_allclose(obs[3:6], 0.1 * np.array([1.0, -2.0, 3.0]), atol=1e-6)
+    np.testing.assert_allclose(obs[6:9], ee - center, atol=1e-6)
+    np.testing.assert_allclose(obs[9:12], np.array([0.45, 0.05, 0.3]) - center, atol=1e-6)
+    np.testing.assert_allclose(obs[12:15], np.array([0.45, 0.05, 0.3]) - ee, atol=1e-6)
+    np.testing.assert_allclose(obs[15:18], (0.1, 0.2, 0.3), atol=1e-6)
+    env.close()
+
+
+def test_targets_are_drawn_in_the_workspace_box():
+    env = envs.make_vec(ID, 200, **TINY)
+    env.reset(seed=0)
+    offset = env.task.target - np.array([0.4, 0.0, 0.35])
+    assert (np.abs(offset) <= (0.1, 0.15, 0.1)).all()
+    assert (np.abs(offset).max(axis=0) > (0.09, 0.13, 0.09)).all()
+    env.close()
+
+
+@pytest.mark.parametrize("offset, success", [(0.009, True), (0.011, False)])
+def test_success_is_within_1_cm_at_the_last_step(offset, success):
+    env = envs.make(ID, **TINY, max_episode_steps=5, init_noise_joints=0.0)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    for _ in range(4):  # zero actions: PD holds the default pose (gravity compensated), the hand stays put
+        env.step(np.zeros(3, np.float32))
+    task.target[0] = task.end_effector[0] + (0.0, 0.0, offset)
+    _, _, _, truncated, info = env.step(np.zeros(3, np.float32))
+    assert truncated
+    assert info["distance"] == pytest.approx(offset, abs=2e-4)
+    assert info["is_success"] == success
+    env.close()
+
+
+def test_position_targets_stay_inside_the_joint_limits():
+    env = envs.make(ID, **TINY, action_scale=4.0)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    task.apply_action(np.array([[1.0, -1.0, 1.0]]))
+    np.testing.assert_allclose(task.joint_target[0], [2.5, -2.5, 2.5])  # 0 + 4, -0.5 - 4, 1 + 4 cut to +-2.5
+    env.close()
+
+
+def test_the_drive_cuts_torque_at_the_motor_speed_limit():
+    robot = load_robot("tiny_arm")
+    drive = JointDrive(robot, robot.model())
+    torque = drive.limit(np.array([[10.0, 10.0, -10.0]]), np.array([[2.5, 6.0, 4.0]]))
+    np.testing.assert_allclose(torque, [[5.0, 0.0, -10.0]])  # half speed: half torque; past the limit: none
+
+
+def test_batched_env_matches_sync_vector_env_step_by_step():
+    n, seed = 3, 5
+    ours = envs.make_vec(ID, n, **TINY, max_episode_steps=40)
+    ref = SyncVectorEnv([lambda: gym.make(ID, max_episode_steps=40, **TINY) for _ in range(n)],
+                        autoreset_mode=AutoresetMode.SAME_STEP)
+    o1, _ = ours.reset(seed=seed)
+    o2, _ = ref.reset(seed=seed)
+    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
+    rng = np.random.default_rng(0)
+    for t in range(90):
+        a = rng.uniform(-1, 1, size=(n, 3)).astype(np.float32)
+        o1, r1, _, tr1, _ = ours.step(a)
+        o2, r2, _, tr2, _ = ref.step(a)
+        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
+        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-8)
+        np.testing.assert_array_equal(tr1, tr2)
+    ours.close()
+    ref.close()
+
+
+def test_a_legged_robot_is_refused_with_its_file_and_kind():
+    with pytest.raises(ValueError, match=r"tiny_quad/robot.yaml: kind: ReachTask runs 'arm' robots, got 'legged'"):
+        envs.make(ID, robot="tiny_quad")
