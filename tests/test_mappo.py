@@ -98,6 +98,25 @@ def test_rollout_gives_every_robot_the_team_reward_and_bootstraps_truncation(cri
     assert st.dones[2].tolist() == [1.0, 1.0, 1.0, 1.0]
 
 
+def test_minibatches_keep_each_robot_transition_whole_and_cover_the_rollout_once():
+    # Every stored tensor of transition k holds k, so a minibatch row mixed from two transitions shows.
+    st = MultiRollout(3, 4, obs_dim=2, critic_dim=5, act_dim=1, device=torch.device("cpu"))
+    k = torch.arange(12.0).reshape(3, 4)
+    st.obs[:], st.critic_in[:], st.actions[:] = k[..., None], k[..., None], k[..., None]
+    st.agent[:] = k.long()
+    st.log_probs[:], st.values[:], st.advantages[:], st.returns[:] = k, k, k, k
+    seen = []
+    for mb in st.minibatches(3, values=-k, returns=k + 100):
+        assert mb.obs.shape == (4, 2) and mb.critic_in.shape == (4, 5)
+        for row in mb.critic_in, mb.obs, mb.actions, mb.agent[:, None].float(), mb.log_probs[:, None]:
+            assert (row == mb.advantages[:, None]).all()
+        assert (mb.values == -mb.advantages).all() and (mb.returns == mb.advantages + 100).all()
+        seen += mb.advantages.tolist()
+    assert sorted(seen) == list(range(12))
+    with pytest.raises(ValueError, match="no stored field"):
+        st.flat(rewards=k)
+
+
 def _multi_config(tmp_path, **sections) -> str:
     data = {"algo": "mappo", "seed": 1,
             "env": {"id": "robotrl/MultiPush-v0", "num_envs": 4, "kwargs": {"n_robots": 2}},

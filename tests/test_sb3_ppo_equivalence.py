@@ -57,7 +57,7 @@ def test_gae_equals_sb3_rollout_buffer_with_terminations_and_truncations():
         buffer.add(np.zeros((N, 1)), np.zeros((N, 1)), reward, episode_start, t32(values[t]), torch.zeros(N))
     buffer.compute_returns_and_advantage(t32(last_values), done[-1])
 
-    r = bootstrap_truncated(t32(rewards), t32(truncated), t32(final_values), gamma)
+    r = bootstrap_truncated(t32(rewards), truncated, t32(final_values[truncated]), gamma)
     adv, ret = gae(r, t32(values), t32(done), t32(last_values), gamma, lam)
     np.testing.assert_allclose(adv.numpy(), buffer.advantages, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(ret.numpy(), buffer.returns, rtol=1e-5, atol=1e-5)

@@ -15,12 +15,11 @@ from robotrl.agents.common import (
     OnPolicyCollector,
     PolicyOptimizerState,
     build_actor_critic,
-    explained_variance,
     policy_metrics,
 )
 from robotrl.config import RunConfig
 from robotrl.core.flat_params import FlatParameters
-from robotrl.core.returns import gae
+from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
 from robotrl.hyper.a2c import Hyper
@@ -51,11 +50,7 @@ def rollout_batch(storage: RolloutStorage, last_value: torch.Tensor, hp: Hyper) 
     """Advantages and returns of a full rollout, flattened into one batch (no shuffling: one step)."""
     storage.advantages, storage.returns = gae(storage.rewards, storage.values, storage.dones, last_value,
                                               hp.gamma, hp.gae_lambda)
-    n = storage.steps * storage.num_envs
-    return Batch(obs=storage.obs.reshape(n, *storage.obs.shape[2:]),
-                 actions=storage.actions.reshape(n, *storage.actions.shape[2:]),
-                 log_probs=storage.log_probs.reshape(n), values=storage.values.reshape(n),
-                 advantages=storage.advantages.reshape(n), returns=storage.returns.reshape(n))
+    return storage.flat()
 
 
 def make_policy(cfg: RunConfig, env) -> nn.Module:

@@ -29,9 +29,10 @@ from torch import nn
 
 import envs
 from robotrl.agents import a2c
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic, explained_variance
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
+from robotrl.core.returns import explained_variance
 from robotrl.core.schedules import learning_rate
 from robotrl.core.threads import limit_threads
 from robotrl.hyper.a3c import Hyper

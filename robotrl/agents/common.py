@@ -12,6 +12,7 @@ from policies.actor_critic import ActorCritic
 from policies.rollout_sampler import RolloutSampler
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
+from robotrl.core.returns import bootstrap_truncated
 from robotrl.core.running_stats import RewardScaler
 from robotrl.core.storage import RolloutStorage
 
@@ -84,12 +85,6 @@ def policy_metrics(policy: ActorCritic, lr: float) -> dict[str, float]:
     return out
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    """1 - Var[returns - values] / Var[returns]: how much of the return the critic explains."""
-    var = returns.var()
-    return float(1 - (returns - values).var() / var) if var > 0 else float("nan")
-
-
 class OnPolicyCollector(CollectorState):
     """Steps a vector env with the current policy and fills a RolloutStorage.
 
@@ -129,7 +124,7 @@ class OnPolicyCollector(CollectorState):
                 ids = np.flatnonzero(truncated)
                 final = self._tensor(np.stack([infos["final_obs"][i] for i in ids]))
                 with torch.no_grad():
-                    reward[ids] += self.gamma * self.policy.value(final)
+                    reward = bootstrap_truncated(reward, truncated, self.policy.value(final), self.gamma)
             storage.add(obs, action, log_prob, value, reward, self._tensor(done))
 
     @torch.no_grad()

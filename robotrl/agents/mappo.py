@@ -14,6 +14,7 @@ normalization inside the policy, and time-limit truncations bootstrapped from V(
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,10 +23,12 @@ from torch import nn
 
 import envs
 from policies.multi_actor_critic import MultiActorCritic
+from robotrl.agents.ppo import clipped_loss
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
-from robotrl.core.returns import gae
+from robotrl.core.returns import bootstrap_truncated, explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
+from robotrl.core.storage import Batch, RolloutStorage
 from robotrl.hyper.mappo import Hyper
 
 
@@ -79,29 +82,23 @@ def evaluate(policy: MultiActorCritic, cfg: RunConfig, episodes: int, seed: int)
             "success_rate": float(np.nanmean(success)) if has_success else None}
 
 
-class MultiRollout:
-    """(T, n * m, ...) tensors: robot j of env e is column e * m + j."""
+@dataclass
+class RobotBatch(Batch):
+    """PPO's batch of robot-transitions plus what the central critic and the shared actor read."""
+
+    critic_in: torch.Tensor
+    agent: torch.Tensor
+
+
+class MultiRollout(RolloutStorage[RobotBatch]):
+    """(T, n * m, ...) tensors: robot j of env e is column e * m + j. A PPO rollout over robot-columns,
+    with each one's critic input and agent index beside it, so PPO's minibatch generator serves."""
 
     def __init__(self, steps: int, columns: int, obs_dim: int, critic_dim: int, act_dim: int,
                  device: torch.device) -> None:
-        self.steps, self.columns = steps, columns
-        shape = (steps, columns)
-        self.obs = torch.zeros(*shape, obs_dim, device=device)
-        self.critic_in = torch.zeros(*shape, critic_dim, device=device)
-        self.agent = torch.zeros(shape, dtype=torch.long, device=device)
-        self.actions = torch.zeros(*shape, act_dim, device=device)
-        self.log_probs, self.values = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
-        self.rewards, self.dones = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
-        self.advantages, self.returns = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
-
-    def minibatches(self, size: int):
-        n = self.steps * self.columns
-        flat = {k: getattr(self, k).reshape(n, *getattr(self, k).shape[2:])
-                for k in ("obs", "critic_in", "agent", "actions", "log_probs", "values", "advantages", "returns")}
-        perm = torch.randperm(n, device=self.obs.device)
-        for i in range(n // size):
-            idx = perm[i * size:(i + 1) * size]
-            yield {k: v[idx] for k, v in flat.items()}
+        super().__init__(steps, columns, (obs_dim,), (act_dim,), torch.float32, device, RobotBatch)
+        self.critic_in = torch.zeros(steps, columns, critic_dim, device=device)
+        self.agent = torch.zeros(steps, columns, dtype=torch.long, device=device)
 
 
 class MultiCollector:
@@ -133,12 +130,13 @@ class MultiCollector:
             done = terminated | truncated
             success = info.get("is_success")
             episodes.add(reward, done, {"final_info": {"is_success": success}} if success is not None else {})
-            team = self._t(reward).unsqueeze(1).expand(n, m).clone()
+            team = self._t(reward).unsqueeze(1).expand(n, m)
             if truncated.any():
                 ids = np.flatnonzero(truncated)
                 final = critic_input(self._t(info["final_obs"][ids]), self._t(info["final_state"][ids]),
                                      self.hp.critic)
-                team[ids] += self.hp.gamma * self.policy.value(final, self.agent_idx[: len(ids)])
+                team = bootstrap_truncated(team, truncated, self.policy.value(final, self.agent_idx[: len(ids)]),
+                                           self.hp.gamma)
             st.obs[t], st.critic_in[t] = self.obs.reshape(n * m, -1), c_in.reshape(n * m, -1)
             st.agent[t], st.actions[t] = self.agent_idx.reshape(-1), action.reshape(n * m, -1)
             st.log_probs[t], st.values[t] = log_prob.reshape(-1), value.reshape(-1)
@@ -151,29 +149,11 @@ class MultiCollector:
         return self.policy.value(critic_input(self.obs, self.state, self.hp.critic), self.agent_idx).reshape(-1)
 
 
-def mappo_loss(policy: MultiActorCritic, mb: dict[str, torch.Tensor], hp: Hyper,
-               norm_returns: torch.Tensor, norm_old_values: torch.Tensor):
-    """PPO's clipped surrogate per robot-transition, with the critic regressed in normalized units."""
-    log_prob, entropy = policy.log_prob_entropy(mb["obs"], mb["agent"], mb["actions"])
-    entropy = entropy.mean()
-    adv = mb["advantages"]
-    if hp.normalize_advantage and adv.numel() > 1:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    log_ratio = log_prob - mb["log_probs"]
-    ratio = log_ratio.exp()
-    policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - hp.clip_range, 1 + hp.clip_range)).mean()
-    values = policy.normalized_value(mb["critic_in"], mb["agent"])
-    if hp.clip_range_vf is None:
-        value_loss = (norm_returns - values).square().mean()
-    else:
-        clipped = norm_old_values + (values - norm_old_values).clamp(-hp.clip_range_vf, hp.clip_range_vf)
-        value_loss = torch.max((norm_returns - values).square(), (norm_returns - clipped).square()).mean()
-    loss = policy_loss - hp.ent_coef * entropy + hp.vf_coef * value_loss
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()
-        clipfrac = ((ratio - 1).abs() > hp.clip_range).float().mean()
-    return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
-                  "approx_kl": approx_kl, "clipfrac": clipfrac}
+def mappo_loss(policy: MultiActorCritic, batch: RobotBatch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's loss per robot-transition: each robot's actor on its own observation, the critic on
+    `critic_in` in normalized units (`batch.values` and `batch.returns` normalized by the caller)."""
+    log_prob, entropy = policy.log_prob_entropy(batch.obs, batch.agent, batch.actions)
+    return clipped_loss(batch, log_prob, entropy, policy.normalized_value(batch.critic_in, batch.agent), hp)
 
 
 class Agent:
@@ -205,12 +185,15 @@ class Agent:
                                         hp.gamma, hp.gae_lambda)
         if hp.value_norm:
             policy.value_norm.update(st.returns)
+        # The critic learns in normalized units; the statistics stay fixed for the update's epochs.
+        norm = policy.value_norm.normalize if hp.value_norm else (lambda x: x)
+        values, returns = norm(st.values), norm(st.returns)
+        num_minibatches = st.steps * st.num_envs // hp.batch_size
         sums: dict[str, float] = {}
         count, stop = 0, False
         for _ in range(hp.n_epochs):
-            for mb in st.minibatches(hp.batch_size):
-                norm = policy.value_norm.normalize if hp.value_norm else (lambda x: x)
-                loss, terms = mappo_loss(policy, mb, hp, norm(mb["returns"]), norm(mb["values"]))
+            for mb in st.minibatches(num_minibatches, values=values, returns=returns):
+                loss, terms = mappo_loss(policy, mb, hp)
                 if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
                     stop = True
                     break
@@ -227,9 +210,7 @@ class Agent:
         policy.normalizer.update(st.obs.reshape(-1, st.obs.shape[-1]))
         policy.critic_normalizer.update(st.critic_in.reshape(-1, st.critic_in.shape[-1]))
         out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
-        values, returns = st.values.flatten(), st.returns.flatten()
-        var = returns.var()
-        out["losses/explained_variance"] = float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+        out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out["charts/learning_rate"] = lr
         out["charts/action_std"] = float(policy.log_std.detach().exp().mean())
         return out

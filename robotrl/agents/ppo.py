@@ -15,22 +15,31 @@ from robotrl.agents.common import (
     OnPolicyCollector,
     PolicyOptimizerState,
     build_actor_critic,
-    explained_variance,
     policy_metrics,
 )
 from robotrl.config import RunConfig
 from robotrl.core.flat_params import FlatParameters
-from robotrl.core.returns import gae
+from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
-from robotrl.core.storage import RolloutStorage
+from robotrl.core.storage import Batch, RolloutStorage
+from robotrl.hyper.mappo import Hyper as MappoHyper
 from robotrl.hyper.ppo import Hyper
 
 
-def ppo_loss(policy: nn.Module, batch, hp: Hyper, normalized: bool = False
+def ppo_loss(policy: nn.Module, batch: Batch, hp: Hyper, normalized: bool = False
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its terms for one minibatch (also used by the SB3 cross-checks). `normalized`:
     batch.obs went through the policy's observation normalizer already."""
     log_prob, entropy, values = policy.evaluate_actions(batch.obs, batch.actions, normalized=normalized)
+    return clipped_loss(batch, log_prob, entropy, values, hp)
+
+
+def clipped_loss(batch: Batch, log_prob: torch.Tensor, entropy: torch.Tensor, values: torch.Tensor,
+                 hp: Hyper | MappoHyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's objective from the current policy's log pi(a|s), entropy and V(s) on the batch: clipped
+    surrogate, (optionally clipped) value error, entropy bonus. It takes evaluated tensors rather than a
+    policy so that MAPPO's per-robot actors and central critic (in normalized value units, with
+    `batch.values` and `batch.returns` normalized alike) share it."""
     entropy = entropy.mean()
     adv = batch.advantages
     if hp.normalize_advantage and adv.numel() > 1:

@@ -23,6 +23,7 @@ from policies.actor_critic import ActorCritic
 from robotrl.agents.common import build_actor_critic
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
+from robotrl.core.returns import bootstrap_truncated, explained_variance
 from robotrl.core.storage import EpisodeBatch, EpisodeStorage
 from robotrl.hyper.reinforce import Hyper
 
@@ -89,12 +90,13 @@ class EpisodeCollector:
             self.obs, reward, terminated, truncated, infos = self.env.step(self.policy.to_env(action).cpu().numpy())
             done = terminated | truncated
             episodes.add(reward, done, infos)
+            # The value of what a cut removed: a zero reward bootstrapped where the limit cut.
             tail = torch.zeros(self.env.num_envs)
             if self.bootstrap and truncated.any():
                 ids = np.flatnonzero(truncated)
                 with torch.no_grad():
                     final = self._tensor(np.stack([infos["final_obs"][i] for i in ids]))
-                    tail[ids] = self.gamma * self.policy.value(final).cpu()
+                    tail = bootstrap_truncated(tail, truncated, self.policy.value(final).cpu(), self.gamma)
             self.storage.add(obs.cpu(), action.cpu(), torch.as_tensor(reward), torch.as_tensor(done), tail)
             taken += self.env.num_envs
         return taken
@@ -159,8 +161,7 @@ class Agent:
                 value_loss.backward()
                 self.value_optimizer.step()
                 out["losses/value_loss"] = float(value_loss.detach())
-            var = returns.var()
-            out["losses/explained_variance"] = float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+            out["losses/explained_variance"] = explained_variance(values, returns)
         self.policy.normalizer.update(obs)
         out.update({f"losses/{k}": float(v.detach()) for k, v in terms.items()})
         out["charts/batch_episodes"] = float(b.episode[-1] + 1)

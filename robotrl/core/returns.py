@@ -8,6 +8,7 @@ bootstrap value gamma * V(final_obs) is added to that step's reward by the calle
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -46,7 +47,20 @@ def gae(
 
 
 def bootstrap_truncated(
-    rewards: torch.Tensor, truncated: torch.Tensor, final_values: torch.Tensor, gamma: float
+    rewards: torch.Tensor, truncated: torch.Tensor | np.ndarray, final_values: torch.Tensor, gamma: float
 ) -> torch.Tensor:
-    """r + gamma * V(final_obs) where the time limit cut the episode (a terminal state is worth 0)."""
-    return rewards + gamma * final_values * truncated.to(rewards.dtype)
+    """r + gamma * V(final_obs) where the time limit cut the episode; a terminal state is worth 0, so
+    terminated and running steps keep r. `truncated` masks the leading dimensions of `rewards`;
+    `final_values` holds V of the cut episodes' final observations only, in the mask's row-major order
+    (the shape of `rewards[truncated]`): collectors evaluate the critic just where the limit cut."""
+    mask = torch.as_tensor(truncated, dtype=torch.bool, device=rewards.device)
+    out = rewards.clone()
+    out[mask] += gamma * final_values.to(rewards.dtype)
+    return out
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """1 - Var[returns - values] / Var[returns]: how much of the return the critic explains (1: all,
+    0: no better than the mean, negative: worse); NaN when the returns do not vary."""
+    var = returns.var()
+    return float(1 - (returns - values).var() / var) if var > 0 else float("nan")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Generic, Self, TypeVar
 
 import torch
 
@@ -21,13 +23,25 @@ class Batch:
     advantages: torch.Tensor
     returns: torch.Tensor
 
+    def select(self, idx: torch.Tensor) -> Self:
+        """The transitions at `idx`, in a batch of the same kind (subclasses carry more fields)."""
+        return type(self)(**{f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self)})
 
-class RolloutStorage:
-    """(T, N, ...) tensors filled step by step by `add`, then turned into advantages by the agent."""
+
+BatchT = TypeVar("BatchT", bound=Batch)
+
+
+class RolloutStorage(Generic[BatchT]):
+    """(T, N, ...) tensors filled step by step by `add`, then turned into advantages by the agent.
+
+    `batch_type` is what `flat` and `minibatches` return: its fields name the stored tensors a batch
+    carries, so a storage with more per-transition tensors (MAPPO's critic inputs) shares the generator.
+    """
 
     def __init__(self, steps: int, num_envs: int, obs_shape: tuple[int, ...], act_shape: tuple[int, ...],
-                 action_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
-        self.steps, self.num_envs = steps, num_envs
+                 action_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                 batch_type: type[BatchT] = Batch) -> None:
+        self.steps, self.num_envs, self.batch_type = steps, num_envs, batch_type
         shape = (steps, num_envs)
         self.obs = torch.zeros(*shape, *obs_shape, device=device)
         self.actions = torch.zeros(*shape, *act_shape, dtype=action_dtype, device=device)
@@ -53,25 +67,27 @@ class RolloutStorage:
     def clear(self) -> None:
         self.step = 0
 
-    def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None,
-                    obs: torch.Tensor | None = None) -> Iterator[Batch]:
-        """Shuffled minibatches covering every transition once. `obs` replaces the stored observations
-        (same leading shape), e.g. by their normalized form computed once per update."""
+    def flat(self, **replace: torch.Tensor) -> BatchT:
+        """The whole rollout as one batch: (T, N, ...) viewed as (T * N, ...), time-major. `replace` gives
+        tensors of the same leading shape to use instead of the stored ones of that name, e.g. the
+        observations normalized once per update."""
+        names = [f.name for f in dataclasses.fields(self.batch_type)]
+        unknown = set(replace) - set(names)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: no stored field {sorted(unknown)} in {names}")
         n = self.steps * self.num_envs
-        obs = self.obs if obs is None else obs
-        flat = {
-            "obs": obs.reshape(n, *obs.shape[2:]),
-            "actions": self.actions.reshape(n, *self.actions.shape[2:]),
-            "log_probs": self.log_probs.reshape(n),
-            "values": self.values.reshape(n),
-            "advantages": self.advantages.reshape(n),
-            "returns": self.returns.reshape(n),
-        }
+        tensors = {k: replace[k] if k in replace else getattr(self, k) for k in names}
+        return self.batch_type(**{k: x.reshape(n, *x.shape[2:]) for k, x in tensors.items()})
+
+    def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None,
+                    **replace: torch.Tensor) -> Iterator[BatchT]:
+        """Shuffled minibatches covering every transition once (`replace` as in `flat`)."""
+        whole = self.flat(**replace)
+        n = self.steps * self.num_envs
         perm = torch.randperm(n, generator=generator, device=self.obs.device)
         size = n // num_minibatches
         for i in range(num_minibatches):
-            idx = perm[i * size:(i + 1) * size]
-            yield Batch(**{k: v[idx] for k, v in flat.items()})
+            yield whole.select(perm[i * size:(i + 1) * size])
 
 
 @dataclass

@@ -23,6 +23,7 @@ from robotrl.agents.common import CollectorState, OnPolicyCollector
 from robotrl.agents.mappo import MultiCollector
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
+from robotrl.core.returns import bootstrap_truncated
 from robotrl.core.storage import RolloutStorage
 from robotrl.scale.ray_multi import MultiSpecEnv, RayMultiCollector
 from robotrl.scale.rollout_worker import RolloutWorker
@@ -73,13 +74,15 @@ class RayRolloutCollector(PooledCollector, CollectorState):
         tensor = self._tensor
         rew = tensor(rewards)
         if trunc.any():
-            # Row-major nonzero matches the order each worker listed its final observations in, and
-            # workers are concatenated column-block by column-block: sort by (worker, t, i) to match.
+            # Each worker lists its final observations in its own (t, i) order, and the workers are
+            # concatenated column-block by column-block: the list runs in (worker, t, i) order, while
+            # the bootstrap takes them in the (t, i) order of the whole mask.
             t_idx, i_idx = np.nonzero(trunc)
-            order = np.lexsort((i_idx, t_idx, i_idx // self.per_worker))
+            listed = np.lexsort((i_idx, t_idx, i_idx // self.per_worker))
             final = tensor(np.concatenate([p["final_obs"] for p in parts]))
             with torch.no_grad():
-                rew[t_idx[order], i_idx[order]] += self.gamma * self.policy.value(final)
+                final_values = self.policy.value(final)[torch.as_tensor(np.argsort(listed), device=self.device)]
+            rew = bootstrap_truncated(rew, trunc, final_values, self.gamma)
         obs, actions = tensor(cat("obs")), torch.as_tensor(cat("actions"), device=self.device)
         log_probs, values, done_t = tensor(cat("log_probs")), tensor(cat("values")), tensor(dones)
         for t in range(storage.steps):
