@@ -26,7 +26,8 @@ class RunningNormalizer(nn.Module):
 
     @torch.no_grad()
     def update(self, x: torch.Tensor) -> None:
-        x = x.reshape(-1, self.mean.shape[0]).to(torch.float64)
+        # The statistics stay where the module lives, whichever device the batch comes from.
+        x = x.reshape(-1, self.mean.shape[0]).to(self.mean.device, torch.float64)
         batch_mean = x.mean(0)
         batch_var = x.var(0, unbiased=False)
         n = x.shape[0]

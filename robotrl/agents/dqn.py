@@ -76,8 +76,11 @@ class EpsilonGreedyCollector:
         if self.obs is None:
             self.reset()
         n = self.env.num_envs
+        # The one copy of the observations on the run's device: the greedy action and the normalizer's
+        # warm-up statistics both read it (a CPU copy for the statistics crashed DQN on cuda).
+        obs = torch.as_tensor(self.obs, device=self.device)
         with torch.no_grad():
-            greedy = self.policy.deterministic(torch.as_tensor(self.obs, device=self.device)).cpu().numpy()
+            greedy = self.policy.deterministic(obs).cpu().numpy()
         explore = self.rng.random(n) < epsilon
         actions = np.where(explore, self.rng.integers(0, self.policy.n_actions, size=n), greedy)
         next_obs, reward, terminated, truncated, infos = self.env.step(actions)
@@ -87,7 +90,7 @@ class EpsilonGreedyCollector:
         for i in np.flatnonzero(done):
             stored_next[i] = infos["final_obs"][i]
         if update_normalizer:
-            self.policy.normalizer.update(torch.as_tensor(self.obs))
+            self.policy.normalizer.update(obs)
         if self.frames:
             self.replay.add(Transitions(self.obs, actions, reward.astype(np.float32), stored_next,
                                         terminated.astype(np.float32),
