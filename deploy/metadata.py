@@ -38,7 +38,8 @@ class PolicySpec:
     action_low: np.ndarray
     action_high: np.ndarray
     action_mode: str
-    pd: dict[str, list[float]] | None
+    pd: dict[str, Any] | None
+    """Position mode: kp, kd, default_pose (per joint) and action_scale (target = default_pose + scale x action)."""
     control_hz: float
     decimation: int
     quantized: str | None
@@ -49,14 +50,23 @@ class PolicySpec:
     obs_dtype: str = "float32"
     pixels: dict[str, Any] | None = None
     """How the frames are rendered (size, stack, camera; skip), for a policy trained on pixels."""
+    robot: dict[str, Any] | None = None
+    """Per joint in action order: `joints`, `default_pose`, `kp`, `kd`, `effort_limit`, `velocity_limit`,
+    and `action` (`kind` torque or position, per-joint `scale`, `meaning`): how a driver maps actions to
+    motors; `env_kwargs`: what rebuilds the simulated robot (`robot`, `action_mode`). Absent for envs that
+    are not robots with named joints."""
+    obs_units: tuple[tuple[str, str, float], ...] | None = None
+    """Per observation field: (name, units, scale): the value the policy sees is scale x the quantity."""
 
     def __post_init__(self) -> None:
         if not self.obs_shape:
             object.__setattr__(self, "obs_shape", (self.obs_dim,))
 
     def env_kwargs(self) -> dict[str, Any]:
-        """Env kwargs that make a simulated robot observe what the policy takes (its pixel rendering)."""
-        return {"pixels": dict(self.pixels)} if self.pixels else {}
+        """Env kwargs that make a simulated robot observe what the policy takes and act as it expects (its
+        pixel rendering; the robot description and the action mode, `robot.env_kwargs`)."""
+        kwargs = dict((self.robot or {}).get("env_kwargs") or {})
+        return {**kwargs, "pixels": dict(self.pixels)} if self.pixels else kwargs
 
     def to_dict(self) -> dict[str, Any]:
         return {"env_id": self.env_id, "algo": self.algo, "train_steps": self.train_steps,
@@ -65,7 +75,8 @@ class PolicySpec:
                 "obs_shape": list(self.obs_shape), "obs_dtype": self.obs_dtype, "pixels": self.pixels,
                 "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
                 "action_mode": self.action_mode, "pd": self.pd, "control_hz": self.control_hz,
-                "decimation": self.decimation, "quantized": self.quantized}
+                "decimation": self.decimation, "quantized": self.quantized, "robot": self.robot,
+                "obs_units": None if self.obs_units is None else [list(u) for u in self.obs_units]}
 
 
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
@@ -116,7 +127,48 @@ def parse_spec(raw: str | None, source: str) -> PolicySpec:
         control_hz=float(_get(data, "control_hz", (int, float), source)),
         decimation=_get(data, "decimation", int, source), quantized=data.get("quantized"),
         input_name=_get(data, "input", str, source), output_name=_get(data, "output", str, source),
-        obs_shape=obs_shape, obs_dtype=obs_dtype, pixels=pixels)
+        obs_shape=obs_shape, obs_dtype=obs_dtype, pixels=pixels, robot=_robot(data, act_dim, source),
+        obs_units=_obs_units(data, fields, source))
+
+
+ROBOT_JOINT_KEYS = ("default_pose", "kp", "kd", "effort_limit")
+
+
+def _robot(data: dict[str, Any], act_dim: int, source: str) -> dict[str, Any] | None:
+    """The optional `robot` entry, checked: one name and one number per action for each joint key."""
+    robot = data.get("robot")
+    if robot is None:
+        return None
+    if not isinstance(robot, dict):
+        raise ValueError(f"{source}: metadata robot: expected a mapping, got {type(robot).__name__}")
+    joints = robot.get("joints")
+    if not (isinstance(joints, list) and len(joints) == act_dim and all(isinstance(j, str) for j in joints)):
+        raise ValueError(f"{source}: metadata robot.joints: expected {act_dim} joint names, got {joints!r}")
+    for key in ROBOT_JOINT_KEYS:
+        values = robot.get(key)
+        if not (isinstance(values, list) and len(values) == act_dim
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)):
+            raise ValueError(f"{source}: metadata robot.{key}: expected {act_dim} numbers, got {values!r}")
+    action = robot.get("action")
+    if not (isinstance(action, dict) and action.get("kind") in ACTION_MODES
+            and isinstance(action.get("scale"), list) and len(action["scale"]) == act_dim):
+        raise ValueError(f"{source}: metadata robot.action: expected kind in {ACTION_MODES} and {act_dim} scales, "
+                         f"got {action!r}")
+    return robot
+
+
+def _obs_units(data: dict[str, Any], fields: tuple[tuple[str, int], ...],
+               source: str) -> tuple[tuple[str, str, float], ...] | None:
+    """The optional `obs_units` entry: (name, units, scale) for each observation field, in order."""
+    units = data.get("obs_units")
+    if units is None:
+        return None
+    names = [name for name, _ in fields]
+    if not (isinstance(units, list) and [u[0] if isinstance(u, list) and len(u) == 3 else None for u in units] == names
+            and all(isinstance(u[1], str) and isinstance(u[2], int | float) for u in units)):
+        raise ValueError(f"{source}: metadata obs_units: expected [name, units, scale] for each of {names}, "
+                         f"got {units!r}")
+    return tuple((str(n), str(u), float(s)) for n, u, s in units)
 
 
 def _observation(data: dict[str, Any], obs_dim: int, source: str) -> tuple[tuple[int, ...], str, dict | None]:

@@ -47,6 +47,9 @@ class Task(ABC):
     pd_kp: tuple[float, ...] = ()
     pd_kd: tuple[float, ...] = ()
     default_pose: tuple[float, ...] = ()
+    obs_units: dict[str, tuple[str, float]] = {}
+    """Per observation field: its units and the scale it is multiplied by (the ONNX metadata's
+    `obs_units`, so a robot's driver builds observations without reading the task's code)."""
     uses_derived_state: bool = True
     """Whether `observe()` and `evaluate()` read MuJoCo's derived quantities (body and site positions,
     sensors) rather than only qpos/qvel. A task that reads only the state sets False: the vector env
@@ -92,6 +95,8 @@ class Task(ABC):
                    if self.action_mode == "position" else None),
             "control_hz": 1.0 / self.control_dt,
             "decimation": self.frame_skip,
+            "obs_units": ([[name, *self.obs_units[name]] for name, _ in self.obs_fields]
+                          if self.obs_units else None),
         }
 
     @abstractmethod

@@ -15,6 +15,7 @@ import numpy as np
 
 from envs.sim import BatchSim
 from envs.tasks.base import StepResult, Task
+from envs.tasks.robot_task import robot_block
 
 STAND = np.tile([0.0, 0.8, -1.6], 4)
 """Joint angles of the standing pose (abduction, hip, knee per leg), torso at about 0.24 m."""
@@ -53,6 +54,11 @@ class QuadrupedTask(Task):
     max_episode_steps = 1000  # 20 s
     obs_fields = (("gravity_in_body", 3), ("linear_velocity_body", 3), ("angular_velocity_body", 3),
                   ("command", 3), ("joint_offset", 12), ("joint_velocity", 12), ("last_action", 12))
+    obs_units = {"gravity_in_body": ("unit vector, torso frame", 1.0),
+                 "linear_velocity_body": ("m/s, torso frame", 1.0),
+                 "angular_velocity_body": ("rad/s, torso frame", 1.0), "command": ("vx m/s, vy m/s, yaw rad/s", 1.0),
+                 "joint_offset": ("rad, joint position - default_pose, action order", 1.0),
+                 "joint_velocity": ("rad/s, action order", 0.05), "last_action": ("action units, [-1, 1]", 1.0)}
 
     def __init__(self, sim: BatchSim, action_mode: str = "pd", action_scale: float = 0.5,
                  command_vx: Range = (-0.5, 1.0), command_vy: Range = (-0.3, 0.3),
@@ -84,6 +90,23 @@ class QuadrupedTask(Task):
             model.actuator_gainprm[:, 0] = TORQUE_LIMIT
             model.actuator_biasprm[:, :3] = 0.0
             model.actuator_ctrlrange[:] = (-1.0, 1.0)
+
+    def describe(self) -> dict[str, Any]:
+        """The ONNX metadata's view: the "pd" mode is a position mode (PD in MuJoCo's position actuators,
+        kp and kv read from the model), with the joints, gains and limits a driver maps actions with."""
+        info = super().describe()
+        model = self.sim.model
+        joints = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, int(j)) for j in model.actuator_trnid[:, 0]]
+        if self.action_mode == "pd":
+            kp, kd = model.actuator_gainprm[:, 0].tolist(), (-model.actuator_biasprm[:, 2]).tolist()
+            info["action_mode"] = "position"
+            info["pd"] = {"kp": kp, "kd": kd, "default_pose": STAND.tolist(), "action_scale": self.action_scale}
+        else:
+            kp, kd = [0.0] * 12, [0.0] * 12
+        info["robot"] = robot_block("quadruped", joints, STAND, kp, kd, [TORQUE_LIMIT] * 12, None,
+                                    "position" if self.action_mode == "pd" else "torque", self.action_scale,
+                                    {"action_mode": self.action_mode, "action_scale": self.action_scale})
+        return info
 
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         for i in ids:

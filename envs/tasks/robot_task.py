@@ -10,6 +10,7 @@ the simulation, so one model of motor actuators serves both modes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import mujoco
@@ -38,6 +39,8 @@ class RobotTask(Task):
                  action_scale: float = 0.5) -> None:
         super().__init__(sim)
         self.robot = self.load(robot)
+        self.robot_arg = str(robot or self.default_robot)
+        """The `robot` kwarg as given (a shipped name, a path, menagerie:...): what rebuilds this robot."""
         self.frame_skip = self.robot.decimation
         self.action_mode = _mode(action_mode)
         self.action_scale = float(action_scale)
@@ -111,20 +114,31 @@ class RobotTask(Task):
         info = super().describe()
         r = self.robot
         info["action_mode"] = self.action_mode
-        info["pd"] = ({"kp": list(r.kp), "kd": list(r.kd), "default_pose": list(r.default_pose)}
-                      if self.action_mode == "position" else None)
-        info["robot"] = {
-            "name": r.name, "joints": list(r.joints), "default_pose": list(r.default_pose),
-            "kp": list(r.kp), "kd": list(r.kd), "effort_limit": list(r.effort_limit),
-            "velocity_limit": list(r.velocity_limit),
-            "action": ({"kind": "position", "scale": self.action_scale,
-                        "meaning": "joint target = default_pose + scale * action (rad), clipped to joint limits, "
-                                   "tracked by torque = kp * (target - q) - kd * dq"}
-                       if self.action_mode == "position" else
-                       {"kind": "torque", "scale": list(r.effort_limit),
-                        "meaning": "joint torque = effort_limit * action (N m)"}),
-        }
+        info["pd"] = ({"kp": list(r.kp), "kd": list(r.kd), "default_pose": list(r.default_pose),
+                       "action_scale": self.action_scale} if self.action_mode == "position" else None)
+        info["robot"] = robot_block(r.name, r.joints, r.default_pose, r.kp, r.kd, r.effort_limit, r.velocity_limit,
+                                    self.action_mode, self.action_scale,
+                                    {"robot": self.robot_arg, "action_mode": self.action_mode,
+                                     "action_scale": self.action_scale})
         return info
+
+
+def robot_block(name: str, joints: Sequence[str], default_pose: Sequence[float], kp: Sequence[float],
+                kd: Sequence[float], effort_limit: Sequence[float], velocity_limit: Sequence[float] | None,
+                action_mode: str, action_scale: float, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The metadata's `robot` entry: per joint in action order, and what one action means."""
+    if action_mode == "position":
+        action = {"kind": "position", "scale": [float(action_scale)] * len(joints),
+                  "meaning": "joint target (rad) = default_pose + scale * action, clipped to the joint limits, "
+                             "tracked by torque = kp * (target - q) - kd * dq, cut to effort_limit"}
+    else:
+        action = {"kind": "torque", "scale": [float(e) for e in effort_limit],
+                  "meaning": "joint torque (N m) = scale * action, cut to effort_limit"}
+    return {"name": name, "joints": list(joints), "default_pose": [float(v) for v in default_pose],
+            "kp": [float(v) for v in kp], "kd": [float(v) for v in kd],
+            "effort_limit": [float(v) for v in effort_limit],
+            "velocity_limit": None if velocity_limit is None else [float(v) for v in velocity_limit],
+            "action": action, "env_kwargs": env_kwargs}
 
 
 def _mode(action_mode: str) -> str:
