@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import os
 import sys
 import tempfile
@@ -20,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from deploy import protocol
-from deploy.backends.udp import UdpBackend
+from deploy.backends.udp import UdpBackend, resolve
 from deploy.policy import PROVIDERS, OnnxPolicy
+from deploy.realtime import RealtimeConfig
 from deploy.runner import OVERRUN_POLICIES, LoopConfig, Runner
 from deploy.safety import SAFE_ACTIONS, SafetyConfig
+from deploy.states import StartConfig
 
 SIM_NEEDS_TRAIN = ("--backend sim runs a MuJoCo robot from envs: use `robotrl deploy --backend sim` "
                    "with the train extra (pip install 'robotrl[train]')")
@@ -42,14 +46,61 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", choices=list(PROVIDERS), default="cpu")
     p.add_argument("--overrun", choices=OVERRUN_POLICIES, default="skip",
                    help="a tick past the next deadline: skip (hold the command) or stop (safe action, end)")
-    p.add_argument("--safe-action", choices=SAFE_ACTIONS, default="hold")
+    p.add_argument("--safe-action", choices=SAFE_ACTIONS, default="auto",
+                   help="the safe state's command; auto: by the policy's action mode (torque: zero, position: hold)")
     p.add_argument("--max-rate", type=float, help="limit each action component's change, units per second")
-    p.add_argument("--watchdog-ms", type=float, default=50.0, help="observations older than this are stale")
+    p.add_argument("--watchdog-ms", type=float, default=50.0, help="no valid observation for this long: go safe")
+    p.add_argument("--passive-s", type=float, default=0.5,
+                   help="start sequence: passive for this long after the first observation")
+    p.add_argument("--ramp-s", type=float, default=2.0,
+                   help="start sequence: move to the default pose (torque: fade the policy in) over this long")
     p.add_argument("--spin-us", type=float, default=200.0, help="spin before each deadline instead of sleeping")
-    p.add_argument("--rt-priority", type=int, help="run the loop at this SCHED_FIFO priority (Linux, 1-99)")
+    add_realtime_arguments(p, default_priority=None)
     p.add_argument("--seed", type=int, default=0, help="sim: seed of the first episode")
     p.add_argument("--out", help="folder for ticks.npz and summary.json (default: next to the policy)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+
+def add_realtime_arguments(p: argparse.ArgumentParser, default_priority: int | None) -> None:
+    """The real-time habits (deploy/realtime.py), shared by `deploy` and `bench deploy`."""
+    p.add_argument("--rt-priority", type=int, default=default_priority,
+                   help="run the loop at this SCHED_FIFO priority (Linux, 1-99; 0: time-sharing)")
+    p.add_argument("--cpu", type=int, help="pin the loop to this CPU")
+    p.add_argument("--no-mlock", action="store_true", help="do not lock memory (mlockall) under --rt-priority")
+    p.add_argument("--no-dma-latency", action="store_true",
+                   help="do not hold /dev/cpu_dma_latency at 0 under --rt-priority")
+    p.add_argument("--keep-gc", action="store_true", help="leave garbage collection on during the loop")
+
+
+def realtime_config(args: argparse.Namespace) -> RealtimeConfig:
+    """The RealtimeConfig of the parsed flags; --rt-priority 0 means time-sharing."""
+    priority = getattr(args, "rt_priority", None) or None
+    return RealtimeConfig(priority=priority, cpu=getattr(args, "cpu", None),
+                          lock_memory=False if getattr(args, "no_mlock", False) else None,
+                          freeze_gc=not getattr(args, "keep_gc", False),
+                          dma_latency=False if getattr(args, "no_dma_latency", False) else None)
+
+
+def _check_number(flag: str, value: float | None, low: float, low_ok: bool) -> None:
+    if value is None:
+        return
+    if not (math.isfinite(value) and (value >= low if low_ok else value > low)):
+        raise ValueError(f"{flag} {value}: expected a finite number {'>=' if low_ok else '>'} {low:g}")
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Every flag checked before anything starts, each error naming its flag (the spin against the
+    period is checked once the rate is known, by LoopConfig)."""
+    _check_number("--rate", args.rate, 0, False)
+    _check_number("--duration", args.duration, 0, False)
+    _check_number("--spin-us", args.spin_us, 0, True)
+    _check_number("--watchdog-ms", args.watchdog_ms, 0, False)
+    _check_number("--max-rate", args.max_rate, 0, False)
+    _check_number("--passive-s", getattr(args, "passive_s", 0.0), 0, True)
+    _check_number("--ramp-s", getattr(args, "ramp_s", 0.0), 0, True)
+    realtime_config(args)
+    if args.backend == "udp":
+        resolve(args.host, args.port)
 
 
 def default_out_dir(policy: Path, backend: str) -> Path:
@@ -84,11 +135,14 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     """Load the policy, open the backend, run, write the outputs; returns (summary, output folder)."""
     if args.backend == "sim" and make_sim_env is None:
         raise RuntimeError(SIM_NEEDS_TRAIN)
+    check_flags(args)
     policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
     loop = LoopConfig(rate_hz=rate, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us,
-                      rt_priority=args.rt_priority)
+                      realtime=realtime_config(args))
     safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
+    start = StartConfig(passive_s=args.passive_s, ramp_s=args.ramp_s)
+    show_transitions()
     if args.backend == "sim":
         from deploy.backends.sim import SimBackend
 
@@ -100,7 +154,7 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
                              f"at most {protocol.MAX_VALUES} float32 values: use --backend sim")
         backend = UdpBackend(args.host, args.port)
     try:
-        runner = Runner(policy, backend, loop, safety)
+        runner = Runner(policy, backend, loop, safety, start)
     except BaseException:
         backend.close()
         raise
@@ -110,15 +164,27 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     return summary, out_dir
 
 
+def show_transitions() -> None:
+    """State transitions go to stderr as they happen (one short line each; they are rare)."""
+    logger = logging.getLogger("deploy")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("deploy: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def format_summary(s: dict[str, Any]) -> str:
-    lat, inf, late = s["latency_us"], s["inference_us"], s["lateness_us"]
+    lat, inf, late, age = s["latency_us"], s["inference_us"], s["lateness_us"], s["obs_age_us"]
     faults = ", ".join(f"{k} {v}" for k, v in s["safe_actions"].items() if v) or "none"
+    moves = ", ".join(f"{k} {v}" for k, v in s["states"]["transitions"].items())
     lines = [
         f"{s['backend']} at {s['rate_hz']:g} Hz: {s['ticks']} ticks, {s['overruns']} overruns, "
-        f"{s['skipped']} skipped, stopped by {s['stopped_by']}",
+        f"{s['skipped']} skipped, blind ticks max {s['blind_ticks_max']}, stopped by {s['stopped_by']}",
         f"latency us p50 {lat['p50']} p99 {lat['p99']} max {lat['max']}; inference us p50 {inf['p50']} "
-        f"p99 {inf['p99']}; lateness us p50 {late['p50']} p99 {late['p99']} max {late['max']}",
-        f"safe actions: {faults}",
+        f"p99 {inf['p99']}; lateness us p50 {late['p50']} p99 {late['p99']} max {late['max']}; observation "
+        f"age us p50 {age['p50']} p99 {age['p99']}",
+        f"safe actions ({s['safe_command']}): {faults}; states: {moves}",
     ]
     robot = s.get("robot", {})
     if robot.get("episodes"):

@@ -1,30 +1,37 @@
 """The fixed-rate control loop: read, infer, make safe, send; on absolute deadlines, with per-tick timing.
 
-A tick: wake at its deadline; read the newest observation; when it is new and finite, run the
-policy; clamp and rate-limit; send. No new observation: repeat the last command until the watchdog
-says the observation is stale, then send the safe action. A tick that ends after the next deadline
-is an overrun: `skip` holds the last command and resumes at the next deadline still ahead; `stop`
-sends the safe action and ends the run. SIGINT and SIGTERM end the run the same way.
+A tick: wake at its deadline; read the newest observation; move the safety state machine
+(deploy/states.py: passive -> ramp -> policy, safe on a stale observation); compute the state's
+command (the policy runs in ramp and policy); clamp and rate-limit; send. No new observation:
+repeat the last command until the watchdog says the observation is stale, then go safe. A tick
+that ends after the next deadline is an overrun: `skip` holds the last command and resumes at the
+next deadline still ahead; `stop` sends the safe command and ends the run. SIGINT and SIGTERM end
+the run the same way. A backend with sessions (UDP) that reports a new one restarts the start
+sequence for the restarted robot.
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from deploy.backends.base import Backend, BackendError
+from deploy.backends.base import Backend, BackendError, RobotRefused
 from deploy.metadata import check_compatible
 from deploy.policy import OnnxPolicy
-from deploy.realtime import realtime
+from deploy.realtime import RealtimeConfig, realtime
 from deploy.safety import Safety, SafetyConfig
+from deploy.states import PASSIVE, RAMP, SAFE, ActionMode, StartConfig, StateMachine
 from deploy.timing import Scheduler, TickLog, now_ns, percentiles
 
 OVERRUN_POLICIES = ("skip", "stop")
+RT_MAX_SPIN = 0.5
+"""The largest share of a period a real-time loop may spin (see deploy/realtime.py for the measurement)."""
 
 
 @dataclass
@@ -37,12 +44,33 @@ class LoopConfig:
     """Spin on the clock for this long before each deadline instead of sleeping."""
     rt_priority: int | None = None
     """SCHED_FIFO priority of the loop (Linux; None: the default time-sharing scheduler)."""
+    realtime: RealtimeConfig | None = field(default=None)
+    """The other real-time habits (CPU, locked memory, GC, wake-up latency); None: the defaults for
+    `rt_priority`."""
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
+            raise ValueError(f"--rate {self.rate_hz}: expected a positive finite rate in Hz")
+        if not (math.isfinite(self.duration_s) and self.duration_s > 0):
+            raise ValueError(f"--duration {self.duration_s}: expected a positive finite number of seconds")
         if self.overrun not in OVERRUN_POLICIES:
             raise ValueError(f"--overrun {self.overrun!r}: expected one of {OVERRUN_POLICIES}")
-        if not self.duration_s > 0:
-            raise ValueError(f"--duration: expected a positive number of seconds, got {self.duration_s}")
+        period_us = 1e6 / self.rate_hz
+        if not (math.isfinite(self.spin_us) and 0 <= self.spin_us < period_us):
+            raise ValueError(f"--spin-us {self.spin_us}: expected 0 <= spin < the period ({period_us:g} us at "
+                             f"{self.rate_hz:g} Hz)")
+        if self.realtime is None:
+            self.realtime = RealtimeConfig(priority=self.rt_priority)
+        elif self.rt_priority is None:
+            self.rt_priority = self.realtime.priority
+        if self.rt_priority is not None and self.spin_us > RT_MAX_SPIN * period_us:
+            raise ValueError(f"--spin-us {self.spin_us:g} with --rt-priority: expected at most "
+                             f"{RT_MAX_SPIN * period_us:g} ({RT_MAX_SPIN:.0%} of the {period_us:g} us period); a "
+                             "real-time loop that spins longer starves the kernel's normal tasks and is stopped "
+                             "for up to 50 ms (RT throttling)")
+        if self.ticks > 100_000_000:
+            raise ValueError(f"--duration {self.duration_s:g} at --rate {self.rate_hz:g}: {self.ticks} ticks, "
+                             "expected at most 100,000,000 (per-tick records are kept in memory)")
 
     @property
     def ticks(self) -> int:
@@ -76,10 +104,14 @@ def install_signal_handlers(flag: StopFlag) -> Callable[[], None]:
 
 
 def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
-                 flag: StopFlag) -> tuple[int, int]:
-    """The scheduler alone: call `tick(k, wake_ns)` at each deadline; returns (overruns, skipped)."""
-    with realtime(config.rt_priority):
-        return _run_ticks(config, tick, log, flag)
+                 flag: StopFlag, report: dict[str, Any] | None = None) -> tuple[int, int]:
+    """The scheduler alone: call `tick(i, wake_ns)` at each deadline; returns (overruns, skipped). What the
+    real-time set-up did (and the page faults and collections of the loop) goes into `report`."""
+    with realtime(config.realtime) as done:
+        result = _run_ticks(config, tick, log, flag)
+    if report is not None:
+        report.update(done)
+    return result
 
 
 def _run_ticks(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
@@ -93,6 +125,7 @@ def _run_ticks(config: LoopConfig, tick: Callable[[int, int], None], log: TickLo
         wake = sched.wait(k)
         i = log.ticks
         log.lateness_us[i] = (wake - sched.deadline(k)) / 1000.0
+        log.wake_ns[i] = wake
         log.tick[i] = k
         tick(i, wake)
         log.ticks += 1
@@ -119,71 +152,162 @@ def run_floor(config: LoopConfig) -> dict[str, Any]:
             "lateness_us": percentiles(log.lateness_us[:log.ticks])}
 
 
+def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray) -> dict[str, Any]:
+    """The same scheduler and wait calling only the policy, once per period, with no I/O: the inference
+    time the loop could have on this machine at this moment."""
+    log = TickLog(config.ticks, 1)
+    act, times = policy.act, log.inference_us
+
+    def tick(i: int, wake: int) -> None:
+        t0 = now_ns()
+        act(obs)
+        times[i] = (now_ns() - t0) / 1000.0
+
+    overruns, skipped = run_schedule(config, tick, log, StopFlag())
+    return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped,
+            "inference_us": percentiles(log.inference_us[:log.ticks], ("p50", "p99")),
+            "lateness_us": percentiles(log.lateness_us[:log.ticks])}
+
+
+def blind_ticks_max(tick: np.ndarray, fresh: np.ndarray) -> int | None:
+    """The longest run of consecutive scheduled ticks (skipped ones included) after the first fresh one
+    that sent no command computed from a fresh observation; None when no tick was fresh."""
+    fresh_ticks = tick[fresh]
+    if fresh_ticks.size == 0:
+        return None
+    gaps = np.diff(fresh_ticks) - 1
+    tail = int(tick[-1] - fresh_ticks[-1])
+    return max(int(gaps.max()) if gaps.size else 0, tail)
+
+
 class Runner:
     """Runs `policy` on `backend` at a fixed rate; refuses a robot that does not match the policy."""
 
     def __init__(self, policy: OnnxPolicy, backend: Backend, loop: LoopConfig,
-                 safety: SafetyConfig | None = None) -> None:
+                 safety: SafetyConfig | None = None, start: StartConfig | None = None) -> None:
         check_compatible(policy.spec, backend.spec(), str(policy.path))
         self.policy, self.backend, self.loop = policy, backend, loop
+        self.mode = ActionMode(policy.spec, str(policy.path))
         self.safety = Safety(policy.spec.action_low, policy.spec.action_high, 1.0 / loop.rate_hz,
-                             safety or SafetyConfig())
+                             safety or SafetyConfig(), torque=self.mode.torque)
+        self.states = StateMachine(start or StartConfig())
         self.log = TickLog(loop.ticks, policy.spec.act_dim)
         self.flag = StopFlag()
         self._watchdog_ns = round(self.safety.config.watchdog_s * 1e9)
         self._last_obs_ns: int | None = None
+        self._sessions = hasattr(backend, "session")
+        self._session = getattr(backend, "session", None)
+        self._ramp_from = np.zeros(policy.spec.act_dim, dtype=np.float32)
+        self._ramp_cmd = np.zeros(policy.spec.act_dim, dtype=np.float32)
+        self.realtime: dict[str, Any] = {}
         self.write_errors = 0
         self.repeats = 0
 
-    def _send(self, command: np.ndarray) -> int:
-        try:
-            self.backend.write(command)
-        except BackendError:
-            self.write_errors += 1
+    def _send(self, command: np.ndarray | None) -> int:
+        if command is not None:
+            try:
+                self.backend.write(command)
+            except BackendError:
+                self.write_errors += 1
         return now_ns()
 
+    def _robot_restarted(self, i: int) -> None:
+        """A new session: the start sequence again, from the new robot's first observation."""
+        self._session = self.backend.session
+        self._last_obs_ns = None
+        self.safety.forget()
+        try:
+            check_compatible(self.policy.spec, self.backend.spec(), str(self.policy.path))
+        except ValueError as exc:
+            self.flag.set(f"restarted robot refused: {exc}")
+            self.states.to(SAFE, int(self.log.tick[i]), "restarted robot refused")
+            return
+        self.states.to(PASSIVE, int(self.log.tick[i]), f"robot restarted (session {self._session})")
+
+    def _act(self, i: int, obs: np.ndarray) -> np.ndarray:
+        t0 = now_ns()
+        try:
+            action = self.policy.act(obs)
+        except Exception:  # a failing inference must not end the loop: answer it safely
+            action = np.full(self.safety.low.shape, np.nan, dtype=np.float32)
+        self.log.inference_us[i] = (now_ns() - t0) / 1000.0
+        return action
+
+    def _fresh(self, i: int, wake: int, obs: np.ndarray) -> np.ndarray | None:
+        """The command for a fresh, finite observation in the current state."""
+        states, safety, mode = self.states, self.safety, self.mode
+        before = states.state
+        progress = states.advance(int(self.log.tick[i]), wake)
+        state = states.state
+        if state == PASSIVE:
+            return safety.zero() if mode.torque else safety.clamp(mode.measured(obs))
+        if state == RAMP:
+            if mode.torque:
+                action = self._act(i, obs)
+                return safety.filter(np.multiply(action, np.float32(progress), out=self._ramp_cmd))
+            if before != RAMP:
+                self._ramp_from[:] = mode.measured(obs)
+            return safety.filter(np.multiply(self._ramp_from, np.float32(1.0 - progress), out=self._ramp_cmd))
+        return safety.filter(self._act(i, obs))
+
     def _tick(self, i: int, wake: int) -> None:
-        safety, log = self.safety, self.log
+        safety, log, states = self.safety, self.log, self.states
         faults_before = safety.total
+        fresh = False
         try:
             reading = self.backend.read()
+        except RobotRefused as exc:
+            reading, command = None, safety.safe()
+            self.flag.set(f"robot refused: {exc}")
         except BackendError:
-            reading = None
-            command = safety.safe("read_error")
-        else:
-            if reading is not None:
-                self._last_obs_ns = reading.received_ns
-            if self._last_obs_ns is None:
-                command = safety.safe("no_observation")
-            elif reading is None:
-                if wake - self._last_obs_ns > self._watchdog_ns:
-                    command = safety.safe("stale_observation")
-                else:
-                    self.repeats += 1
-                    command = safety.hold()
-            elif not safety.finite(reading.obs):
-                command = safety.safe("bad_observation")
+            reading, command = None, safety.safe("read_error")
+        if self._sessions and self.backend.session != self._session:
+            self._robot_restarted(i)
+        if self.flag.reason is not None:
+            reading, command = None, safety.safe()
+        elif reading is None:
+            if faults_before != safety.total:
+                pass  # a failed read: its safe command is set
+            elif self._last_obs_ns is None:
+                safety.count("no_observation")
+                command = safety.zero() if self.mode.torque else safety.hold()
+            elif wake - self._last_obs_ns > self._watchdog_ns:
+                safety.count("stale_observation")
+                if states.state != SAFE:
+                    states.to(SAFE, int(log.tick[i]), "stale observation")
+                command = safety.safe()
             else:
-                t0 = now_ns()
-                try:
-                    action = self.policy.act(reading.obs)
-                except Exception:  # a failing inference must not end the loop: answer it safely
-                    action = np.full(safety.low.shape, np.nan, dtype=np.float32)
-                log.inference_us[i] = (now_ns() - t0) / 1000.0
-                command = safety.filter(action)
+                self.repeats += 1
+                command = safety.hold()
+        elif not safety.finite(reading.obs):
+            command = safety.safe("bad_observation")
+        else:
+            self._last_obs_ns = reading.received_ns
+            command = self._fresh(i, wake, reading.obs)
+            fresh = safety.total == faults_before
         sent = self._send(command)
+        states.ticks[states.state] += 1
+        log.state[i] = states.state
+        log.fresh[i] = fresh
         log.safe[i] = safety.total != faults_before
         if reading is not None:
             log.latency_us[i] = (sent - reading.received_ns) / 1000.0
-        log.actions[i] = command
+            if reading.arrived_ns is not None:
+                log.obs_age_us[i] = (sent - reading.arrived_ns) / 1000.0
+        if command is not None:
+            log.actions[i] = command
 
     def run(self) -> dict[str, Any]:
-        """Run until the duration is over, a signal comes or an overrun stops it; always ends on the safe
-        action and closes the backend."""
+        """Run until the duration is over, a signal comes or an overrun stops it; always ends in the safe
+        state on its command and closes the backend."""
         restore = install_signal_handlers(self.flag)
+        overruns = skipped = 0
         try:
-            overruns, skipped = run_schedule(self.loop, self._tick, self.log, self.flag)
+            overruns, skipped = run_schedule(self.loop, self._tick, self.log, self.flag, self.realtime)
         finally:
+            reason = self.flag.reason or "end of run"
+            if self.states.state != SAFE:
+                self.states.to(SAFE, int(self.log.tick[self.log.ticks - 1]) + 1 if self.log.ticks else 0, reason)
             self._send(self.safety.safe())
             restore()
             self.backend.close()
@@ -196,17 +320,23 @@ class Runner:
             "backend": self.backend.name,
             "policy": str(self.policy.path),
             "env_id": self.policy.spec.env_id,
+            "action_mode": self.policy.spec.action_mode,
             "provider": self.policy.provider,
             "rate_hz": self.loop.rate_hz,
             "ticks": n,
             "overruns": overruns,
             "skipped": skipped,
+            "blind_ticks_max": blind_ticks_max(log.tick[:n], log.fresh[:n]) if n else None,
             "stopped_by": self.flag.reason or "duration",
             "latency_us": percentiles(log.latency_us[:n]),
+            "obs_age_us": percentiles(log.obs_age_us[:n]),
             "inference_us": percentiles(log.inference_us[:n], ("p50", "p99")),
             "lateness_us": percentiles(log.lateness_us[:n]),
             "safe_actions": dict(self.safety.counts),
+            "safe_command": self.safety.safe_mode,
+            "states": self.states.summary(),
             "repeated_commands": self.repeats,
             "write_errors": self.write_errors,
+            "realtime": self.realtime,
             "robot": self.backend.summary(),
         }

@@ -7,6 +7,7 @@ wakes sleepers tens of microseconds late) and spins on the clock for the rest.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -23,8 +24,8 @@ class Scheduler:
     spin_ns: int = 200_000
 
     def __post_init__(self) -> None:
-        if not self.rate_hz > 0:
-            raise ValueError(f"--rate: expected a positive rate in Hz, got {self.rate_hz}")
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
+            raise ValueError(f"--rate {self.rate_hz}: expected a positive finite rate in Hz")
         self.period_ns = round(1e9 / self.rate_hz)
         self.start_ns = now_ns()
 
@@ -57,15 +58,23 @@ class TickLog:
     NaN marks a tick where a quantity was not measured (skipped tick; no new observation).
     """
 
-    FIELDS = ("lateness_us", "latency_us", "inference_us")
+    FIELDS = ("lateness_us", "latency_us", "inference_us", "obs_age_us")
 
     def __init__(self, capacity: int, act_dim: int) -> None:
         self.capacity = capacity
         self.tick = np.zeros(capacity, dtype=np.int64)
         """Scheduled tick index of each executed tick (skipped ticks leave gaps): time = tick / rate."""
+        self.wake_ns = np.zeros(capacity, dtype=np.int64)
+        """When each executed tick woke (perf_counter_ns)."""
         self.lateness_us = np.full(capacity, np.nan)
         self.latency_us = np.full(capacity, np.nan)
         self.inference_us = np.full(capacity, np.nan)
+        self.obs_age_us = np.full(capacity, np.nan)
+        """From the observation's arrival (the kernel's receive timestamp) to the command sent."""
+        self.state = np.zeros(capacity, dtype=np.int8)
+        """The safety state after the tick (deploy.states: 0 passive, 1 ramp, 2 policy, 3 safe)."""
+        self.fresh = np.zeros(capacity, dtype=bool)
+        """The tick sent a command computed from a fresh, valid observation."""
         self.actions = np.full((capacity, act_dim), np.nan, dtype=np.float32)
         self.safe = np.zeros(capacity, dtype=bool)
         self.overrun = np.zeros(capacity, dtype=bool)
@@ -73,9 +82,11 @@ class TickLog:
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = self.ticks
-        return {"tick": self.tick[:n], "lateness_us": self.lateness_us[:n], "latency_us": self.latency_us[:n],
-                "inference_us": self.inference_us[:n], "actions": self.actions[:n], "safe": self.safe[:n],
-                "overrun": self.overrun[:n]}
+        return {"tick": self.tick[:n], "wake_ns": self.wake_ns[:n],
+                "lateness_us": self.lateness_us[:n], "latency_us": self.latency_us[:n],
+                "inference_us": self.inference_us[:n], "obs_age_us": self.obs_age_us[:n],
+                "actions": self.actions[:n], "safe": self.safe[:n], "overrun": self.overrun[:n],
+                "state": self.state[:n], "fresh": self.fresh[:n]}
 
 
 def percentiles(values: np.ndarray, keys: tuple[str, ...] = ("p50", "p99", "max")) -> dict[str, float | None]:

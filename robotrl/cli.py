@@ -342,10 +342,9 @@ def cmd_deploy(args: argparse.Namespace) -> None:
 
 def cmd_bench_deploy(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.tools.bench_deploy import bench_deploy, format_bench
+    from robotrl.tools.bench_deploy import bench_from_args, format_bench
 
-    result = bench_deploy(args.policy, args.rate, args.duration, spin_us=args.spin_us,
-                          rt_priority=args.rt_priority or None)
+    result = bench_from_args(args)
     _emit(args, result, format_bench(result))
 
 
@@ -458,15 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_envs)
 
     p = targets.add_parser("deploy", help="the control loop at a fixed rate over UDP, beside a bare-scheduler floor")
-    p.add_argument("--policy", help="exported policy (default: export the newest Reacher-v0 run)")
-    p.add_argument("--rate", type=float, default=1000.0)
-    p.add_argument("--duration", type=float, default=30.0, help="seconds for each of the two loops")
-    # A controller's set-up: real-time priority and a busy-wait through most of the period, which keeps
-    # the core and its caches for the loop (inference 26 -> 10 us p50 at 1 kHz on the shared 2-core machine).
-    p.add_argument("--rt-priority", type=int, default=50,
-                   help="SCHED_FIFO priority for both loops and the robot process (0: time-sharing)")
-    p.add_argument("--spin-us", type=float, default=900.0, help="spin before each deadline instead of sleeping")
-    p.add_argument("--json", action="store_true")
+    from robotrl.tools.bench_deploy import add_bench_arguments
+
+    add_bench_arguments(p)
     p.set_defaults(func=cmd_bench_deploy)
 
     p = targets.add_parser("train", help="training steps/s of ours vs stable-baselines3 on one config")

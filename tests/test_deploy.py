@@ -22,9 +22,12 @@ from deploy.peer import UdpPeer
 from deploy.policy import OnnxPolicy, resolve_provider
 from deploy.runner import LoopConfig, Runner, StopFlag, run_schedule
 from deploy.safety import Safety, SafetyConfig
+from deploy.states import StartConfig
 from deploy.timing import Scheduler, TickLog, now_ns
 
 REACHER = RobotSpec(8, 2, np.array([-1, -1], np.float32), np.array([1, 1], np.float32))
+NO_START = StartConfig(passive_s=0.0, ramp_s=0.0)
+"""Straight to the policy on the first observation (the start sequence has its own tests)."""
 
 
 class LinearRobot:
@@ -106,7 +109,7 @@ def test_a_tick_that_runs_past_the_next_deadline_is_an_overrun_and_skips_the_mis
 def test_overrun_policy_stop_ends_the_run_on_the_safe_action(onnx_policy):
     backend = ScriptedBackend([[0.1] * 8] * 50)
     runner = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=50, duration_s=1.0, overrun="stop"),
-                    SafetyConfig(safe_action="zero"))
+                    SafetyConfig(safe_action="zero"), NO_START)
     original = runner.policy.act
 
     def slow_act(obs):
@@ -159,7 +162,7 @@ def test_bad_observations_stale_data_and_failed_reads_give_safe_actions_without_
 def test_a_tick_without_news_repeats_the_last_command_until_the_watchdog(onnx_policy):
     backend = ScriptedBackend([[0.3] * 8, None, None])
     s = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.03),
-               SafetyConfig(safe_action="zero", watchdog_s=1.0)).run()
+               SafetyConfig(safe_action="zero", watchdog_s=1.0), NO_START).run()
     assert s["repeated_commands"] == s["ticks"] - 1 and sum(s["safe_actions"].values()) == 0
     assert np.abs(backend.sent[0]).sum() > 0
     for sent in backend.sent[1:-1]:  # the last is the safe action at exit
@@ -169,7 +172,7 @@ def test_a_tick_without_news_repeats_the_last_command_until_the_watchdog(onnx_po
 def test_no_observation_yet_gives_the_safe_action(onnx_policy):
     backend = ScriptedBackend([None, None] + [[0.3] * 8] * 8)
     s = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.1),
-               SafetyConfig(safe_action="zero")).run()
+               SafetyConfig(safe_action="zero"), NO_START).run()
     assert s["ticks"] >= 3
     assert s["safe_actions"]["no_observation"] == 2
     np.testing.assert_array_equal(backend.sent[0], [0.0, 0.0])
@@ -230,7 +233,7 @@ def test_cuda_without_the_gpu_build_names_what_is_missing():
 
 def test_protocol_round_trip_and_rejections():
     data = protocol.encode(protocol.OBS, 7, 123, np.arange(8))
-    assert len(data) == 20 + 32
+    assert len(data) == 24 + 32
     p = protocol.decode(data, protocol.OBS, 8)
     assert (p.seq, p.stamp_ns) == (7, 123) and p.values.tolist() == list(range(8))
     with pytest.raises(ValueError, match="header says 8 values"):
@@ -247,7 +250,7 @@ def test_udp_lock_step_sends_the_policys_action_for_each_observation(onnx_policy
     thread = peer.start()
     policy = OnnxPolicy(onnx_policy)
     s = Runner(policy, UdpBackend("127.0.0.1", peer.port), LoopConfig(rate_hz=100, duration_s=0.5),
-               SafetyConfig(safe_action="zero", watchdog_s=1.0)).run()
+               SafetyConfig(safe_action="zero", watchdog_s=1.0), NO_START).run()
     thread.join(timeout=5)  # the peer ends on the runner's BYE, after the safe action
     assert not thread.is_alive()
     peer.close()
@@ -305,7 +308,8 @@ def test_wrong_size_and_out_of_order_datagrams_are_dropped_and_counted():
         reading = backend.read()
         np.testing.assert_array_equal(reading.obs, np.full(8, 0.5, np.float32))
         assert backend.last_seq == 5
-        assert backend.counts["bad_size"] == 2 and backend.counts["out_of_order"] == 1
+        assert backend.counts["bad_size"] == 1 and backend.counts["bad_header"] == 1  # short; wrong magic
+        assert backend.counts["out_of_order"] == 1
         peer.send(5, np.full(8, 0.7))               # a repeat of 5
         peer.send(9, np.full(8, 0.2))               # a gap is fine: newer wins
         time.sleep(0.05)

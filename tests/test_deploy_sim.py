@@ -9,6 +9,7 @@ import envs
 from deploy.backends.sim import SimBackend
 from deploy.policy import OnnxPolicy
 from deploy.runner import LoopConfig, Runner
+from deploy.states import StartConfig
 from robotrl.cli import main
 
 
@@ -17,7 +18,8 @@ def test_a_sim_episode_in_the_loop_equals_the_same_episode_offline(exported_reac
     loop's first episode is the offline rollout of the same seed, to the last bit of reward."""
     policy = OnnxPolicy(exported_reacher[1])
     backend = SimBackend(envs.make("robotrl/Reacher-v0"), seed=5)
-    s = Runner(policy, backend, LoopConfig(rate_hz=100, duration_s=3.0)).run()
+    # No start sequence: the policy drives from the first observation, as in the offline rollout.
+    s = Runner(policy, backend, LoopConfig(rate_hz=100, duration_s=3.0), start=StartConfig(0.0, 0.0)).run()
     assert s["robot"]["episodes"] >= 1 or s["skipped"] > 0
     if not backend.returns:
         pytest.skip(f"the loaded machine skipped {s['skipped']} ticks; no episode finished")

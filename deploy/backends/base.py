@@ -14,12 +14,19 @@ class BackendError(Exception):
     """A failed read or write; the loop answers it with the safe action and keeps its rate."""
 
 
+class RobotRefused(BackendError):
+    """The robot said something the runner must not run with (a malformed SPEC after a restart, say):
+    the loop ends on the safe command instead of answering tick by tick."""
+
+
 @dataclass
 class Reading:
-    """The newest observation and the runner-clock time it was received (perf_counter_ns)."""
+    """The newest observation, the runner-clock time it was read (perf_counter_ns) and, where the
+    backend knows it, the time it arrived (the kernel's receive timestamp, on the same clock)."""
 
     obs: np.ndarray
     received_ns: int
+    arrived_ns: int | None = None
 
 
 class Backend(Protocol):

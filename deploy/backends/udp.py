@@ -1,113 +1,210 @@
-"""A robot on the other end of a UDP socket (protocol in deploy/protocol.py)."""
+"""A robot on the other end of a UDP socket (protocol and its rules in deploy/protocol.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import time
 from typing import Any
 
 import numpy as np
 
 from deploy import protocol
-from deploy.backends.base import BackendError, Reading
+from deploy.backends.base import BackendError, Reading, RobotRefused
 from deploy.metadata import RobotSpec
 from deploy.timing import now_ns
+
+# Linux's socket option for nanosecond kernel receive timestamps (CLOCK_REALTIME); Python does not name it.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+
+
+def resolve(host: str, port: int) -> tuple[str, int]:
+    """The IPv4 address the robot is reached at; errors name the flag."""
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"--port {port}: expected a port number in 1..65535")
+    try:
+        info = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValueError(f"--host {host!r}: cannot resolve it to an IPv4 address ({exc})") from exc
+    return info[0][4][0], port
 
 
 class UdpBackend:
     """Handshakes with the robot (HELLO -> SPEC), then reads the newest OBS and sends ACTIONs.
 
-    Reads drain the socket without blocking and keep the newest valid observation; bad datagrams
-    (size, kind, magic) and old ones (seq not increasing) are dropped and counted.
+    Reads drain the socket without blocking and keep the newest valid observation of the current
+    session; everything else is dropped and counted by reason. A SPEC of a new session is a
+    restarted robot: `session` changes, which the runner sees, and `spec()` is the new robot's.
     """
 
     name = "udp"
 
     def __init__(self, host: str, port: int, handshake_s: float = 2.0) -> None:
-        self.address = (host, port)
+        self.address = resolve(host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.counts = {"received": 0, "sent": 0, "bad_size": 0, "bad_header": 0, "out_of_order": 0,
+                       "wrong_address": 0, "unknown_session": 0, "restarts": 0, "robot_bye": 0}
+        self.session = 0
+        self.last_seq = -1
         try:
-            # connect() filters datagrams to the robot's address and lets send skip the address lookup.
-            self.sock.connect(self.address)
-            self._spec = self._handshake(handshake_s)
+            self.timestamps = self._enable_timestamps()
+            self._spec, self.session = self._handshake(handshake_s)
         except BaseException:
             self.sock.close()
             raise
         self.sock.setblocking(False)
-        self._expected = protocol.HEADER.size + 4 * self._spec.obs_dim
         self._rx = bytearray(protocol.MAX_DATAGRAM)
         self._rx_view = memoryview(self._rx)
+        self._anc = socket.CMSG_SPACE(_TIMESPEC.size)
+        self._hello = protocol.encode(protocol.HELLO, 0, 0)
+        self._hello_due = False
+        self._size_buffers()
+
+    def _size_buffers(self) -> None:
+        self._expected = protocol.HEADER.size + 4 * self._spec.obs_dim
         self._tx = bytearray(protocol.HEADER.size + 4 * self._spec.act_dim)
         self._tx_view = memoryview(self._tx)
+        # Views made once: the per-tick path copies values without building arrays.
+        self._tx_values = np.frombuffer(self._tx, dtype="<f4", offset=protocol.HEADER.size)
+        self._rx_obs = np.frombuffer(self._rx, dtype="<f4", count=self._spec.obs_dim, offset=protocol.HEADER.size)
         self._obs = np.zeros(self._spec.obs_dim, dtype=np.float32)
-        self._reading = Reading(self._obs, 0)
-        self.last_seq = -1
-        self.counts = {"received": 0, "sent": 0, "bad_size": 0, "bad_header": 0, "out_of_order": 0}
+        self._reading = Reading(self._obs, 0, None)
 
-    def _handshake(self, timeout_s: float) -> RobotSpec:
+    def _enable_timestamps(self) -> bool:
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        except OSError:
+            return False
+        return True
+
+    def _refuse(self, message: str, to: tuple[str, int]) -> ValueError:
+        """Tell the robot we will not run with it (BYE) and return the one-line error."""
+        with contextlib.suppress(OSError):
+            self.sock.sendto(protocol.encode(protocol.BYE, 0, now_ns()), to)
+        return ValueError(f"udp: robot at {to[0]}:{to[1]}: {message}")
+
+    def _handshake(self, timeout_s: float) -> tuple[RobotSpec, int]:
         self.sock.settimeout(0.1)
         deadline = time.monotonic() + timeout_s
         hello = protocol.encode(protocol.HELLO, 0, now_ns())
         while time.monotonic() < deadline:
             try:
-                self.sock.send(hello)
-                data = self.sock.recv(protocol.MAX_DATAGRAM)
+                self.sock.sendto(hello, self.address)
+                data, source = self.sock.recvfrom(protocol.MAX_DATAGRAM)
             except (TimeoutError, ConnectionRefusedError):
                 continue
+            if source != self.address:
+                self.counts["wrong_address"] += 1
+                continue
+            if len(data) >= 6 and data[:4] == protocol.MAGIC and data[5] != protocol.VERSION:
+                raise self._refuse(f"speaks protocol version {data[5] or 1}, this runner speaks "
+                                   f"{protocol.VERSION}", source)
             try:
                 packet = protocol.decode(data)
             except ValueError:
                 continue
             if packet.kind == protocol.SPEC:
-                obs_dim, act_dim, low, high = protocol.parse_spec_values(packet.values)
-                return RobotSpec(obs_dim, act_dim, low, high)
+                try:
+                    obs_dim, act_dim, low, high = protocol.parse_spec_values(packet.values)
+                except ValueError as exc:
+                    raise self._refuse(str(exc), source) from None
+                return RobotSpec(obs_dim, act_dim, low, high), packet.session
         raise BackendError(f"udp: no SPEC reply from the robot at {self.address[0]}:{self.address[1]} "
                            f"within {timeout_s:g} s (is its peer running?)")
 
     def spec(self) -> RobotSpec:
         return self._spec
 
+    def _restart(self, data: memoryview, session: int) -> None:
+        """A SPEC of a new session: the robot restarted. A malformed one ends the run."""
+        try:
+            packet = protocol.decode(data)
+            obs_dim, act_dim, low, high = protocol.parse_spec_values(packet.values)
+        except ValueError as exc:
+            raise RobotRefused(str(self._refuse(str(exc), self.address))) from None
+        self._spec = RobotSpec(obs_dim, act_dim, low, high)
+        if self._expected != protocol.HEADER.size + 4 * obs_dim or len(self._tx) != protocol.HEADER.size + 4 * act_dim:
+            self._size_buffers()
+        self.session, self.last_seq = session, -1
+        self.counts["restarts"] += 1
+        self._hello_due = False
+
     def read(self) -> Reading | None:
         got = False
+        offset = 0
         while True:
             try:
-                n = self.sock.recv_into(self._rx)
+                n, anc, _flags, source = self.sock.recvmsg_into((self._rx,), self._anc)
             except BlockingIOError:
                 break
             except OSError as exc:  # ICMP port unreachable shows up here as ConnectionRefusedError
                 raise BackendError(f"udp read: {exc}") from exc
             received = now_ns()
+            if source != self.address:
+                self.counts["wrong_address"] += 1
+                continue
+            if n < protocol.HEADER.size:
+                self.counts["bad_size"] += 1
+                continue
+            magic, kind, version, count, session, seq, _stamp = protocol.HEADER.unpack_from(self._rx, 0)
+            if magic != protocol.MAGIC or version != protocol.VERSION:
+                self.counts["bad_header"] += 1
+                continue
+            if kind == protocol.SPEC:
+                if session != self.session:
+                    self._restart(self._rx_view[:n], session)
+                continue
+            if kind == protocol.BYE:
+                self.counts["robot_bye"] += 1
+                continue
             if n != self._expected:
                 self.counts["bad_size"] += 1
                 continue
-            magic, kind, _, count, seq, _stamp = protocol.HEADER.unpack_from(self._rx, 0)
-            if magic != protocol.MAGIC or kind != protocol.OBS or count != self._spec.obs_dim:
+            if kind != protocol.OBS or count != self._spec.obs_dim:
                 self.counts["bad_header"] += 1
+                continue
+            if session != self.session:
+                self.counts["unknown_session"] += 1
+                self._hello_due = True
                 continue
             if seq <= self.last_seq:
                 self.counts["out_of_order"] += 1
                 continue
             self.last_seq = seq
-            self._obs[:] = np.frombuffer(self._rx_view[protocol.HEADER.size:n], dtype="<f4")
+            self._obs[:] = self._rx_obs
             self._reading.received_ns = received
+            if anc:
+                if not offset:
+                    offset = time.time_ns() - now_ns()
+                sec, nsec = _TIMESPEC.unpack_from(anc[0][2])
+                self._reading.arrived_ns = sec * 1_000_000_000 + nsec - offset
+            else:
+                self._reading.arrived_ns = None
             self.counts["received"] += 1
             got = True
         return self._reading if got else None
 
     def write(self, action: np.ndarray) -> None:
-        n = protocol.encode_into(self._tx, protocol.ACTION, max(self.last_seq, 0), now_ns(), action)
+        protocol.HEADER.pack_into(self._tx, 0, protocol.MAGIC, protocol.ACTION, protocol.VERSION, action.size,
+                                  self.session, max(self.last_seq, 0), now_ns())
+        self._tx_values[:] = action
         try:
-            self.sock.send(self._tx_view[:n])
+            if self._hello_due:
+                self._hello_due = False
+                self.sock.sendto(self._hello, self.address)
+            self.sock.sendto(self._tx, self.address)
         except OSError as exc:
             raise BackendError(f"udp write: {exc}") from exc
         self.counts["sent"] += 1
 
     def summary(self) -> dict[str, Any]:
-        return dict(self.counts)
+        return {**self.counts, "kernel_timestamps": self.timestamps}
 
     def close(self) -> None:
         # The robot may already be gone; closing must still succeed.
         with contextlib.suppress(OSError):
-            self.sock.send(protocol.encode(protocol.BYE, max(self.last_seq, 0), now_ns()))
+            self.sock.sendto(protocol.encode(protocol.BYE, max(self.last_seq, 0), now_ns(), session=self.session),
+                             self.address)
         self.sock.close()

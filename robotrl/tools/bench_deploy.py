@@ -1,21 +1,31 @@
 """`robotrl bench deploy`: the control loop with a trained policy against a UDP robot in another process,
-and, in the same run, the bare scheduler (no policy, no I/O) as the floor this machine allows.
+and, in the same run and process, the bare scheduler (no policy, no I/O) as the floor this machine allows
+and the bare inference (the same policy file and session called once per period with the same wait, no
+I/O) as the inference time the loop could have.
 
-The shared machine stalls now and then; only the difference to the floor says what the runner adds.
+The shared machine stalls now and then; only the differences to the floor and to the bare inference say
+what the runner adds.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from deploy.backends.udp import UdpBackend
+from deploy.cli import add_realtime_arguments, realtime_config
 from deploy.policy import OnnxPolicy
-from deploy.runner import LoopConfig, Runner, run_floor
+from deploy.realtime import RealtimeConfig
+from deploy.runner import LoopConfig, Runner, run_bare_inference, run_floor
 from deploy.safety import SafetyConfig
+from deploy.states import StartConfig
 
 
 def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -> Path:
@@ -39,11 +49,14 @@ def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -
     return onnx_file
 
 
-def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None) -> tuple[subprocess.Popen, int]:
+def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None,
+               cpu: int | None = None) -> tuple[subprocess.Popen, int]:
     """A simulated robot in its own process on a free loopback port."""
     cmd = [sys.executable, "-m", "robotrl.tools.udp_robot", "--env", env_id, "--port", "0", "--seed", str(seed)]
     if rt_priority is not None:
         cmd += ["--rt-priority", str(rt_priority)]
+    if cpu is not None:
+        cmd += ["--cpu", str(cpu)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line.startswith("port "):
@@ -53,16 +66,23 @@ def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None) -> tu
 
 
 def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0, duration_s: float = 30.0,
-                 spin_us: float = 200.0, rt_priority: int | None = None) -> dict[str, Any]:
-    """Floor loop, then the policy against the UDP robot; the JSON of `robotrl bench deploy --json`."""
+                 spin_us: float = 200.0, rt_priority: int | None = None, realtime: RealtimeConfig | None = None,
+                 robot_cpu: int | None = None) -> dict[str, Any]:
+    """Floor loop, bare inference loop, then the policy against the UDP robot (each `duration_s`); the JSON
+    of `robotrl bench deploy --json`."""
     policy_path = Path(policy_path) if policy_path else find_policy()
     policy = OnnxPolicy(policy_path)
-    loop = LoopConfig(rate_hz=rate_hz, duration_s=duration_s, spin_us=spin_us, rt_priority=rt_priority)
+    loop = LoopConfig(rate_hz=rate_hz, duration_s=duration_s, spin_us=spin_us, rt_priority=rt_priority,
+                      realtime=realtime)
+    rt = loop.realtime
+    load_before = _load()
     floor = run_floor(loop)
-    proc, port = start_peer(policy.spec.env_id, rt_priority=rt_priority)
+    bare = run_bare_inference(policy, loop, np.zeros(policy.spec.obs_dim, dtype=np.float32))
+    proc, port = start_peer(policy.spec.env_id, rt_priority=rt.priority, cpu=robot_cpu)
     try:
         backend = UdpBackend("127.0.0.1", port)
-        result = Runner(policy, backend, loop, SafetyConfig(watchdog_s=0.05)).run()
+        # The start sequence is short here: the bench measures the loop, not the robot's first seconds.
+        result = Runner(policy, backend, loop, SafetyConfig(watchdog_s=0.05), StartConfig(0.1, 0.1)).run()
     finally:
         proc.terminate()
         try:
@@ -72,20 +92,30 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
     return {
         "rate_hz": rate_hz,
         "duration_s": duration_s,
-        "rt_priority": rt_priority,
+        "rt_priority": rt.priority,
         "spin_us": spin_us,
+        "cpu": rt.cpu,
+        "robot_cpu": robot_cpu,
         "policy": str(policy_path),
         "ticks": result["ticks"],
         "overruns": result["overruns"],
         "skipped": result["skipped"],
+        "blind_ticks_max": result["blind_ticks_max"],
         "latency_us": result["latency_us"],
+        "obs_age_us": result["obs_age_us"],
         "inference_us": result["inference_us"],
+        "bare_inference_us": bare["inference_us"],
         "lateness_us": result["lateness_us"],
         "safe_actions": result["safe_actions"],
+        "states": {k: v for k, v in result["states"].items() if k != "log"},
+        "realtime": result["realtime"],
         "robot": result["robot"],
         "floor": {"ticks": floor["ticks"], "overruns": floor["overruns"], "skipped": floor["skipped"],
                   "lateness_us": floor["lateness_us"]},
+        "bare": {"ticks": bare["ticks"], "overruns": bare["overruns"], "skipped": bare["skipped"],
+                 "lateness_us": bare["lateness_us"]},
         "load_avg_1min": _load(),
+        "load_avg_1min_before": load_before,
     }
 
 
@@ -96,11 +126,35 @@ def _load() -> float | None:
         return None
 
 
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `robotrl bench deploy`."""
+    p.add_argument("--policy", help="exported policy (default: export the newest Reacher-v0 run)")
+    p.add_argument("--rate", type=float, default=1000.0)
+    p.add_argument("--duration", type=float, default=30.0, help="seconds for each of the three loops")
+    # A controller's set-up: real-time priority, locked memory, frozen GC, a wake-up latency request, and a
+    # busy-wait through the end of each period that keeps the core for the loop, but at most half of it:
+    # a longer spin under SCHED_FIFO trips the kernel's RT throttling (38-51 ms stalls at 900 us).
+    add_realtime_arguments(p, default_priority=50)
+    p.add_argument("--spin-us", type=float, default=400.0, help="spin before each deadline instead of sleeping")
+    p.add_argument("--robot-cpu", type=int, help="pin the simulated robot process to this CPU")
+    p.add_argument("--json", action="store_true")
+
+
+def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """`robotrl bench deploy` with its parsed flags."""
+    if args.robot_cpu is not None and args.robot_cpu not in os.sched_getaffinity(0):
+        raise ValueError(f"--robot-cpu {args.robot_cpu}: expected one of {sorted(os.sched_getaffinity(0))}")
+    return bench_deploy(args.policy, args.rate, args.duration, spin_us=args.spin_us, realtime=realtime_config(args),
+                        robot_cpu=args.robot_cpu)
+
+
 def format_bench(r: dict[str, Any]) -> str:
     f = r["floor"]
-    return (f"{r['ticks']} ticks at {r['rate_hz']:g} Hz over UDP: {r['overruns']} overruns "
-            f"(floor {f['overruns']}); latency us p50 {r['latency_us']['p50']} p99 {r['latency_us']['p99']} "
-            f"max {r['latency_us']['max']}; inference us p50 {r['inference_us']['p50']} p99 "
-            f"{r['inference_us']['p99']}; lateness us p50 {r['lateness_us']['p50']} p99 {r['lateness_us']['p99']} "
-            f"(floor p50 {f['lateness_us']['p50']} p99 {f['lateness_us']['p99']}); load {r['load_avg_1min']}"
-            f" at {time.strftime('%H:%M')}")
+    return (f"{r['ticks']} ticks at {r['rate_hz']:g} Hz over UDP: {r['overruns']} overruns, {r['skipped']} skipped "
+            f"(floor {f['overruns']}, {f['skipped']}), blind ticks max {r['blind_ticks_max']}; latency us p50 "
+            f"{r['latency_us']['p50']} p99 {r['latency_us']['p99']} max {r['latency_us']['max']}; inference us p50 "
+            f"{r['inference_us']['p50']} p99 {r['inference_us']['p99']} (bare p50 {r['bare_inference_us']['p50']} "
+            f"p99 {r['bare_inference_us']['p99']}); lateness us p50 {r['lateness_us']['p50']} p99 "
+            f"{r['lateness_us']['p99']} max {r['lateness_us']['max']} (floor p50 {f['lateness_us']['p50']} p99 "
+            f"{f['lateness_us']['p99']} max {f['lateness_us']['max']}); observation age us p50 "
+            f"{r['obs_age_us']['p50']}; load {r['load_avg_1min']} at {time.strftime('%H:%M')}")

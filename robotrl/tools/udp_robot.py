@@ -47,15 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=9870, help="0 picks a free port (printed on stdout)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rt-priority", type=int, help="serve at this SCHED_FIFO priority (Linux)")
+    parser.add_argument("--cpu", type=int, help="serve pinned to this CPU")
     args = parser.parse_args(argv)
     import envs
-    from deploy.realtime import realtime
+    from deploy.realtime import RealtimeConfig, realtime
 
     peer = UdpPeer(EnvRobot(envs.make(args.env), seed=args.seed), args.host, args.port)
     signal.signal(signal.SIGTERM, lambda *_: peer.stop())
     print(f"port {peer.port}", flush=True)
     try:
-        with realtime(args.rt_priority):
+        with realtime(RealtimeConfig(priority=args.rt_priority, cpu=args.cpu)):
             peer.serve()
     except KeyboardInterrupt:
         pass

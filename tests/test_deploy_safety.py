@@ -1,0 +1,410 @@
+"""The runner's safety state machine, robot sessions over UDP, and the deploy flags' checks.
+
+State-machine tests drive `Runner._tick` with a made-up clock (tick i wakes at i periods), so each
+transition happens at a tick a person can compute from the configured times.
+"""
+
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import onnx
+import pytest
+
+from deploy import protocol
+from deploy.backends.base import Reading
+from deploy.backends.udp import UdpBackend
+from deploy.cli import main as deploy_main
+from deploy.metadata import RobotSpec
+from deploy.peer import UdpPeer
+from deploy.policy import OnnxPolicy
+from deploy.runner import LoopConfig, Runner, blind_ticks_max
+from deploy.safety import SafetyConfig
+from deploy.states import PASSIVE, POLICY, RAMP, SAFE, StartConfig
+from deploy.timing import now_ns
+
+PERIOD_NS = 10_000_000  # 100 Hz
+SPEC = RobotSpec(8, 2, np.array([-1, -1], np.float32), np.array([1, 1], np.float32))
+DEFAULT_POSE = np.array([0.1, -0.2], np.float32)
+SCALE = 0.5
+
+
+@pytest.fixture(scope="module")
+def policies(exported_reacher, tmp_path_factory):
+    """The Reacher policy as it is (torque) and with metadata making it a position policy whose first
+    observation field holds the joint positions: target = default_pose + 0.5 * action."""
+    torque = exported_reacher[1]
+    model = onnx.load(torque)
+    prop = next(p for p in model.metadata_props if p.key == "robotrl.policy")
+    meta = json.loads(prop.value)
+    meta.update(action_mode="position",
+                pd={"kp": [10.0, 10.0], "kd": [1.0, 1.0], "default_pose": DEFAULT_POSE.tolist(), "action_scale": SCALE},
+                obs_fields=[["joint_pos", 2], ["sin_q", 2], ["qvel", 2], ["fingertip_to_target", 2]])
+    prop.value = json.dumps(meta)
+    position = tmp_path_factory.mktemp("position") / "position.onnx"
+    onnx.save(model, position)
+    return {"torque": torque, "position": position}
+
+
+class ClockBackend:
+    """Readings from a script on the test's clock: an array (a fresh observation), None (nothing new)."""
+
+    name = "clock"
+
+    def __init__(self, script, session=None):
+        self.script, self.sent, self.now = list(script), [], 0
+        if session is not None:
+            self.session = session
+
+    def spec(self):
+        return SPEC
+
+    def read(self):
+        item = self.script.pop(0) if self.script else None
+        return None if item is None else Reading(np.asarray(item, np.float32), self.now)
+
+    def write(self, action):
+        self.sent.append(np.array(action))
+
+    def summary(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+def drive(runner, ticks, between=None):
+    """Run `ticks` ticks of `runner` at 100 Hz on the made-up clock; returns the command of each (None:
+    nothing sent). `between(i)` runs before tick i (a robot restart, say)."""
+    commands = []
+    for i in range(ticks):
+        if between is not None:
+            between(i)
+        runner.backend.now = i * PERIOD_NS
+        runner.log.tick[i] = i
+        sent = len(runner.backend.sent)
+        runner._tick(i, i * PERIOD_NS)
+        runner.log.ticks += 1
+        commands.append(runner.backend.sent[-1] if len(runner.backend.sent) > sent else None)
+    return commands
+
+
+def make_runner(path, script, passive_s=0.03, ramp_s=0.04, safe="auto", watchdog_s=0.025, session=None):
+    return Runner(OnnxPolicy(path), ClockBackend(script, session), LoopConfig(rate_hz=100, duration_s=1),
+                  SafetyConfig(safe_action=safe, watchdog_s=watchdog_s), StartConfig(passive_s, ramp_s))
+
+
+def obs_with_joints(q):
+    return np.array([q[0], q[1], 0.1, 0.2, 0.0, 0.0, 0.3, -0.3], np.float32)
+
+
+def states_of(runner):
+    return runner.log.state[:runner.log.ticks].tolist()
+
+
+def transitions(runner):
+    return [(t["tick"], t["from"], t["to"]) for t in runner.states.transitions]
+
+
+# ---- passive -> ramp -> policy ----------------------------------------------------------------------
+
+def test_torque_policy_start_sequence_zero_torque_then_fades_the_policy_in(policies):
+    obs = obs_with_joints([0.5, 0.5])
+    runner = make_runner(policies["torque"], [obs] * 10)
+    commands = drive(runner, 10)
+    full = runner.safety.filter(runner.policy.act(obs).copy()).copy()  # what the policy commands for obs
+    # Passive from tick 0 (first observation) for 30 ms: ticks 0-2 zero torque; ramp from tick 3 for 40 ms.
+    assert transitions(runner) == [(3, "passive", "ramp"), (7, "ramp", "policy")]
+    assert states_of(runner) == [PASSIVE] * 3 + [RAMP] * 4 + [POLICY] * 3
+    for k in range(3):
+        np.testing.assert_array_equal(commands[k], [0.0, 0.0])
+    for k, progress in zip(range(3, 7), (0.0, 0.25, 0.5, 0.75), strict=True):
+        np.testing.assert_allclose(commands[k], progress * full, atol=1e-6)
+    np.testing.assert_allclose(commands[9], full, atol=1e-6)
+    assert runner.states.counts == {"passive->ramp": 1, "ramp->policy": 1}
+
+
+def test_position_policy_passive_holds_the_measured_pose_and_the_ramp_moves_it_to_the_default(policies):
+    q = np.array([0.4, 0.0], np.float32)
+    runner = make_runner(policies["position"], [obs_with_joints(q)] * 10)
+    commands = drive(runner, 10)
+    hold = (q - DEFAULT_POSE) / SCALE  # the action whose target is the measured pose: [0.6, 0.4]
+    assert transitions(runner) == [(3, "passive", "ramp"), (7, "ramp", "policy")]
+    for k in range(3):
+        np.testing.assert_allclose(commands[k], hold, atol=1e-6)
+    # Ramp: from the measured pose (progress 0) to the default pose (action 0) in 4 ticks.
+    for k, progress in zip(range(3, 7), (0.0, 0.25, 0.5, 0.75), strict=True):
+        np.testing.assert_allclose(commands[k], (1 - progress) * hold, atol=1e-6)
+    np.testing.assert_allclose(commands[7], runner.policy.act(obs_with_joints(q)), atol=1e-6)
+
+
+def test_position_policy_sends_nothing_before_its_first_observation(policies):
+    runner = make_runner(policies["position"], [None, None, obs_with_joints([0.1, -0.2])])
+    commands = drive(runner, 3)
+    assert commands[:2] == [None, None]
+    np.testing.assert_allclose(commands[2], [0.0, 0.0], atol=1e-6)  # the default pose, measured
+    assert runner.safety.counts["no_observation"] == 2
+
+
+def test_torque_policy_sends_zero_torque_before_its_first_observation(policies):
+    runner = make_runner(policies["torque"], [None, None])
+    commands = drive(runner, 2)
+    for c in commands:
+        np.testing.assert_array_equal(c, [0.0, 0.0])
+
+
+# ---- policy -> safe -> passive ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["torque", "position"])
+def test_a_stale_observation_makes_the_runner_safe_and_fresh_ones_restart_the_sequence(policies, mode):
+    obs = obs_with_joints([0.3, -0.1])
+    # Policy from tick 2 (ramp 20 ms); ticks 3-7 bring no news: the last valid observation (tick 2) is 10 and
+    # 20 ms old at ticks 3 and 4 (the command repeats), older than the 25 ms watchdog from tick 5; news at tick 8.
+    runner = make_runner(policies[mode], [obs] * 3 + [None] * 5 + [obs] * 2, passive_s=0.0, ramp_s=0.02)
+    commands = drive(runner, 10)
+    assert transitions(runner) == [(0, "passive", "ramp"), (2, "ramp", "policy"), (5, "policy", "safe"),
+                                   (8, "safe", "passive"), (8, "passive", "ramp")]
+    last_policy = commands[2]
+    np.testing.assert_array_equal(commands[3], last_policy)
+    np.testing.assert_array_equal(commands[4], last_policy)
+    for k in range(5, 8):
+        if mode == "torque":
+            np.testing.assert_array_equal(commands[k], [0.0, 0.0])  # zero torque, not a held one
+        else:
+            np.testing.assert_array_equal(commands[k], last_policy)  # the last target, held
+    assert runner.safety.counts["stale_observation"] == 3
+    assert states_of(runner)[5:] == [SAFE] * 3 + [RAMP] * 2
+
+
+@pytest.mark.parametrize("mode, override, expected", [
+    ("torque", "hold", "last"), ("position", "zero", "zero")])
+def test_safe_action_flag_overrides_what_the_safe_state_sends(policies, mode, override, expected):
+    obs = obs_with_joints([0.3, -0.1])
+    runner = make_runner(policies[mode], [obs, obs] + [None] * 4, passive_s=0.0, ramp_s=0.0, safe=override)
+    commands = drive(runner, 6)
+    assert runner.states.state == SAFE
+    want = commands[1] if expected == "last" else np.zeros(2)
+    np.testing.assert_allclose(commands[5], want, atol=1e-7)
+    assert np.abs(commands[1]).sum() > 0
+
+
+@pytest.mark.parametrize("mode", ["torque", "position"])
+def test_one_bad_observation_gets_the_safe_command_for_its_tick_and_keeps_the_state(policies, mode):
+    obs = obs_with_joints([0.3, -0.1])
+    bad = obs.copy()
+    bad[5] = np.nan
+    runner = make_runner(policies[mode], [obs, obs, bad, obs], passive_s=0.0, ramp_s=0.0)
+    commands = drive(runner, 4)
+    assert states_of(runner) == [POLICY] * 4
+    np.testing.assert_array_equal(commands[2], [0.0, 0.0] if mode == "torque" else commands[1])
+    assert runner.safety.counts["bad_observation"] == 1
+    assert runner.log.fresh[:4].tolist() == [True, True, False, True]
+
+
+@pytest.mark.parametrize("mode", ["torque", "position"])
+def test_the_end_of_a_run_moves_to_safe_and_sends_its_command(policies, mode):
+    obs = obs_with_joints([0.3, -0.1])
+    backend = ClockBackend([obs] * 100)
+    backend.now = now_ns()
+    runner = Runner(OnnxPolicy(policies[mode]), backend, LoopConfig(rate_hz=100, duration_s=0.05),
+                    SafetyConfig(watchdog_s=10.0), StartConfig(0.0, 0.0))
+    s = runner.run()
+    assert s["states"]["transitions"]["policy->safe"] == 1 and s["states"]["final"] == "safe"
+    assert s["states"]["log"][-1]["reason"] == "end of run"
+    last_policy_command = runner.log.actions[runner.log.ticks - 1]
+    want = np.zeros(2) if mode == "torque" else last_policy_command
+    np.testing.assert_array_equal(backend.sent[-1], want)
+
+
+@pytest.mark.parametrize("mode", ["torque", "position"])
+def test_a_robot_restart_starts_the_sequence_again(policies, mode):
+    obs = obs_with_joints([0.3, -0.1])
+    runner = make_runner(policies[mode], [obs] * 8, passive_s=0.0, ramp_s=0.0, session=11)
+
+    def restart(i):
+        if i == 4:
+            runner.backend.session = 12
+
+    commands = drive(runner, 8, restart)
+    assert transitions(runner)[2:] == [(4, "policy", "passive"), (4, "passive", "ramp"), (4, "ramp", "policy")]
+    assert runner.states.transitions[2]["reason"] == "robot restarted (session 12)"
+    assert len(commands) == 8
+
+
+def test_blind_ticks_count_skipped_ticks_and_ticks_without_a_fresh_command():
+    tick = np.array([0, 1, 2, 5, 6, 7, 8])        # 3 and 4 skipped
+    fresh = np.array([1, 1, 1, 1, 0, 0, 1], bool)  # 6 and 7 held
+    assert blind_ticks_max(tick, fresh) == 2
+    assert blind_ticks_max(tick, np.array([1, 1, 0, 1, 1, 1, 1], bool)) == 3  # 2, 3, 4
+    assert blind_ticks_max(tick, np.array([1, 1, 1, 1, 1, 0, 0], bool)) == 2  # the tail counts
+    assert blind_ticks_max(tick, np.zeros(7, bool)) is None
+
+
+# ---- robot sessions over UDP --------------------------------------------------------------------------
+
+class LinearRobot:
+    spec = SPEC
+
+    def __init__(self):
+        self.obs = np.linspace(-0.5, 0.5, 8).astype(np.float32)
+        self.applied = []
+
+    def observe(self):
+        return self.obs
+
+    def apply(self, action):
+        self.applied.append(action.copy())
+        self.obs = 0.5 * np.tile(action, 4).astype(np.float32)
+
+
+def test_a_robot_restarted_mid_run_is_recognised_within_two_ticks_and_gets_its_start_sequence(policies):
+    first = UdpPeer(LinearRobot())
+    port = first.port
+    first.start()
+    policy = OnnxPolicy(policies["torque"])
+    runner = Runner(policy, UdpBackend("127.0.0.1", port),
+                    LoopConfig(rate_hz=200, duration_s=2.0, spin_us=100),
+                    SafetyConfig(watchdog_s=0.1), StartConfig(passive_s=0.05, ramp_s=0.05))
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(runner.run()))
+    thread.start()
+    time.sleep(0.6)
+    first.stop()
+    time.sleep(0.15)  # the runner keeps sending to a dead port: stale, safe
+    first.close()
+    robot = LinearRobot()
+    second = UdpPeer(robot, port=port)  # the same address, a new session
+    second.start()
+    thread.join(timeout=20)
+    second.stop()
+    second.close()
+    s = result
+    assert s["robot"]["restarts"] == 1 and s["stopped_by"] == "duration"
+    restart = next(t for t in s["states"]["log"] if t["reason"].startswith("robot restarted"))
+    # Recognised at the first or second tick (5 ms apart) after the new session's first datagram.
+    ticks = runner.log.tick[:runner.log.ticks]
+    recognised_at = int(runner.log.wake_ns[int(np.flatnonzero(ticks == restart["tick"])[0])])
+    assert 0 <= recognised_at - second.first_sent_ns <= 2 * 5_000_000, (recognised_at - second.first_sent_ns) / 1e6
+    after = [(t["from"], t["to"]) for t in s["states"]["log"] if t["tick"] >= restart["tick"]]
+    assert after[:3] == [("safe", "passive"), ("passive", "ramp"), ("ramp", "policy")] or \
+        after[:3] == [("policy", "passive"), ("passive", "ramp"), ("ramp", "policy")]
+    # The new robot got zero torque first (passive), then fresh policy commands on its own observations.
+    assert len(robot.applied) > 50
+    np.testing.assert_array_equal(robot.applied[0], [0.0, 0.0])
+    obs = np.linspace(-0.5, 0.5, 8).astype(np.float32)
+    fresh = 0
+    for sent in robot.applied[:-1]:
+        if np.allclose(sent, policy.act_batch(obs[None])[0], atol=1e-6):
+            fresh += 1
+        obs = 0.5 * np.tile(sent, 4).astype(np.float32)
+    assert fresh >= 50
+
+
+class HandPeer:
+    """A robot end written by hand: answers HELLO with the SPEC bytes the test gives, records what it gets."""
+
+    def __init__(self, spec_packet):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(3.0)
+        self.port = self.sock.getsockname()[1]
+        self.kinds, self.addr = [], None
+        self.spec_packet = spec_packet
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            while True:
+                data, self.addr = self.sock.recvfrom(4096)
+                self.kinds.append(data[4])
+                if data[4] == protocol.HELLO:
+                    self.sock.sendto(self.spec_packet, self.addr)
+                if data[4] == protocol.BYE:
+                    return
+        except OSError:
+            return
+
+
+def _spec(values, version=protocol.VERSION):
+    data = bytearray(protocol.encode(protocol.SPEC, 0, 0, np.asarray(values, np.float32), session=5))
+    data[5] = version
+    return bytes(data)
+
+
+@pytest.mark.parametrize("values, version, message", [
+    ([np.nan, 2, -1, -1, 1, 1], 2, "malformed SPEC: obs_dim nan"),
+    ([8, np.nan, -1, -1, 1, 1], 2, "malformed SPEC: act_dim nan"),
+    ([8.5, 2, -1, -1, 1, 1], 2, "malformed SPEC: obs_dim 8.5"),
+    ([-8, 2, -1, -1, 1, 1], 2, "malformed SPEC: obs_dim -8.0"),
+    ([8, 3, -1, -1, 1, 1], 2, "malformed SPEC: 6 values, expected 8 for act_dim 3"),
+    ([8, 2, np.nan, -1, 1, 1], 2, "malformed SPEC: action bounds"),
+    ([8, 2, 1, -1, -1, 1], 2, "malformed SPEC: action_low"),
+    ([8, 2, -1, -1, 1, 1], 0, "speaks protocol version 1, this runner speaks 2"),
+])
+def test_a_malformed_spec_is_refused_in_one_line_and_the_robot_gets_a_bye(values, version, message):
+    peer = HandPeer(_spec(values, version))
+    with pytest.raises(ValueError, match=message) as err:
+        UdpBackend("127.0.0.1", peer.port)
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"udp: robot at 127.0.0.1:{peer.port}")
+    peer.thread.join(timeout=3)
+    assert peer.kinds[-1] == protocol.BYE
+    peer.sock.close()
+
+
+def test_datagrams_from_another_address_and_unknown_sessions_are_counted_not_used():
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    try:
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.9), session=5), backend.sock.getsockname())
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.7), session=99), peer.addr)
+        time.sleep(0.05)
+        assert backend.read() is None
+        assert backend.counts["wrong_address"] == 1 and backend.counts["unknown_session"] == 1
+        backend.write(np.zeros(2, np.float32))  # an unknown session is asked to announce itself
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.5), session=5), peer.addr)
+        time.sleep(0.05)
+        np.testing.assert_array_equal(backend.read().obs, np.full(8, 0.5, np.float32))
+        stranger.close()
+    finally:
+        backend.close()
+    peer.thread.join(timeout=3)
+    assert protocol.HELLO in peer.kinds[1:] and peer.kinds[-1] == protocol.BYE
+
+
+# ---- flags, checked before anything starts -------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rate", "0"], "--rate 0.0: expected a finite number > 0"),
+    (["--rate", "nan"], "--rate nan"),
+    (["--rate", "inf"], "--rate inf"),
+    (["--duration", "inf"], "--duration inf"),
+    (["--duration", "-1"], "--duration -1.0"),
+    (["--spin-us", "-5"], "--spin-us -5.0: expected a finite number >= 0"),
+    (["--watchdog-ms", "0"], "--watchdog-ms 0.0"),
+    (["--watchdog-ms", "nan"], "--watchdog-ms nan"),
+    (["--max-rate", "-1"], "--max-rate -1.0"),
+    (["--passive-s", "nan"], "--passive-s nan"),
+    (["--ramp-s", "-2"], "--ramp-s -2.0"),
+    (["--host", "no-such-robot.invalid"], "--host 'no-such-robot.invalid': cannot resolve"),
+    (["--port", "70000"], "--port 70000"),
+    (["--rt-priority", "500"], "--rt-priority 500: expected 1..99"),
+    (["--cpu", "4096"], "--cpu 4096"),
+    (["--rate", "1000", "--spin-us", "1000"], "--spin-us 1000.0: expected 0 <= spin < the period"),
+    (["--rate", "1000", "--spin-us", "900", "--rt-priority", "50"],
+     "--spin-us 900 with --rt-priority: expected at most 500"),
+])
+def test_each_bad_flag_is_one_line_naming_it_before_any_robot_is_contacted(policies, capsys, flags, message):
+    # No robot listens on the port: a flag not checked first would end in "no SPEC reply" after 2 s.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    start = time.monotonic()
+    rc = deploy_main([str(policies["torque"]), "--backend", "udp", "--port", port, *flags])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert "no SPEC reply" not in err and time.monotonic() - start < 1.5
