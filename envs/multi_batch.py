@@ -8,6 +8,7 @@ returns the reset observation, and `info["final_obs"]` / `info["final_state"]` h
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from envs.sim import BatchSim
 from envs.tasks.multipush import MultiPushTask, multipush_model
 
 
-class MultiBatch:
+class MultiBatch(ABC):
     """What every batched multi-robot env exposes (ours natively, others through ParallelBatch)."""
 
     num_envs: int
@@ -33,6 +34,16 @@ class MultiBatch:
     def num_agents(self) -> int:
         return len(self.agents)
 
+    @abstractmethod
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(obs [n, m, obs_dim], state [n, state_dim]); env e is seeded seed + e."""
+
+    @abstractmethod
+    def step(self, actions: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """actions [n, m, act_dim] -> (obs, state, team reward [n], terminated [n], truncated [n], info)."""
+
+    @abstractmethod
     def close(self) -> None:
         """Release the simulations."""
 

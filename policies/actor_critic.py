@@ -59,7 +59,8 @@ class ActorCritic(nn.Module):
         high = torch.as_tensor(action_high if action_high is not None else [1.0] * act_dim, dtype=torch.float32)
         self.register_buffer("action_low", low)
         self.register_buffer("action_high", high)
-        self.normalizer: nn.Module = RunningNormalizer(obs_dim) if normalize_obs else IdentityNormalizer()
+        self.normalizer: RunningNormalizer | IdentityNormalizer = (RunningNormalizer(obs_dim) if normalize_obs
+                                                                  else IdentityNormalizer())
         self.actor = mlp([obs_dim, *hidden, act_dim], activation, out_gain=0.01)
         self.critic = mlp([critic_obs_dim or obs_dim, *hidden, 1], activation, out_gain=1.0)
         if continuous:

@@ -54,8 +54,10 @@ class MultiActorCritic(nn.Module):
         self.register_buffer("action_low", low)
         self.register_buffer("action_high", high)
         self.register_buffer("eye", torch.eye(num_agents))
-        self.normalizer: nn.Module = RunningNormalizer(obs_dim) if normalize_obs else IdentityNormalizer()
-        self.critic_normalizer: nn.Module = RunningNormalizer(critic_dim) if normalize_obs else IdentityNormalizer()
+        self.normalizer: RunningNormalizer | IdentityNormalizer = (RunningNormalizer(obs_dim) if normalize_obs
+                                                                  else IdentityNormalizer())
+        self.critic_normalizer: RunningNormalizer | IdentityNormalizer = (
+            RunningNormalizer(critic_dim) if normalize_obs else IdentityNormalizer())
         n_actors = 1 if shared_actor else num_agents
         actor_in = obs_dim + (num_agents if shared_actor else 0)
         self.actors = nn.ModuleList(mlp([actor_in, *hidden, act_dim], activation, 0.01) for _ in range(n_actors))

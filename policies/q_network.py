@@ -57,7 +57,7 @@ class QNetwork(nn.Module):
         self.obs_shape, self.n_actions, self.dueling = tuple(obs_shape), n_actions, dueling
         self.pixels = len(self.obs_shape) == 3
         if self.pixels:
-            self.normalizer: nn.Module = IdentityNormalizer()
+            self.normalizer: RunningNormalizer | IdentityNormalizer = IdentityNormalizer()
             cnn = NatureCNN(self.obs_shape[0], self.obs_shape[1])
             self.encoder: nn.Module = cnn
             width = cnn.features

@@ -43,6 +43,9 @@ class TableQValues(nn.Module):
 class QTable(nn.Module):
     """Q[state, action], zero-initialized. Its inputs are the grid cells the discretizing env emits."""
 
+    q: torch.Tensor
+    """[n_states, n_actions] float64, a buffer (saved with the module, shared with the learner's numpy view)."""
+
     def __init__(self, n_states: int, n_actions: int, grid: dict[str, Sequence[float]] | None = None,
                  action_table: np.ndarray | None = None) -> None:
         super().__init__()

@@ -78,7 +78,7 @@ def pixel_vector_env(make_env: Callable[[], gym.Env], num_envs: int, spec: dict[
                          autoreset_mode=AutoresetMode.SAME_STEP)
 
 
-def find_action_bins(env: gym.Env | VectorEnv) -> ActionBins | None:
+def find_action_bins(env: object) -> ActionBins | None:
     """The action discretization of a wrapped env (single or vector), or None."""
     while env is not None:
         bins = vars(env).get("bins")
@@ -88,7 +88,7 @@ def find_action_bins(env: gym.Env | VectorEnv) -> ActionBins | None:
     return None
 
 
-def find_observation_grid(env: gym.Env | VectorEnv) -> ObservationGrid | None:
+def find_observation_grid(env: object) -> ObservationGrid | None:
     """The observation grid of a wrapped env (single or vector), or None."""
     while env is not None:
         grid = vars(env).get("grid")

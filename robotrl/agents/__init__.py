@@ -1,26 +1,25 @@
-"""The agents, one file each. Each module defines `Hyper` (its documented hyperparameters) and `Agent`."""
+"""The agents, one file each. Each module defines its `Agent` (robotrl.agents.protocol.Agent) and the
+`ALGORITHM` entry through which the trainer, eval, export and the scale-out reach it; its hyperparameter
+schema lives below the config, in robotrl.hyper."""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from robotrl.agents import a2c, a3c, dqn, mappo, ppo, qlearning, reinforce
+from robotrl.agents.protocol import Algorithm
+from robotrl.hyper import HYPER
 
-ALGORITHMS: dict[str, str] = {
-    "ppo": "robotrl.agents.ppo",
-    "a2c": "robotrl.agents.a2c",
-    "a3c": "robotrl.agents.a3c",
-    "reinforce": "robotrl.agents.reinforce",
-    "dqn": "robotrl.agents.dqn",
-    "qlearning": "robotrl.agents.qlearning",
-    "mappo": "robotrl.agents.mappo",
+ALGORITHMS: dict[str, Algorithm] = {
+    m.ALGORITHM.name: m.ALGORITHM for m in (ppo, a2c, a3c, reinforce, dqn, qlearning, mappo)
 }
+"""A run config's `algo:` -> its registry entry."""
+
+if set(ALGORITHMS) != set(HYPER):
+    # A config would validate hyperparameters for an algorithm nothing can train, or the reverse.
+    raise ImportError(f"robotrl.agents: algorithms {list(ALGORITHMS)} differ from robotrl.hyper.HYPER {list(HYPER)}")
 
 
-def agent_module(algo: str) -> ModuleType:
-    if algo not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {algo!r} (expected one of: {', '.join(ALGORITHMS)})")
-    return importlib.import_module(ALGORITHMS[algo])
-
-
-def hyper_class(algo: str) -> type:
-    return agent_module(algo).Hyper
+def algorithm(name: str) -> Algorithm:
+    """The registry entry of `name`, or a one-line error listing the known ones."""
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r} (expected one of: {', '.join(ALGORITHMS)})")
+    return ALGORITHMS[name]

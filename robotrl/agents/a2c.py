@@ -9,23 +9,27 @@ The defaults are SB3's A2C defaults so that `robotrl compare` can put the two si
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from policies.actor_critic import ActorCritic
 from robotrl.agents.common import (
+    CollectorState,
     OnPolicyCollector,
     PolicyOptimizerState,
     build_actor_critic,
     policy_metrics,
 )
+from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
+from robotrl.core.episodes import EpisodeStats
 from robotrl.core.flat_params import FlatParameters
 from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
+from robotrl.core.vec_env import VecEnv, space_shape
 from robotrl.hyper.a2c import Hyper
 
 
-def a2c_loss(policy: nn.Module, batch: Batch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def a2c_loss(policy: ActorCritic, batch: Batch, hp: Hyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its terms for a batch of transitions (also used by A3C's workers)."""
     dist = policy.distribution(batch.obs)
     log_prob = policy.log_prob(dist, batch.actions)
@@ -53,30 +57,34 @@ def rollout_batch(storage: RolloutStorage, last_value: torch.Tensor, hp: Hyper) 
     return storage.flat()
 
 
-def make_policy(cfg: RunConfig, env) -> nn.Module:
+def make_policy(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     """The network this agent trains, for loading a checkpoint without an optimizer or storage."""
     return build_actor_critic(cfg, env)
 
 
-def make_storage(hp: Hyper, env, policy, device: torch.device) -> RolloutStorage:
-    return RolloutStorage(hp.n_steps, env.num_envs, env.single_observation_space.shape,
-                          env.single_action_space.shape,
+def make_storage(hp: Hyper, env: VecEnv, policy: ActorCritic, device: torch.device) -> RolloutStorage:
+    return RolloutStorage(hp.n_steps, env.num_envs, space_shape(env.single_observation_space),
+                          space_shape(env.single_action_space),
                           torch.float32 if policy.continuous else torch.int64, device)
 
 
 class Agent(PolicyOptimizerState):
     """A2C over a vector env; the trainer calls collect() then update() each iteration."""
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+    def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy = make_policy(cfg, env).to(device)
         self.flat = FlatParameters(self.policy)
         self.optimizer = make_optimizer([self.flat.param], self.hp)
         self.storage = make_storage(self.hp, env, self.policy, device)
-        self.collector = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards, device)
+        self.collector: CollectorState = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards,
+                                                           device)
 
-    def collect(self, episodes) -> int:
+    def start(self, seed: int) -> None:
+        self.collector.reset(seed=seed)
+
+    def collect(self, episodes: EpisodeStats) -> int:
         self.collector.fill(self.storage, episodes)
         return self.storage.steps * self.storage.num_envs
 
@@ -97,4 +105,11 @@ class Agent(PolicyOptimizerState):
         out["losses/explained_variance"] = explained_variance(batch.values, batch.returns)
         out["losses/grad_norm"] = float(grad_norm)
         out.update(policy_metrics(self.policy, lr))
+        out.update(self.collector.timings)
         return out
+
+    def close(self) -> None:
+        """Nothing to release: the env is the trainer's, remote collectors are their backend's."""
+
+
+ALGORITHM = Algorithm(name="a2c", agent=Agent, make_policy=make_policy)

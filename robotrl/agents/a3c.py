@@ -5,7 +5,9 @@ process owns an env copy and a local network: it copies the global weights, coll
 computes A2C's loss and clipped gradients on its own rollout, and applies them to the global
 parameters with the shared optimizer, without locks and without waiting for the others (Hogwild).
 
-The trainer still owns the loop: `collect()` hands the workers a budget of env steps and returns
+The trainer still owns the loop: `start(seed)` starts the worker processes (`GradientProcesses`,
+which a Ray run replaces by actors: both are `GradientWorkers`), `collect()` hands them a budget of
+env steps and returns
 once the workers have used it, all of them between iterations; logging, evaluation and checkpoints
 then see one consistent set of weights. A worker that dies makes `collect()` raise (no hang).
 `GradientWorker` (weights in, gradients out) is the unit a scale-out can run on another machine.
@@ -28,13 +30,16 @@ import torch.multiprocessing as mp
 from torch import nn
 
 import envs
+from policies.actor_critic import ActorCritic
 from robotrl.agents import a2c
 from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.agents.protocol import Algorithm, GradientWorkers
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.returns import explained_variance
 from robotrl.core.schedules import learning_rate
 from robotrl.core.threads import limit_threads
+from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.a3c import Hyper
 
 
@@ -161,7 +166,7 @@ def held(lock: Any, still_there: Callable[[], None]) -> Iterator[None]:
         lock.release()
 
 
-def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_states: list[dict[str, Any]],
+def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: ActorCritic, opt_states: list[dict[str, Any]],
                  ctl: Control, results: Any, errors: Any, parent: int) -> None:
     limit_threads(1)
     try:
@@ -207,8 +212,9 @@ def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: nn.Module, opt_st
         raise SystemExit(1) from None
 
 
-class WorkerPool:
-    """The worker processes, their shared counters and queues; `reset(seed)` (re)starts them."""
+class GradientProcesses:
+    """A3C's workers as processes on this machine (GradientWorkers): their shared counters and queues;
+    `start(seed)` (re)starts them."""
 
     def __init__(self, cfg: RunConfig, policy: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         self.cfg, self.policy, self.optimizer = cfg, policy, optimizer
@@ -221,17 +227,26 @@ class WorkerPool:
         self.errors = self.ctx.Queue()
         self.procs: list[Any] = []
 
-    def reset(self, seed: int | None = None) -> None:
+    def start(self, seed: int) -> None:
         self.close()
         self.ctl.stop.clear()
-        base = self.cfg.seed if seed is None else seed
         states = [self.optimizer.state[p] for p in self.policy.parameters()]
         for rank in range(self.cfg.hyper.workers):
             proc = self.ctx.Process(target=_worker_main, name=f"a3c-worker-{rank}", daemon=True,
-                                    args=(rank, self.cfg, base + 100_003 * (rank + 1), self.policy, states,
+                                    args=(rank, self.cfg, seed + 100_003 * (rank + 1), self.policy, states,
                                           self.ctl, self.results, self.errors, os.getpid()))
             proc.start()
             self.procs.append(proc)
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.ctl.lr.value = lr
+
+    def worker_steps(self) -> list[int]:
+        return list(self.ctl.worker_steps)
+
+    def restore_worker_steps(self, steps: list[int]) -> None:
+        for rank, n in enumerate(steps):
+            self.ctl.worker_steps[rank] = n
 
     def check(self) -> None:
         """Raise a one-line error naming the worker when one has died."""
@@ -283,7 +298,7 @@ class WorkerPool:
         self.procs = []
 
 
-def make_policy(cfg: RunConfig, env) -> nn.Module:
+def make_policy(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     """The network this agent trains, for loading a checkpoint without an optimizer or workers."""
     return build_actor_critic(cfg, env)
 
@@ -291,23 +306,25 @@ def make_policy(cfg: RunConfig, env) -> nn.Module:
 class Agent:
     """A3C: the trainer's collect() lets the workers run a step budget; update() reports their stats."""
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
-        if device.type != "cpu":
-            raise ValueError(f"a3c: workers share CPU memory; train.device must be cpu, got {device}")
+    def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
+        del device  # the workers share CPU memory: ALGORITHM.devices is ("cpu",)
         self.hp: Hyper = cfg.hyper
         self.policy = make_policy(cfg, env)
         self.policy.share_memory()
         self.optimizer = a2c.make_optimizer(list(self.policy.parameters()), self.hp)
         share_optimizer_state(self.optimizer)
-        self.collector = WorkerPool(cfg, self.policy, self.optimizer)
+        self.workers: GradientWorkers = GradientProcesses(cfg, self.policy, self.optimizer)
         self.stats: list[dict[str, float]] = []
         self.collect_s = 0.0
         self.worker_steps_before = [0] * self.hp.workers
 
-    def collect(self, episodes) -> int:
+    def start(self, seed: int) -> None:
+        self.workers.start(seed)
+
+    def collect(self, episodes: EpisodeStats) -> int:
         t0 = time.perf_counter()
-        self.worker_steps_before = list(self.collector.ctl.worker_steps)
-        steps = self.collector.run(self.hp.steps_per_collect, episodes, self.stats)
+        self.worker_steps_before = self.workers.worker_steps()
+        steps = self.workers.run(self.hp.steps_per_collect, episodes, self.stats)
         self.collect_s = time.perf_counter() - t0
         return steps
 
@@ -315,14 +332,14 @@ class Agent:
         """The workers already applied their gradients: set the next lr and report what they did."""
         hp = self.hp
         lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
-        self.collector.ctl.lr.value = lr
+        self.workers.set_learning_rate(lr)
         out: dict[str, float] = {}
         if self.stats:
             for key in self.stats[0]:
                 out[key] = float(np.mean([s[key] for s in self.stats]))
         out["charts/worker_updates"] = float(len(self.stats))
         self.stats = []
-        for rank, (now, before) in enumerate(zip(self.collector.ctl.worker_steps, self.worker_steps_before,
+        for rank, (now, before) in enumerate(zip(self.workers.worker_steps(), self.worker_steps_before,
                                                  strict=True)):
             out[f"charts/SPS_worker{rank}"] = (now - before) / max(self.collect_s, 1e-9)
         out["charts/SPS_workers"] = sum(out[f"charts/SPS_worker{r}"] for r in range(hp.workers))
@@ -334,7 +351,7 @@ class Agent:
     def state_dict(self) -> dict[str, Any]:
         return {"policy": {k: v.clone() for k, v in self.policy.state_dict().items()},
                 "optimizer": self.optimizer.state_dict(),
-                "worker_steps": list(self.collector.ctl.worker_steps)}
+                "worker_steps": self.workers.worker_steps()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy into the shared tensors in place, so the workers started afterwards see the same memory."""
@@ -346,8 +363,10 @@ class Agent:
                 for key, value in self.optimizer.state[p].items():
                     if torch.is_tensor(value):
                         value.copy_(saved[i][key])
-        for rank, steps in enumerate(state["worker_steps"]):
-            self.collector.ctl.worker_steps[rank] = steps
+        self.workers.restore_worker_steps(list(state["worker_steps"]))
 
     def close(self) -> None:
-        self.collector.close()
+        self.workers.close()
+
+
+ALGORITHM = Algorithm(name="a3c", agent=Agent, make_policy=make_policy, devices=("cpu",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
@@ -15,15 +16,16 @@ from robotrl.core.episodes import EpisodeStats
 from robotrl.core.returns import bootstrap_truncated
 from robotrl.core.running_stats import RewardScaler
 from robotrl.core.storage import RolloutStorage
+from robotrl.core.vec_env import VecEnv
 
 
-def build_actor_critic(cfg: RunConfig, env) -> ActorCritic:
+def build_actor_critic(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     """An ActorCritic sized for the env's spaces (Box: Gaussian in [-1, 1] units; Discrete: categorical)."""
     obs_space, act_space = env.single_observation_space, env.single_action_space
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
         raise ValueError(f"{cfg.env.id}: expected a flat Box observation space, got {obs_space}")
     pc = cfg.policy
-    common = dict(hidden=pc.hidden, activation=pc.activation, normalize_obs=pc.normalize_obs)
+    common: dict[str, Any] = dict(hidden=pc.hidden, activation=pc.activation, normalize_obs=pc.normalize_obs)
     if isinstance(act_space, spaces.Box):
         return ActorCritic(obs_space.shape[0], act_space.shape[0], continuous=True,
                            init_log_std=pc.init_log_std, action_low=act_space.low.tolist(),
@@ -33,13 +35,29 @@ def build_actor_critic(cfg: RunConfig, env) -> ActorCritic:
     raise ValueError(f"{cfg.env.id}: unsupported action space {act_space}")
 
 
-class CollectorState:
-    """What every on-policy collector keeps between rollouts: the reward scaler and the normalizer's
-    update after each policy update. Local and Ray collectors share it so a run resumes the same way."""
+class CollectorState(ABC):
+    """What every single-robot on-policy collector is (a RolloutCollector of RolloutStorage) and keeps
+    between rollouts: the reward scaler and the normalizer's update after each policy update. Local and
+    Ray collectors share it so a run resumes the same way."""
 
     policy: ActorCritic
     device: torch.device
+    gamma: float
     scaler: RewardScaler | None
+    timings: dict[str, float]
+    """Where the last fill's time went; empty for local envs."""
+
+    @abstractmethod
+    def reset(self, seed: int | None = None) -> None:
+        """Start new episodes, seeded seed + i."""
+
+    @abstractmethod
+    def fill(self, storage: RolloutStorage, episodes: EpisodeStats) -> None:
+        """One rollout into `storage`: rewards scaled, truncations bootstrapped."""
+
+    @abstractmethod
+    def last_value(self) -> torch.Tensor:
+        """V of the observations after the rollout, GAE's bootstrap."""
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x, dtype=torch.float32, device=self.device)
@@ -92,9 +110,10 @@ class OnPolicyCollector(CollectorState):
     is added so truncation is not mistaken for termination.
     """
 
-    def __init__(self, env, policy: ActorCritic, gamma: float, scale_rewards: bool,
+    def __init__(self, env: VecEnv, policy: ActorCritic, gamma: float, scale_rewards: bool,
                  device: torch.device) -> None:
         self.env, self.policy, self.gamma, self.device = env, policy, gamma, device
+        self.timings = {}
         self.scaler = RewardScaler(env.num_envs, gamma) if scale_rewards else None
         self.obs: np.ndarray | None = None
 
@@ -103,7 +122,7 @@ class OnPolicyCollector(CollectorState):
 
     def fill(self, storage: RolloutStorage, episodes: EpisodeStats) -> None:
         if self.obs is None:
-            self.reset()
+            raise RuntimeError("OnPolicyCollector.fill() before reset(seed) (Agent.start does it)")
         # The weights are fixed for the rollout: on the CPU a numpy snapshot samples several times faster.
         if RolloutSampler.supports(self.policy):
             sampler = RolloutSampler(self.policy)
@@ -129,4 +148,6 @@ class OnPolicyCollector(CollectorState):
 
     @torch.no_grad()
     def last_value(self) -> torch.Tensor:
+        if self.obs is None:
+            raise RuntimeError("OnPolicyCollector.last_value() before reset(seed) (Agent.start does it)")
         return self.policy.value(self._tensor(self.obs))

@@ -21,16 +21,19 @@ from torch.nn import functional as F
 
 from envs.wrappers import find_action_bins
 from policies.q_network import QNetwork
+from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.augment import random_shift
+from robotrl.core.episodes import EpisodeStats
 from robotrl.core.nstep import NStepAccumulator
 from robotrl.core.replay import FrameReplayBuffer, ReplayBuffer, Transitions
 from robotrl.core.schedules import learning_rate, linear_epsilon, set_learning_rate
+from robotrl.core.vec_env import VecEnv, space_shape
 from robotrl.core.weight_average import WeightAverage, lerp_weights_
 from robotrl.hyper.dqn import Hyper
 
 
-def td_targets(online: nn.Module, target: nn.Module, batch: Transitions, double: bool) -> torch.Tensor:
+def td_targets(online: nn.Module, target: nn.Module, batch: Transitions[torch.Tensor], double: bool) -> torch.Tensor:
     """r + discount * (1 - terminated) * Q_target(s', a*), a* = argmax Q_target (DQN) or argmax Q_online
     (Double DQN). `batch` holds tensors here."""
     with torch.no_grad():
@@ -42,7 +45,7 @@ def td_targets(online: nn.Module, target: nn.Module, batch: Transitions, double:
         return batch.rewards + batch.discounts * (1.0 - batch.terminated) * bootstrap
 
 
-def make_policy(cfg: RunConfig, env) -> QNetwork:
+def make_policy(cfg: RunConfig, env: VecEnv) -> QNetwork:
     """The Q-network for the env's spaces, holding the discretized robot's action table."""
     obs_space, act_space = env.single_observation_space, env.single_action_space
     if not isinstance(act_space, spaces.Discrete):
@@ -59,22 +62,21 @@ def make_policy(cfg: RunConfig, env) -> QNetwork:
 class EpsilonGreedyCollector:
     """Steps the vector env with epsilon-greedy actions and files the transitions into the replay."""
 
-    def __init__(self, env, policy: QNetwork, replay, hp: Hyper, rng: np.random.Generator,
-                 device: torch.device) -> None:
+    def __init__(self, env: VecEnv, policy: QNetwork, replay: ReplayBuffer | FrameReplayBuffer, hp: Hyper,
+                 rng: np.random.Generator, device: torch.device) -> None:
         self.env, self.policy, self.replay, self.rng, self.device = env, policy, replay, rng, device
-        self.frames = isinstance(replay, FrameReplayBuffer)
         self.nstep = NStepAccumulator(env.num_envs, hp.n_step, hp.gamma)
         self.obs: np.ndarray | None = None
 
     def reset(self, seed: int | None = None) -> None:
         self.obs, _ = self.env.reset(seed=seed)
         self.nstep.clear()
-        if self.frames:
+        if isinstance(self.replay, FrameReplayBuffer):
             self.replay.mark_episode_start()
 
-    def step(self, epsilon: float, episodes, update_normalizer: bool) -> None:
+    def step(self, epsilon: float, episodes: EpisodeStats, update_normalizer: bool) -> None:
         if self.obs is None:
-            self.reset()
+            raise RuntimeError("EpsilonGreedyCollector.step() before reset(seed) (Agent.start does it)")
         n = self.env.num_envs
         # The one copy of the observations on the run's device: the greedy action and the normalizer's
         # warm-up statistics both read it (a CPU copy for the statistics crashed DQN on cuda).
@@ -91,7 +93,7 @@ class EpsilonGreedyCollector:
             stored_next[i] = infos["final_obs"][i]
         if update_normalizer:
             self.policy.normalizer.update(obs)
-        if self.frames:
+        if isinstance(self.replay, FrameReplayBuffer):
             self.replay.add(Transitions(self.obs, actions, reward.astype(np.float32), stored_next,
                                         terminated.astype(np.float32),
                                         np.full(n, self.nstep.gamma, np.float32)), ended=done)
@@ -110,17 +112,17 @@ class Agent:
     spend more time logging than learning.)
     """
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+    def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.total_steps = cfg.train.total_steps
         self.num_envs = env.num_envs
         self.online = make_policy(cfg, env).to(device)
-        self.average = WeightAverage()
+        self.average: WeightAverage[QNetwork] = WeightAverage()
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.hp.learning_rate)
         self.rng = np.random.default_rng(cfg.seed)
-        shape = env.single_observation_space.shape
+        shape = space_shape(env.single_observation_space)
         if self.online.pixels:
             self.replay: ReplayBuffer | FrameReplayBuffer = FrameReplayBuffer(self.hp.buffer_size, env.num_envs,
                                                                               shape, self.hp.n_step)
@@ -145,7 +147,10 @@ class Agent:
         return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction,
                               self.env_steps / self.total_steps)
 
-    def collect(self, episodes) -> int:
+    def start(self, seed: int) -> None:
+        self.collector.reset(seed=seed)
+
+    def collect(self, episodes: EpisodeStats) -> int:
         steps = 0
         while steps < self.hp.steps_per_iteration:
             for _ in range(self.hp.train_freq):
@@ -157,7 +162,7 @@ class Agent:
             self.learn()
         return steps
 
-    def _tensors(self, t: Transitions) -> Transitions:
+    def _tensors(self, t: Transitions[np.ndarray]) -> Transitions[torch.Tensor]:
         def conv(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
             return torch.as_tensor(x, device=self.device, dtype=dtype)
 
@@ -227,3 +232,9 @@ class Agent:
         self.rng.bit_generator.state = state["rng"]
         self.env_steps, self.gradient_updates = state["env_steps"], state["gradient_updates"]
         self.next_target_update = state["next_target_update"]
+
+    def close(self) -> None:
+        """Nothing to release: the env is the trainer's."""
+
+
+ALGORITHM = Algorithm(name="dqn", agent=Agent, make_policy=make_policy)

@@ -22,22 +22,25 @@ import torch
 from torch import nn
 
 import envs
+from envs import multi_batch
 from policies.multi_actor_critic import MultiActorCritic
 from robotrl.agents.ppo import clipped_loss
+from robotrl.agents.protocol import Algorithm, RolloutCollector
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.returns import bootstrap_truncated, explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
+from robotrl.core.vec_env import MultiVecEnv
 from robotrl.hyper.mappo import Hyper
 
 
-def make_env(cfg: RunConfig, num_envs: int):
+def make_env(cfg: RunConfig, num_envs: int) -> multi_batch.MultiBatch:
     """The batched multi-robot env (envs.multi_batch interface) for this config."""
     return envs.make_multi_batch(cfg.env.id, num_envs, **cfg.env.kwargs)
 
 
-def make_policy(cfg: RunConfig, env) -> MultiActorCritic:
+def make_policy(cfg: RunConfig, env: MultiVecEnv) -> MultiActorCritic:
     hp: Hyper = cfg.hyper
     pc = cfg.policy
     return MultiActorCritic(env.obs_dim, env.state_dim if hp.critic == "central" else env.obs_dim, env.act_dim,
@@ -104,8 +107,9 @@ class MultiRollout(RolloutStorage[RobotBatch]):
 class MultiCollector:
     """Steps the batched multi-robot env with the current actors and fills a MultiRollout."""
 
-    def __init__(self, env, policy: MultiActorCritic, hp: Hyper, device: torch.device) -> None:
+    def __init__(self, env: MultiVecEnv, policy: MultiActorCritic, hp: Hyper, device: torch.device) -> None:
         self.env, self.policy, self.hp, self.device = env, policy, hp, device
+        self.timings: dict[str, float] = {}
         self.agent_idx = torch.arange(env.num_agents, device=device).expand(env.num_envs, -1)
         self.obs: torch.Tensor | None = None
         self.state: torch.Tensor | None = None
@@ -119,8 +123,8 @@ class MultiCollector:
 
     @torch.no_grad()
     def fill(self, st: MultiRollout, episodes: EpisodeStats) -> None:
-        if self.obs is None:
-            self.reset()
+        if self.obs is None or self.state is None:
+            raise RuntimeError("MultiCollector.fill() before reset(seed) (Agent.start does it)")
         n, m = self.env.num_envs, self.env.num_agents
         for t in range(st.steps):
             c_in = critic_input(self.obs, self.state, self.hp.critic)
@@ -146,6 +150,8 @@ class MultiCollector:
 
     @torch.no_grad()
     def last_value(self) -> torch.Tensor:
+        if self.obs is None or self.state is None:
+            raise RuntimeError("MultiCollector.last_value() before reset(seed) (Agent.start does it)")
         return self.policy.value(critic_input(self.obs, self.state, self.hp.critic), self.agent_idx).reshape(-1)
 
 
@@ -159,7 +165,7 @@ def mappo_loss(policy: MultiActorCritic, batch: RobotBatch, hp: Hyper) -> tuple[
 class Agent:
     """MAPPO / IPPO over a batched multi-robot env; the trainer calls collect() then update()."""
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+    def __init__(self, cfg: RunConfig, env: MultiVecEnv, device: torch.device) -> None:
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy = make_policy(cfg, env).to(device)
@@ -167,11 +173,14 @@ class Agent:
         columns = env.num_envs * env.num_agents
         self.storage = MultiRollout(self.hp.n_steps, columns, env.obs_dim, self.policy.critic_dim, env.act_dim,
                                     device)
-        self.collector = MultiCollector(env, self.policy, self.hp, device)
+        self.collector: RolloutCollector[MultiRollout] = MultiCollector(env, self.policy, self.hp, device)
         self.env_steps_per_rollout = self.hp.n_steps * env.num_envs
         if self.hp.n_steps * columns % self.hp.batch_size:
             raise ValueError(f"mappo.batch_size {self.hp.batch_size} must divide n_steps * num_envs * num_agents "
                              f"= {self.hp.n_steps * columns}")
+
+    def start(self, seed: int) -> None:
+        self.collector.reset(seed=seed)
 
     def collect(self, episodes: EpisodeStats) -> int:
         self.collector.fill(self.storage, episodes)
@@ -213,6 +222,7 @@ class Agent:
         out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out["charts/learning_rate"] = lr
         out["charts/action_std"] = float(policy.log_std.detach().exp().mean())
+        out.update(self.collector.timings)
         return out
 
     def state_dict(self) -> dict[str, Any]:
@@ -221,3 +231,10 @@ class Agent:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+    def close(self) -> None:
+        """Nothing to release: the env is the trainer's, remote collectors are their backend's."""
+
+
+ALGORITHM = Algorithm(name="mappo", agent=Agent, make_policy=make_policy, make_env=make_env, evaluate=evaluate,
+                      multi_robot=True)

@@ -9,24 +9,28 @@ scaling, and time-limit truncations bootstrapped from V(final_obs).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
+from policies.actor_critic import ActorCritic
 from robotrl.agents.common import (
+    CollectorState,
     OnPolicyCollector,
     PolicyOptimizerState,
     build_actor_critic,
     policy_metrics,
 )
+from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
+from robotrl.core.episodes import EpisodeStats
 from robotrl.core.flat_params import FlatParameters
 from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
+from robotrl.core.vec_env import VecEnv, space_shape
 from robotrl.hyper.mappo import Hyper as MappoHyper
 from robotrl.hyper.ppo import Hyper
 
 
-def ppo_loss(policy: nn.Module, batch: Batch, hp: Hyper, normalized: bool = False
+def ppo_loss(policy: ActorCritic, batch: Batch, hp: Hyper, normalized: bool = False
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Total loss and its terms for one minibatch (also used by the SB3 cross-checks). `normalized`:
     batch.obs went through the policy's observation normalizer already."""
@@ -61,7 +65,7 @@ def clipped_loss(batch: Batch, log_prob: torch.Tensor, entropy: torch.Tensor, va
                   "approx_kl": approx_kl, "clipfrac": clipfrac}
 
 
-def make_policy(cfg: RunConfig, env) -> nn.Module:
+def make_policy(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     """The network this agent trains, for loading a checkpoint without an optimizer or storage."""
     return build_actor_critic(cfg, env)
 
@@ -69,21 +73,25 @@ def make_policy(cfg: RunConfig, env) -> nn.Module:
 class Agent(PolicyOptimizerState):
     """PPO over a vector env; the trainer calls collect() then update() each iteration."""
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+    def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy = make_policy(cfg, env).to(device)
         self.flat = FlatParameters(self.policy)
         self.optimizer = torch.optim.Adam([self.flat.param], lr=self.hp.learning_rate, eps=1e-5, fused=True)
-        self.storage = RolloutStorage(self.hp.n_steps, env.num_envs, env.single_observation_space.shape,
-                                      env.single_action_space.shape,
+        self.storage = RolloutStorage(self.hp.n_steps, env.num_envs, space_shape(env.single_observation_space),
+                                      space_shape(env.single_action_space),
                                       torch.float32 if self.policy.continuous else torch.int64, device)
-        self.collector = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards, device)
+        self.collector: CollectorState = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards,
+                                                           device)
         if self.storage.steps * env.num_envs % self.hp.batch_size:
             raise ValueError(f"ppo.batch_size {self.hp.batch_size} must divide n_steps * num_envs "
                              f"= {self.storage.steps * env.num_envs}")
 
-    def collect(self, episodes) -> int:
+    def start(self, seed: int) -> None:
+        self.collector.reset(seed=seed)
+
+    def collect(self, episodes: EpisodeStats) -> int:
         self.collector.fill(self.storage, episodes)
         return self.storage.steps * self.storage.num_envs
 
@@ -120,5 +128,12 @@ class Agent(PolicyOptimizerState):
         out = {f"losses/{k}": v for k, v in zip(names, means, strict=True)}
         out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out.update(policy_metrics(self.policy, lr))
+        out.update(self.collector.timings)
         return out
+
+    def close(self) -> None:
+        """Nothing to release: the env is the trainer's, remote collectors are their backend's."""
+
+
+ALGORITHM = Algorithm(name="ppo", agent=Agent, make_policy=make_policy)
 

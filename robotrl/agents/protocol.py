@@ -14,13 +14,17 @@ order and nothing else:
     agent.close()                     always, also after an error
 
 Agents never write files, log, evaluate or checkpoint: the trainer does, once, for all of them.
+
+Two parts of an agent are seams that a scale-out backend (robotrl.scale, Ray) replaces before `start`:
+an on-policy agent's `collector` (a `RolloutCollector`: its own envs, or rollout workers) and A3C's
+`workers` (`GradientWorkers`: local processes, or actors). The agent calls them the same way either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import nn
@@ -67,10 +71,67 @@ class Agent(Protocol):
         ...
 
 
+StorageT = TypeVar("StorageT", contravariant=True)
+
+
+class RolloutCollector(Protocol[StorageT]):
+    """Fills an on-policy agent's rollout storage (PPO, A2C: RolloutStorage; MAPPO: MultiRollout)."""
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Where the last fill's time went (time/...), for update()'s metrics; empty for local envs."""
+        ...
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start new episodes in every env, seeded seed + i (None: unseeded)."""
+        ...
+
+    def fill(self, storage: StorageT, episodes: EpisodeStats, /) -> None:
+        """Step every env storage.steps times with the current policy; record finished episodes."""
+        ...
+
+    def last_value(self) -> torch.Tensor:
+        """V of the observations after the rollout [columns], GAE's bootstrap."""
+        ...
+
+
+class GradientWorkers(Protocol):
+    """A3C's asynchronous workers, each applying the gradients of its own rollouts to the global network:
+    processes on this machine (agents.a3c.GradientProcesses) or Ray actors (scale.ray_a3c)."""
+
+    def start(self, seed: int) -> None:
+        """(Re)start the workers; worker k's envs are seeded from seed and k."""
+        ...
+
+    def run(self, steps: int, episodes: EpisodeStats, stats: list[dict[str, float]]) -> int:
+        """Let the workers use `steps` more env steps; returns once all of them are applied, with the env
+        steps taken. Finished episodes go to `episodes`, each worker update's metrics to `stats`."""
+        ...
+
+    def set_learning_rate(self, lr: float) -> None:
+        """The learning rate of the workers' next optimizer steps."""
+        ...
+
+    def worker_steps(self) -> list[int]:
+        """Env steps each worker has taken since the run began."""
+        ...
+
+    def restore_worker_steps(self, steps: list[int]) -> None:
+        """Continue the per-worker step counts of a checkpoint."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (no-op when they are not running)."""
+        ...
+
+
+# The env and policy arguments are Any: each algorithm takes its own kind (a VecEnv or a MultiVecEnv; an
+# ActorCritic, a QNetwork, ...), and a callable that takes a narrower type is not assignable to one typed
+# with the wider type.
 AgentFactory = Callable[[RunConfig, Any, torch.device], Agent]
 PolicyFactory = Callable[[RunConfig, Any], nn.Module]
 EnvFactory = Callable[[RunConfig, int], EnvHandle]
-Evaluator = Callable[[nn.Module, RunConfig, int, int], dict[str, Any]]
+Evaluator = Callable[[Any, RunConfig, int, int], dict[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,11 @@ from gymnasium import spaces
 
 from envs.wrappers import find_action_bins, find_observation_grid
 from policies.q_table import QTable
+from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
+from robotrl.core.episodes import EpisodeStats
 from robotrl.core.schedules import linear_epsilon
+from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.qlearning import Hyper
 
 
@@ -51,7 +54,7 @@ def mc_update(q: np.ndarray, episode: list[tuple[int, int, float]], tail_value: 
         q[s, a] += alpha * (g - q[s, a])
 
 
-def make_policy(cfg: RunConfig, env) -> QTable:
+def make_policy(cfg: RunConfig, env: VecEnv) -> QTable:
     obs_space, act_space = env.single_observation_space, env.single_action_space
     if not isinstance(obs_space, spaces.Discrete) or not isinstance(act_space, spaces.Discrete):
         raise ValueError(f"{cfg.env.id}: tabular control needs Discrete observations and actions, got "
@@ -59,14 +62,15 @@ def make_policy(cfg: RunConfig, env) -> QTable:
     grid = find_observation_grid(env)
     bins = find_action_bins(env)
     return QTable(int(obs_space.n), int(act_space.n),
-                  grid=None if grid is None else {"bins": grid.bins, "low": grid.low, "high": grid.high},
+                  grid=None if grid is None else {"bins": grid.bins.tolist(), "low": grid.low.tolist(),
+                                                  "high": grid.high.tolist()},
                   action_table=None if bins is None else bins.table)
 
 
 class TabularCollector:
     """Steps the vector env epsilon-greedily and learns from every transition as it happens."""
 
-    def __init__(self, env, policy: QTable, hp: Hyper, rng: np.random.Generator) -> None:
+    def __init__(self, env: VecEnv, policy: QTable, hp: Hyper, rng: np.random.Generator) -> None:
         self.env, self.policy, self.hp, self.rng = env, policy, hp, rng
         self.q = policy.q.numpy()  # shares memory with the module's buffer
         self.obs: np.ndarray | None = None
@@ -85,9 +89,9 @@ class TabularCollector:
         explore = self.rng.random(len(states)) < epsilon
         return np.where(explore, self.rng.integers(0, self.q.shape[1], size=len(states)), greedy)
 
-    def step(self, epsilon: float, episodes) -> float:
+    def step(self, epsilon: float, episodes: EpisodeStats) -> float:
         if self.obs is None:
-            self.reset()
+            raise RuntimeError("TabularCollector.step() before reset(seed) (Agent.start does it)")
         hp = self.hp
         s = np.asarray(self.obs, dtype=np.int64)
         a = self.actions if self.actions is not None else self.choose(s, epsilon)
@@ -126,9 +130,8 @@ class TabularCollector:
 class Agent:
     """Tabular control; collect() steps and learns, update() only reports (the table is already updated)."""
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
-        if device.type != "cpu":
-            raise ValueError("qlearning: the Q-table lives on the CPU (train.device: cpu)")
+    def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
+        del device  # the Q-table lives on the CPU: ALGORITHM.devices is ("cpu",)
         self.hp: Hyper = cfg.hyper
         self.total_steps = cfg.train.total_steps
         self.num_envs = env.num_envs
@@ -143,7 +146,10 @@ class Agent:
         return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction,
                               self.env_steps / self.total_steps)
 
-    def collect(self, episodes) -> int:
+    def start(self, seed: int) -> None:
+        self.collector.reset(seed=seed)
+
+    def collect(self, episodes: EpisodeStats) -> int:
         for _ in range(self.hp.steps_per_collect):
             self.td_errors.append(self.collector.step(self.epsilon(), episodes))
             self.env_steps += self.num_envs
@@ -166,3 +172,9 @@ class Agent:
         self.policy.load_state_dict(state["policy"])
         self.rng.bit_generator.state = state["rng"]
         self.env_steps = state["env_steps"]
+
+    def close(self) -> None:
+        """Nothing to release: the env is the trainer's."""
+
+
+ALGORITHM = Algorithm(name="qlearning", agent=Agent, make_policy=make_policy, devices=("cpu",))

@@ -21,10 +21,12 @@ from torch import nn
 
 from policies.actor_critic import ActorCritic
 from robotrl.agents.common import build_actor_critic
+from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.returns import bootstrap_truncated, explained_variance
 from robotrl.core.storage import EpisodeBatch, EpisodeStorage
+from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.reinforce import Hyper
 
 
@@ -67,7 +69,7 @@ def gradient_variance(policy: ActorCritic, obs: torch.Tensor, actions: torch.Ten
 class EpisodeCollector:
     """Steps a vector env with the current policy until enough whole episodes are stored."""
 
-    def __init__(self, env, policy: ActorCritic, gamma: float, bootstrap: bool, device: torch.device) -> None:
+    def __init__(self, env: VecEnv, policy: ActorCritic, gamma: float, bootstrap: bool, device: torch.device) -> None:
         self.env, self.policy, self.gamma, self.bootstrap, self.device = env, policy, gamma, bootstrap, device
         self.storage = EpisodeStorage(env.num_envs)
         self.obs: np.ndarray | None = None
@@ -82,7 +84,7 @@ class EpisodeCollector:
     def fill(self, min_steps: int, episodes: EpisodeStats) -> int:
         """Step until `min_steps` transitions of finished episodes are stored; returns the env steps taken."""
         if self.obs is None:
-            self.reset()
+            raise RuntimeError("EpisodeCollector.fill() before reset(seed) (Agent.start does it)")
         taken = 0
         while self.storage.finished_steps < min_steps:
             obs = self._tensor(self.obs)
@@ -108,7 +110,7 @@ class EpisodeCollector:
         del state
 
 
-def make_policy(cfg: RunConfig, env) -> nn.Module:
+def make_policy(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     """The network this agent trains, for loading a checkpoint without an optimizer or storage."""
     return build_actor_critic(cfg, env)
 
@@ -116,7 +118,7 @@ def make_policy(cfg: RunConfig, env) -> nn.Module:
 class Agent:
     """REINFORCE over a vector env; the trainer calls collect() then update() each iteration."""
 
-    def __init__(self, cfg: RunConfig, env, device: torch.device) -> None:
+    def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
         self.hp: Hyper = cfg.hyper
         self.device = device
         self.policy: ActorCritic = make_policy(cfg, env).to(device)
@@ -126,7 +128,10 @@ class Agent:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.batch: EpisodeBatch | None = None
 
-    def collect(self, episodes) -> int:
+    def start(self, seed: int) -> None:
+        self.collector.reset(seed=seed)
+
+    def collect(self, episodes: EpisodeStats) -> int:
         taken = self.collector.fill(self.hp.batch_steps, episodes)
         self.batch = self.collector.storage.take(self.hp.gamma)
         return taken
@@ -135,6 +140,8 @@ class Agent:
         """One policy step on the batch's episodes, then the baseline's steps; `progress` is unused."""
         del progress
         hp, b = self.hp, self.batch
+        if b is None:
+            raise RuntimeError("reinforce: update() without a collect() before it")
         obs, actions, returns = b.obs.to(self.device), b.actions.to(self.device), b.returns.to(self.device)
         with torch.no_grad():
             values = self.policy.value(obs)
@@ -179,3 +186,9 @@ class Agent:
         self.optimizer.load_state_dict(state["optimizer"])
         self.value_optimizer.load_state_dict(state["value_optimizer"])
         self.generator.set_state(state["generator"])
+
+    def close(self) -> None:
+        """Nothing to release: the env is the trainer's."""
+
+
+ALGORITHM = Algorithm(name="reinforce", agent=Agent, make_policy=make_policy)

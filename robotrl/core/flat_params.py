@@ -28,18 +28,20 @@ class FlatParameters:
             raise ValueError("FlatParameters needs all parameters on one device with one dtype")
         total = sum(p.numel() for p in self.params)
         self.param = nn.Parameter(torch.empty(total, dtype=first.dtype, device=first.device))
-        self.param.grad = torch.zeros_like(self.param)
+        self.grad = torch.zeros_like(self.param)
+        """The flat gradient buffer (self.param.grad): every parameter's .grad is a view into it."""
+        self.param.grad = self.grad
         offset = 0
         for p in self.params:
             n = p.numel()
             self.param.data[offset:offset + n].copy_(p.data.reshape(-1))
             p.data = self.param.data[offset:offset + n].view_as(p)
             # Backward accumulates in place into an existing .grad, so gradients land in the flat buffer.
-            p.grad = self.param.grad[offset:offset + n].view_as(p)
+            p.grad = self.grad[offset:offset + n].view_as(p)
             offset += n
 
     def zero_grad(self) -> None:
-        self.param.grad.zero_()
+        self.grad.zero_()
 
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
         """Global gradient-norm clipping (as nn.utils.clip_grad_norm_) on the one buffer."""

@@ -9,23 +9,26 @@ four costs one frame instead of four (and obs and next_obs do not both hold the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
 
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
 
 @dataclass
-class Transitions:
-    """A batch of transitions (numpy arrays with a leading batch axis)."""
+class Transitions(Generic[ArrayT]):
+    """A batch of transitions with a leading batch axis: numpy arrays as the replay stores them, tensors
+    once an agent has moved them to its device."""
 
-    obs: np.ndarray
-    actions: np.ndarray
-    rewards: np.ndarray
-    next_obs: np.ndarray
-    terminated: np.ndarray
+    obs: ArrayT
+    actions: ArrayT
+    rewards: ArrayT
+    next_obs: ArrayT
+    terminated: ArrayT
     """1 where the episode ended in a terminal state (no bootstrap); 0 on truncation or mid-episode."""
-    discounts: np.ndarray
+    discounts: ArrayT
     """What multiplies the bootstrap value: gamma^k for a k-step transition."""
 
 
@@ -64,7 +67,7 @@ class ReplayBuffer:
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions:
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions[np.ndarray]:
         """Uniformly, with replacement, from what the ring holds."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
@@ -155,7 +158,7 @@ class FrameReplayBuffer:
         self.pos = (p + 1) % self.slots
         self.full = self.full or self.pos == 0
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions:
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Transitions[np.ndarray]:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         if self.full:

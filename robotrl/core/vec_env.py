@@ -13,6 +13,13 @@ import numpy as np
 from gymnasium import spaces
 
 
+def space_shape(space: spaces.Space) -> tuple[int, ...]:
+    """The shape of one observation or action (a Discrete one: ()), for sizing storage."""
+    if space.shape is None:
+        raise ValueError(f"{space}: a space without a shape cannot be stored")
+    return space.shape
+
+
 class EnvHandle(Protocol):
     """What the trainer itself needs of any training env: its batch size, and a way to release it."""
 

@@ -10,10 +10,12 @@ shipped pixel run balanced in 93 of 100 episodes, each of them alone in 67-88.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 @torch.no_grad()
@@ -26,21 +28,21 @@ def lerp_weights_(dst: nn.Module, src: nn.Module, weight: float) -> None:
         b_dst.copy_(b)
 
 
-class WeightAverage:
+class WeightAverage(Generic[ModuleT]):
     """The uniform mean of every state of `net` passed to `update` (its buffers follow the latest)."""
 
     def __init__(self) -> None:
-        self.network: nn.Module | None = None
+        self.network: ModuleT | None = None
         self.count = 0
 
-    def update(self, net: nn.Module) -> None:
+    def update(self, net: ModuleT) -> None:
         if self.network is None:
             self.network = copy.deepcopy(net).requires_grad_(False)
         else:
             lerp_weights_(self.network, net, 1.0 / (self.count + 1))
         self.count += 1
 
-    def restore(self, count: int, weights: dict[str, Any] | None, like: nn.Module) -> None:
+    def restore(self, count: int, weights: dict[str, Any] | None, like: ModuleT) -> None:
         """Continue a saved mean of `count` states with these weights (a checkpoint stores them once, as
         the delivered policy); `like` is a network of the same architecture to copy the structure from."""
         self.count = int(count)

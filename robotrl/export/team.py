@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pettingzoo import ParallelEnv
 
 import envs
 from deploy.backends.base import Reading
@@ -32,7 +33,7 @@ from robotrl.core.threads import limit_threads
 TEAM_FILE = "policy_robot_{}.onnx"
 
 
-def robot_description(env, agent: str) -> dict[str, Any]:
+def robot_description(env: ParallelEnv, agent: str) -> dict[str, Any]:
     """The env half of one robot's ONNX metadata, from a multi-robot ParallelEnv."""
     obs_space, act_space = env.observation_space(agent), env.action_space(agent)
     obs_dim = int(np.prod(obs_space.shape))
@@ -105,7 +106,7 @@ class TeamSim:
     """One simulation shared by N robot backends; it steps when every robot has answered the
     observation it last read (lock-step software in the loop), and keeps the team's episode results."""
 
-    def __init__(self, env, seed: int) -> None:
+    def __init__(self, env: ParallelEnv, seed: int) -> None:
         self.env = env
         self.agents = list(env.possible_agents)
         self.lock = threading.Lock()

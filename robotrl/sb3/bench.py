@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 import envs
-from robotrl.agents import agent_module
+from robotrl.agents import algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.threads import limit_threads
@@ -26,15 +26,18 @@ def _ours(cfg: RunConfig, steps: int) -> tuple[int, float, float]:
     seed_everything(cfg.seed)
     env = envs.make_vec(cfg.env.id, cfg.env.num_envs, **cfg.env.kwargs)
     try:
-        agent = agent_module(cfg.algo).Agent(cfg, env, torch.device("cpu"))
-        agent.collector.reset(seed=cfg.seed)
-        episodes = EpisodeStats(env.num_envs)
-        done = 0
-        wall, cpu = time.perf_counter(), time.process_time()
-        while done < steps:
-            done += agent.collect(episodes)
-            agent.update(min(done / steps, 1.0))
-        return done, time.perf_counter() - wall, time.process_time() - cpu
+        agent = algorithm(cfg.algo).agent(cfg, env, torch.device("cpu"))
+        try:
+            agent.start(cfg.seed)
+            episodes = EpisodeStats(env.num_envs)
+            done = 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            while done < steps:
+                done += agent.collect(episodes)
+                agent.update(min(done / steps, 1.0))
+            return done, time.perf_counter() - wall, time.process_time() - cpu
+        finally:
+            agent.close()
     finally:
         env.close()
 

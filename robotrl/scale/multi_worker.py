@@ -21,6 +21,7 @@ from robotrl.agents.mappo import MultiCollector, MultiRollout, make_policy
 from robotrl.config import from_dict
 from robotrl.core.episodes import final_success
 from robotrl.core.threads import limit_threads
+from robotrl.core.vec_env import MultiVecEnv
 from robotrl.scale.rollout_worker import worker_env_kwargs
 
 ROLLOUT_FIELDS = ("obs", "critic_in", "agent", "actions", "log_probs", "values", "rewards", "dones")
@@ -53,7 +54,7 @@ class StepLog:
 class TimedEnv:
     """The worker's env with the seconds spent in step() counted: the physics share of a rollout."""
 
-    def __init__(self, env) -> None:
+    def __init__(self, env: MultiVecEnv) -> None:
         self.env = env
         self.step_s = 0.0
 

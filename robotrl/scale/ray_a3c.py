@@ -4,7 +4,8 @@ worker's gradients the moment they arrive, without waiting for the others.
 A worker loops: compute the clipped A2C gradient of one rollout with the weights it holds, send it to
 the holder, and take back the weights the holder has after applying it. The holder is a single
 actor, so updates are applied one at a time in arrival order (A3C's asynchrony, without Hogwild's
-races). The trainer's loop is unchanged: `run(steps)` keeps every worker busy until the step budget
+races). `GradientActors` is the agent's `workers` (agents.protocol.GradientWorkers) in a Ray run, in place
+of its local processes; the trainer's loop is unchanged: `run(steps)` keeps every worker busy until the step budget
 of one iteration is used, then the holder's weights and optimizer state are copied into the agent,
 so checkpoints and evaluations see one consistent state. A dead or hung worker is replaced (up to
 scale.max_worker_restarts); a lost holder stops the run with the last checkpoint intact.
@@ -13,7 +14,6 @@ scale.max_worker_restarts); a lost holder stops the run with the last checkpoint
 from __future__ import annotations
 
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import ray
@@ -88,27 +88,10 @@ class GradientActor:
         return result.steps, result.episodes, result.stats
 
 
-class _RemoteLR:
-    """`ctl.lr.value = x` (what the A3C agent sets each iteration) forwarded to the holder."""
+class GradientActors:
+    """A3C's GradientWorkers on Ray: the parameter holder and one gradient actor per worker."""
 
-    def __init__(self, pool: RayA3CPool) -> None:
-        self.pool, self._value = pool, 0.0
-
-    @property
-    def value(self) -> float:
-        return self._value
-
-    @value.setter
-    def value(self, lr: float) -> None:
-        self._value = lr
-        if self.pool.holder is not None:
-            self.pool.holder.set_lr.remote(lr)
-
-
-class RayA3CPool:
-    """Drop-in for a3c.WorkerPool (reset, run, ctl.worker_steps, ctl.lr, close) on Ray actors."""
-
-    def __init__(self, cfg: RunConfig, agent) -> None:
+    def __init__(self, cfg: RunConfig, agent: a3c.Agent) -> None:
         self.cfg, self.agent, self.hp = cfg, agent, cfg.hyper
         cpus = cfg.scale.worker_cpus
         self.holder_cls = ray.remote(ParameterHolder).options(num_cpus=0, max_restarts=0)
@@ -117,17 +100,29 @@ class RayA3CPool:
         self.workers: list[Any] = []
         self.seeds: list[int] = []
         self.restarts = 0
-        self.ctl = SimpleNamespace(worker_steps=[0] * self.hp.workers, lr=_RemoteLR(self))
+        self.steps = [0] * self.hp.workers
+        self.lr = 0.0
 
-    def reset(self, seed: int | None = None) -> None:
-        """Start the holder from the agent's weights and optimizer, and the workers (seeded as a3c's pool)."""
+    def start(self, seed: int) -> None:
+        """Start the holder from the agent's weights and optimizer, and the workers (seeded as a3c's
+        GradientProcesses)."""
         self.close()
         state = {"policy": self.agent.policy.state_dict(), "optimizer": self.agent.optimizer.state_dict()}
         self.holder = self.holder_cls.remote(self.cfg.to_dict(), state)
-        base = self.cfg.seed if seed is None else seed
-        self.seeds = [base + 100_003 * (rank + 1) for rank in range(self.hp.workers)]
+        self.seeds = [seed + 100_003 * (rank + 1) for rank in range(self.hp.workers)]
         self.workers = [self.worker_cls.remote(self.cfg.to_dict(), s, self.holder) for s in self.seeds]
-        self.ctl.lr.value = self.ctl.lr.value or self.hp.learning_rate
+        self.set_learning_rate(self.lr or self.hp.learning_rate)
+
+    def set_learning_rate(self, lr: float) -> None:
+        self.lr = lr
+        if self.holder is not None:
+            self.holder.set_lr.remote(lr)
+
+    def worker_steps(self) -> list[int]:
+        return list(self.steps)
+
+    def restore_worker_steps(self, steps: list[int]) -> None:
+        self.steps = list(steps)
 
     def _replace(self, rank: int, reason: str) -> None:
         if self.restarts >= self.cfg.scale.max_worker_restarts:
@@ -180,7 +175,7 @@ class RayA3CPool:
                                           "last checkpoint is intact: continue with --resume") from exc
                 raise RuntimeError(f"A3C worker {rank} failed: {type(cause).__name__}: {cause}") from exc
             done += n
-            self.ctl.worker_steps[rank] += n
+            self.steps[rank] += n
             for ret, length, success in finished:
                 episodes.record(ret, length, success)
             stats.append(s)
@@ -197,7 +192,7 @@ class RayA3CPool:
             raise WorkerLostError(f"A3C parameter holder lost ({type(exc).__name__}); run stopped, the last "
                                   "checkpoint is intact: continue with --resume") from exc
         self.agent.load_state_dict({"policy": state["policy"], "optimizer": state["optimizer"],
-                                    "worker_steps": list(self.ctl.worker_steps)})
+                                    "worker_steps": list(self.steps)})
 
     def close(self) -> None:
         if not ray.is_initialized():

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.multi_batch import MultiBatch
-from robotrl.agents import agent_module
+from robotrl.agents import algorithm
 from robotrl.agents.mappo import MultiRollout
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
@@ -22,11 +21,14 @@ from robotrl.scale.multi_worker import ROLLOUT_FIELDS, MultiRolloutWorker
 from robotrl.scale.worker_pool import PooledCollector, WorkerPool
 
 
-class MultiSpecEnv(MultiBatch):
+class MultiSpecEnv:
     """What the MAPPO agent reads from its env when the simulations live in the workers: the sizes."""
 
     def __init__(self, cfg: RunConfig) -> None:
-        probe = agent_module(cfg.algo).make_env(cfg, 1)
+        make_env = algorithm(cfg.algo).make_env
+        if make_env is None:
+            raise ValueError(f"scale.backend ray: {cfg.algo} is not a multi-robot algorithm (it has no make_env)")
+        probe = make_env(cfg, 1)
         try:
             self.agents = list(probe.agents)
             self.obs_dim, self.state_dim, self.act_dim = probe.obs_dim, probe.state_dim, probe.act_dim
@@ -35,6 +37,13 @@ class MultiSpecEnv(MultiBatch):
         finally:
             probe.close()
         self.num_envs = cfg.env.num_envs
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.agents)
+
+    def close(self) -> None:
+        """Nothing to release: the simulations belong to the workers."""
 
 
 class RayMultiCollector(PooledCollector):

@@ -18,12 +18,14 @@ import torch
 from gymnasium.vector.utils import batch_space
 
 import envs
-from robotrl.agents import agent_module
-from robotrl.agents.common import CollectorState, OnPolicyCollector
-from robotrl.agents.mappo import MultiCollector
+from policies.actor_critic import ActorCritic
+from robotrl.agents import a2c, a3c, algorithm, mappo, ppo
+from robotrl.agents.common import CollectorState
+from robotrl.agents.protocol import Agent
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.returns import bootstrap_truncated
+from robotrl.core.running_stats import RewardScaler
 from robotrl.core.storage import RolloutStorage
 from robotrl.scale.ray_multi import MultiSpecEnv, RayMultiCollector
 from robotrl.scale.rollout_worker import RolloutWorker
@@ -52,7 +54,8 @@ class SpecEnv:
 class RayRolloutCollector(PooledCollector, CollectorState):
     """Drop-in for OnPolicyCollector (reset, fill, last_value, after_update, state_dict) backed by actors."""
 
-    def __init__(self, cfg: RunConfig, policy: torch.nn.Module, gamma: float, scaler, device: torch.device) -> None:
+    def __init__(self, cfg: RunConfig, policy: ActorCritic, gamma: float, scaler: RewardScaler | None,
+                 device: torch.device) -> None:
         self.policy, self.gamma, self.scaler, self.device = policy, gamma, scaler, device
         self.pool = WorkerPool(RolloutWorker, cfg)
         self.per_worker = self.pool.per_worker
@@ -107,31 +110,32 @@ class RayRollouts:
         return self
 
     def spec_env(self) -> SpecEnv | MultiSpecEnv:
-        """Sizes and spaces for building the agent; multi-robot agents (those with their own env maker)
-        get the batched multi-robot interface."""
-        if hasattr(agent_module(self.cfg.algo), "make_env"):
+        """Sizes and spaces for building the agent; multi-robot algorithms get the batched multi-robot
+        interface."""
+        if algorithm(self.cfg.algo).multi_robot:
             return MultiSpecEnv(self.cfg)
         return SpecEnv(self.cfg)
 
-    def attach(self, agent) -> None:
-        """Replace the agent's local collector by one that gathers from the workers, keeping its gamma and
-        reward scaler (the same object, so the checkpoint holds it as before). A3C's worker pool is
-        replaced by gradient-worker actors and a parameter holder instead."""
-        if self.cfg.algo == "a3c":
-            from robotrl.scale.ray_a3c import RayA3CPool
+    def attach(self, agent: Agent) -> None:
+        """Before `agent.start`: replace the seam through which the agent gets experience
+        (agents.protocol) by Ray workers. An on-policy agent's `collector` becomes one that gathers
+        from rollout workers, keeping its gamma and reward scaler (the same object, so the checkpoint holds
+        it as before); A3C's `workers` become gradient-worker actors and a parameter holder."""
+        if isinstance(agent, a3c.Agent):
+            from robotrl.scale.ray_a3c import GradientActors
 
-            agent.collector = RayA3CPool(self.cfg, agent)
-            return
-        local = agent.collector
-        if isinstance(local, MultiCollector):
-            self.collector = RayMultiCollector(self.cfg, agent.policy, local.device)
-        elif isinstance(local, OnPolicyCollector):
-            self.collector = RayRolloutCollector(self.cfg, agent.policy, local.gamma, local.scaler, local.device)
+            agent.workers = GradientActors(self.cfg, agent)
+        elif isinstance(agent, mappo.Agent):
+            multi = RayMultiCollector(self.cfg, agent.policy, agent.device)
+            self.collector = agent.collector = multi
+        elif isinstance(agent, ppo.Agent | a2c.Agent):
+            local = agent.collector
+            single = RayRolloutCollector(self.cfg, agent.policy, local.gamma, local.scaler, agent.device)
+            self.collector = agent.collector = single
         else:
-            raise ValueError(f"scale.backend ray: algo {self.cfg.algo!r} collects with {type(local).__name__}; "
-                             "Ray rollout workers serve the agents that use OnPolicyCollector (ppo, a2c) or "
-                             "MultiCollector (mappo), and a3c")
-        agent.collector = self.collector
+            raise ValueError(f"scale.backend ray: algo {self.cfg.algo!r} has no collector or workers to replace; "
+                             "Ray rollout workers serve the agents that collect rollouts (ppo, a2c, mappo), "
+                             "and a3c's gradient workers")
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 import envs
-from robotrl.agents import agent_module
+from robotrl.agents import algorithm
 from robotrl.config import RunConfig, from_dict
 from robotrl.core.episodes import final_success
 from robotrl.core.threads import limit_threads
@@ -41,7 +41,7 @@ class RolloutWorker:
         cfg = from_dict(config, f"rollout worker {index}", name=config.get("name"))
         self.index, self.num_envs = index, num_envs
         self.env = envs.make_vec(cfg.env.id, num_envs, **worker_env_kwargs(cfg, cpus))
-        self.policy = agent_module(cfg.algo).make_policy(cfg, self.env)
+        self.policy = algorithm(cfg.algo).make_policy(cfg, self.env)
         self.policy.eval()
         self.obs: np.ndarray | None = None
 

@@ -26,6 +26,7 @@ import torch
 
 import envs
 from robotrl.core.threads import limit_threads
+from robotrl.core.vec_env import VecEnv
 from robotrl.train.trainer import load_policy
 
 
@@ -50,7 +51,7 @@ class GreedyEpisodes:
 
 
 @torch.no_grad()
-def greedy_episodes(q_network: torch.nn.Module, env, gamma: float, seed: int) -> GreedyEpisodes:
+def greedy_episodes(q_network: torch.nn.Module, env: VecEnv, gamma: float, seed: int) -> GreedyEpisodes:
     """Run the first episode of each of `env`'s envs (same-step autoreset) with the greedy actions of
     `q_network` (a module giving Q(s, .) with a `deterministic` greedy index)."""
     obs, _ = env.reset(seed=seed)

@@ -51,6 +51,10 @@ class BestPolicy:
                                     "best": {"return_mean": score, "eval": ev}})
         return True
 
+    def metrics(self) -> dict[str, float]:
+        """The best score so far as a metrics column (none before the first evaluation)."""
+        return {} if self.score is None else {"eval/best_return_mean": self.score}
+
     def policy_like(self, policy: torch.nn.Module) -> torch.nn.Module:
         """A copy of `policy` carrying the best weights (the training policy itself is left as it is)."""
         if self.weights is None:

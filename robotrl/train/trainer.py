@@ -9,6 +9,7 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +21,12 @@ import yaml
 
 import envs
 from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
-from robotrl.agents import agent_module
+from robotrl.agents import algorithm
+from robotrl.agents.protocol import Agent
 from robotrl.config import RunConfig, from_dict
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.threads import limit_threads
+from robotrl.core.vec_env import EnvHandle
 from robotrl.train.best_policy import BEST_FILE, BestPolicy
 from robotrl.train.evaluate import evaluate
 from robotrl.train.logger import MetricsLogger
@@ -36,12 +39,18 @@ HELD_OUT_SEED_OFFSET = 20_000
 """With keep_best, the final evaluation runs on these episodes: not the ones the policy was chosen on."""
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, algo: str) -> torch.device:
+    """cpu, cuda, or auto (cuda where torch sees one and the algorithm runs there); a device not in the
+    algorithm's registry entry (`Algorithm.devices`) is refused in one line."""
+    devices = algorithm(algo).devices
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
+        return torch.device("cuda" if torch.cuda.is_available() and "cuda" in devices else "cpu")
+    device = torch.device(name)
+    if device.type not in devices:
+        raise ValueError(f"train.device {name}: {algo} runs on {' or '.join(devices)} only")
+    if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: torch sees no CUDA device (install a CUDA build of torch)")
-    return torch.device(name)
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -60,8 +69,9 @@ def new_run_dir(cfg: RunConfig, root: Path = Path("runs")) -> Path:
     return path
 
 
-def policy_fn(policy: torch.nn.Module, device: torch.device):
-    """numpy observations -> numpy env actions, deterministic."""
+def policy_fn(policy: Any, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
+    """numpy observations -> numpy env actions, deterministic. `policy`: a single-robot policy module
+    (ActorCritic, QNetwork, QTable), each with deterministic() and to_env()."""
 
     def act(obs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -71,20 +81,20 @@ def policy_fn(policy: torch.nn.Module, device: torch.device):
     return act
 
 
-def make_train_env(cfg: RunConfig, num_envs: int):
-    """The agent's own env maker where it has one (multi-robot agents), else a Gymnasium vector env."""
-    module = agent_module(cfg.algo)
-    if hasattr(module, "make_env"):
-        return module.make_env(cfg, num_envs)
+def make_train_env(cfg: RunConfig, num_envs: int) -> EnvHandle:
+    """The algorithm's own env maker where it has one (multi-robot agents), else a Gymnasium vector env."""
+    make_env = algorithm(cfg.algo).make_env
+    if make_env is not None:
+        return make_env(cfg, num_envs)
     return envs.make_vec(cfg.env.id, num_envs, **cfg.env.kwargs)
 
 
 def evaluate_policy(policy: torch.nn.Module, cfg: RunConfig, episodes: int, seed: int,
                     device: torch.device) -> dict[str, Any]:
-    """Deterministic evaluation: the agent's own `evaluate` where it has one, else the single-robot one."""
-    module = agent_module(cfg.algo)
-    if hasattr(module, "evaluate"):
-        return module.evaluate(policy, cfg, episodes, seed)
+    """Deterministic evaluation: the algorithm's own `evaluate` where it has one, else the single-robot one."""
+    own = algorithm(cfg.algo).evaluate
+    if own is not None:
+        return own(policy, cfg, episodes, seed)
     return evaluate(policy_fn(policy, device), cfg.env.id, episodes, seed=seed, env_kwargs=cfg.env.kwargs)
 
 
@@ -98,8 +108,8 @@ class TrainResult:
 
 def eval_metrics(ev: dict[str, Any]) -> dict[str, float]:
     """An evaluation's numbers as metrics columns: eval/return_mean, ..., eval/info/<task measurement>."""
-    out = {f"eval/{k}": v for k, v in ev.items()
-           if isinstance(v, float | int) and not isinstance(v, bool) and k not in ("steps", "seed")}
+    out: dict[str, float] = {f"eval/{k}": v for k, v in ev.items()
+                             if isinstance(v, float | int) and not isinstance(v, bool) and k not in ("steps", "seed")}
     out.update({f"eval/info/{k}": v for k, v in ev.get("info_means", {}).items()})
     return out
 
@@ -108,7 +118,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool = False, show_progress: bool = True) -> None:
         self.cfg, self.run_dir, self.show_progress = cfg, Path(run_dir), show_progress
         limit_threads(cfg.train.threads)
-        self.device = resolve_device(cfg.train.device)
+        self.device = resolve_device(cfg.train.device, cfg.algo)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.step = 0
         self.iteration = 0
@@ -130,7 +140,7 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(), "algo": self.cfg.algo,
                 "env_id": self.cfg.env.id}
 
-    def _checkpoint(self, agent) -> None:
+    def _checkpoint(self, agent: Agent) -> None:
         state = {
             **self._header(),
             "step": self.step,
@@ -152,7 +162,7 @@ class Trainer:
         finally:
             policy.train(was_training)
 
-    def _final_evaluation(self, agent, last_eval_step: int | None, logger: MetricsLogger) -> dict[str, Any]:
+    def _final_evaluation(self, agent: Agent, last_eval_step: int | None, logger: MetricsLogger) -> dict[str, Any]:
         """The evaluation written to eval.json: of the last policy, or with keep_best of the best one,
         measured on held-out episodes."""
         tc = self.cfg.train
@@ -164,7 +174,7 @@ class Trainer:
             # The last policy competes on the same episodes as the periodic evaluations.
             ev = self._evaluate(agent.policy, tc.eval_episodes)
             self.best.consider(self.step, self.iteration, ev, agent.policy)
-            logger.log(self.step, {**eval_metrics(ev), "eval/best_return_mean": self.best.score})
+            logger.log(self.step, {**eval_metrics(ev), **self.best.metrics()})
         final = self._evaluate(self.best.policy_like(agent.policy), tc.final_eval_episodes,
                                HELD_OUT_SEED_OFFSET)
         final["best"] = {"step": self.best.step, "selection_return_mean": self.best.score,
@@ -177,20 +187,21 @@ class Trainer:
     def run(self) -> TrainResult:
         cfg = self.cfg
         seed_everything(cfg.seed)
+        entry = algorithm(cfg.algo)
         with contextlib.ExitStack() as scale_out:
             if cfg.scale.backend == "ray":
                 from robotrl.scale.ray_rollouts import RayRollouts  # Ray is needed only when asked for
 
                 rollouts = scale_out.enter_context(RayRollouts(cfg))
-                env = rollouts.spec_env()
-                agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+                env: EnvHandle = rollouts.spec_env()
+                agent = entry.agent(cfg, env, self.device)
                 rollouts.attach(agent)
             else:
                 env = make_train_env(cfg, cfg.env.num_envs)
-                agent = agent_module(cfg.algo).Agent(cfg, env, self.device)
+                agent = entry.agent(cfg, env, self.device)
             return self._train(agent, env)
 
-    def _train(self, agent, env) -> TrainResult:
+    def _train(self, agent: Agent, env: EnvHandle) -> TrainResult:
         cfg, tc = self.cfg, self.cfg.train
         env_seed = cfg.seed
         if self.resume_state is not None:
@@ -201,7 +212,7 @@ class Trainer:
             torch.set_rng_state(rng["torch"])
             # Episodes in flight at the checkpoint are not stored: restart them, seeded by the step.
             env_seed = cfg.seed + self.step
-        agent.collector.reset(seed=env_seed)
+        agent.start(env_seed)
         logger = MetricsLogger(self.run_dir, resume_step=self.step if self.resume_state else None)
         episodes = EpisodeStats(env.num_envs)
         next_eval = (self.step // tc.eval_every + 1) * tc.eval_every if tc.eval_every else None
@@ -221,7 +232,6 @@ class Trainer:
                     self.iteration += 1
                     sps = (self.step - start_step) / (t2 - start)
                     metrics.update({"charts/SPS": sps, "time/collect_s": t1 - t0, "time/update_s": t2 - t1})
-                    metrics.update(getattr(agent.collector, "timings", {}))
                     metrics.update({f"charts/episodic_{k}": v for k, v in episodes.summary().items()})
                     if next_eval is not None and self.step >= next_eval:
                         ev = self._evaluate(agent.policy, tc.eval_episodes)
@@ -229,7 +239,7 @@ class Trainer:
                         last_eval_step = self.step
                         if self.best is not None:
                             self.best.consider(self.step, self.iteration, ev, agent.policy)
-                            metrics["eval/best_return_mean"] = self.best.score
+                            metrics.update(self.best.metrics())
                         next_eval += tc.eval_every
                     logger.log(self.step, metrics)
                     progress.update(self.step, episodes.summary().get("return_mean"), sps)
@@ -243,8 +253,7 @@ class Trainer:
         finally:
             logger.close()
             # Agents that run processes of their own (A3C's workers) stop them here, also on errors.
-            if hasattr(agent, "close"):
-                agent.close()
+            agent.close()
             env.close()
         from robotrl.train.plots import plot_run
 
@@ -274,7 +283,7 @@ def load_policy(path: str | Path, device: torch.device | None = None):
     cfg, state, _ = load_run(path)
     env = make_train_env(cfg, 1)
     try:
-        policy = agent_module(cfg.algo).make_policy(cfg, env).to(device)
+        policy = algorithm(cfg.algo).make_policy(cfg, env).to(device)
         policy.load_state_dict(state["agent"]["policy"])
     finally:
         env.close()
