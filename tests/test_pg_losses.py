@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from policies.actor_critic import ActorCritic
-from robotrl.agents import a2c, reinforce
+from robotrl.agents import a2c, ppo, reinforce
 from robotrl.core.returns import discounted_returns
 from robotrl.core.storage import Batch, EpisodeStorage, RolloutStorage
 
@@ -84,6 +84,35 @@ def test_a2c_returns_stop_at_an_episode_end():
                torch.tensor([1.0 if t == 1 else 0.0]))
     batch = a2c.rollout_batch(st, torch.tensor([10.0]), a2c.Hyper(gamma=0.5))
     assert batch.returns.tolist() == [1.5, 1.0, 6.0]
+
+
+def _counting_loss(calls: list[int]):
+    """A loss whose k-th call reports approx_kl = 0.02 k and a term x = k."""
+    def loss(batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        k = len(calls)
+        calls.append(batch.obs.shape[0])
+        return torch.tensor(0.0), {"approx_kl": torch.tensor(0.02 * k), "x": torch.tensor(float(k))}
+    return loss
+
+
+def test_ppo_epochs_step_on_every_minibatch_of_every_epoch_and_average_the_terms():
+    st = RolloutStorage(4, 2, (1,), (1,))  # 8 transitions, minibatches of 2: 4 per epoch
+    calls: list[int] = []
+    steps: list[torch.Tensor] = []
+    out = ppo.ppo_epochs(st, ppo.Hyper(batch_size=2, n_epochs=3), _counting_loss(calls), steps.append)
+    assert calls == [2] * 12 and len(steps) == 12
+    assert out["losses/x"] == pytest.approx(5.5)  # mean of 0..11
+
+
+def test_ppo_epochs_stop_at_the_first_minibatch_whose_kl_passes_one_and_a_half_targets():
+    # approx_kl 0, 0.02, 0.04: the third passes 1.5 * 0.02 = 0.03 and is not stepped on.
+    st = RolloutStorage(4, 2, (1,), (1,))
+    calls: list[int] = []
+    steps: list[torch.Tensor] = []
+    out = ppo.ppo_epochs(st, ppo.Hyper(batch_size=2, n_epochs=3, target_kl=0.02), _counting_loss(calls),
+                         steps.append)
+    assert len(calls) == 3 and len(steps) == 2
+    assert out["losses/x"] == pytest.approx(0.5) and out["losses/approx_kl"] == pytest.approx(0.01)
 
 
 def test_reinforce_loss_is_minus_mean_log_prob_times_advantage():

@@ -24,7 +24,7 @@ from torch import nn
 import envs
 from envs import multi_batch
 from policies.multi_actor_critic import MultiActorCritic
-from robotrl.agents.ppo import clipped_loss
+from robotrl.agents.ppo import clipped_loss, ppo_epochs
 from robotrl.agents.protocol import Algorithm, RolloutCollector
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
@@ -196,29 +196,18 @@ class Agent:
             policy.value_norm.update(st.returns)
         # The critic learns in normalized units; the statistics stay fixed for the update's epochs.
         norm = policy.value_norm.normalize if hp.value_norm else (lambda x: x)
-        values, returns = norm(st.values), norm(st.returns)
-        num_minibatches = st.steps * st.num_envs // hp.batch_size
-        sums: dict[str, float] = {}
-        count, stop = 0, False
-        for _ in range(hp.n_epochs):
-            for mb in st.minibatches(num_minibatches, values=values, returns=returns):
-                loss, terms = mappo_loss(policy, mb, hp)
-                if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
-                    stop = True
-                    break
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), hp.max_grad_norm)
-                self.optimizer.step()
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.detach())
-                count += 1
-            if stop:
-                break
+
+        def step(loss: torch.Tensor) -> None:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(policy.parameters(), hp.max_grad_norm)
+            self.optimizer.step()
+
+        out = ppo_epochs(st, hp, lambda batch: mappo_loss(policy, batch, hp), step,
+                         values=norm(st.values), returns=norm(st.returns))
         # Fold this rollout into the input normalizers between updates, never mid-rollout.
         policy.normalizer.update(st.obs.reshape(-1, st.obs.shape[-1]))
         policy.critic_normalizer.update(st.critic_in.reshape(-1, st.critic_in.shape[-1]))
-        out = {f"losses/{k}": v / max(count, 1) for k, v in sums.items()}
         out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out["charts/learning_rate"] = lr
         out["charts/action_std"] = float(policy.log_std.detach().exp().mean())

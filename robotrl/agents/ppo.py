@@ -8,6 +8,9 @@ scaling, and time-limit truncations bootstrapped from V(final_obs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from itertools import chain
+
 import torch
 
 from policies.actor_critic import ActorCritic
@@ -24,7 +27,7 @@ from robotrl.core.episodes import EpisodeStats
 from robotrl.core.flat_params import FlatParameters
 from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
-from robotrl.core.storage import Batch, RolloutStorage
+from robotrl.core.storage import Batch, BatchT, RolloutStorage
 from robotrl.core.vec_env import VecEnv, space_shape
 from robotrl.hyper.mappo import Hyper as MappoHyper
 from robotrl.hyper.ppo import Hyper
@@ -65,6 +68,26 @@ def clipped_loss(batch: Batch, log_prob: torch.Tensor, entropy: torch.Tensor, va
                   "approx_kl": approx_kl, "clipfrac": clipfrac}
 
 
+def ppo_epochs(storage: RolloutStorage[BatchT], hp: Hyper | MappoHyper,
+               loss: Callable[[BatchT], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+               step: Callable[[torch.Tensor], None], **replace: torch.Tensor) -> dict[str, float]:
+    """PPO's update loop, MAPPO's too: n_epochs passes of shuffled minibatches (`replace` as in
+    `RolloutStorage.flat`), a `step` on each one's loss, stopped where the approximate KL passes
+    1.5 * target_kl (SB3's rule). Returns each loss term's mean over the minibatches stepped on."""
+    num_minibatches = storage.steps * storage.num_envs // hp.batch_size
+    names: list[str] = []
+    rows: list[torch.Tensor] = []  # one stacked row per minibatch: no float() per term and step
+    for batch in chain.from_iterable(storage.minibatches(num_minibatches, **replace) for _ in range(hp.n_epochs)):
+        value, terms = loss(batch)
+        if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
+            break
+        step(value)
+        names = list(terms)
+        rows.append(torch.stack([terms[k].detach() for k in names]))
+    means = torch.stack(rows).mean(0).tolist() if rows else []
+    return {f"losses/{k}": v for k, v in zip(names, means, strict=True)}
+
+
 def make_policy(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     """The network this agent trains, for loading a checkpoint without an optimizer or storage."""
     return build_actor_critic(cfg, env)
@@ -102,30 +125,19 @@ class Agent(PolicyOptimizerState):
         set_learning_rate(self.optimizer, lr)
         st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
                                         hp.gamma, hp.gae_lambda)
-        num_minibatches = st.steps * st.num_envs // hp.batch_size
         with torch.no_grad():  # the normalizer is frozen during the update: normalize the rollout once
             normalized_obs = self.policy.normalizer(st.obs)
-        names: list[str] = []
-        sums: list[torch.Tensor] = []  # one stacked row per minibatch: no float() per term and step
-        stop = False
-        for _ in range(hp.n_epochs):
-            for batch in st.minibatches(num_minibatches, obs=normalized_obs):
-                loss, terms = ppo_loss(self.policy, batch, hp, normalized=True)
-                if hp.target_kl is not None and terms["approx_kl"] > 1.5 * hp.target_kl:
-                    stop = True
-                    break
-                self.flat.zero_grad()
-                loss.backward()
-                self.flat.clip_grad_norm_(hp.max_grad_norm)
-                self.optimizer.step()
-                names = list(terms)
-                sums.append(torch.stack([terms[k].detach() for k in names]))
-            if stop:
-                break
+
+        def step(loss: torch.Tensor) -> None:
+            self.flat.zero_grad()
+            loss.backward()
+            self.flat.clip_grad_norm_(hp.max_grad_norm)
+            self.optimizer.step()
+
+        out = ppo_epochs(st, hp, lambda batch: ppo_loss(self.policy, batch, hp, normalized=True), step,
+                         obs=normalized_obs)
         self.collector.after_update(st)
         st.clear()
-        means = torch.stack(sums).mean(0).tolist() if sums else []
-        out = {f"losses/{k}": v for k, v in zip(names, means, strict=True)}
         out["losses/explained_variance"] = explained_variance(st.values.flatten(), st.returns.flatten())
         out.update(policy_metrics(self.policy, lr))
         out.update(self.collector.timings)
@@ -136,4 +148,3 @@ class Agent(PolicyOptimizerState):
 
 
 ALGORITHM = Algorithm(name="ppo", agent=Agent, make_policy=make_policy)
-

@@ -79,12 +79,12 @@ class RolloutStorage(Generic[BatchT]):
         tensors = {k: replace[k] if k in replace else getattr(self, k) for k in names}
         return self.batch_type(**{k: x.reshape(n, *x.shape[2:]) for k, x in tensors.items()})
 
-    def minibatches(self, num_minibatches: int, generator: torch.Generator | None = None,
-                    **replace: torch.Tensor) -> Iterator[BatchT]:
-        """Shuffled minibatches covering every transition once (`replace` as in `flat`)."""
+    def minibatches(self, num_minibatches: int, **replace: torch.Tensor) -> Iterator[BatchT]:
+        """Shuffled minibatches covering every transition once (`replace` as in `flat`), drawn from
+        torch's global generator so that a seeded run repeats."""
         whole = self.flat(**replace)
         n = self.steps * self.num_envs
-        perm = torch.randperm(n, generator=generator, device=self.obs.device)
+        perm = torch.randperm(n, device=self.obs.device)
         size = n // num_minibatches
         for i in range(num_minibatches):
             yield whole.select(perm[i * size:(i + 1) * size])
