@@ -17,6 +17,9 @@ import numpy as np
 from envs.sim import BatchSim
 
 Range = tuple[float, float]
+INTEGRATORS = {"Euler": int(mujoco.mjtIntegrator.mjINT_EULER), "RK4": int(mujoco.mjtIntegrator.mjINT_RK4),
+               "implicit": int(mujoco.mjtIntegrator.mjINT_IMPLICIT),
+               "implicitfast": int(mujoco.mjtIntegrator.mjINT_IMPLICITFAST)}
 
 # Model field scaled by each randomization option; scales are drawn per element (body, geom, ...).
 _RANDOMIZED_FIELDS = {
@@ -61,6 +64,11 @@ class SimToReal:
     """Policy steps between choosing an action and applying it: k, or [low, high] drawn per episode."""
     init_noise: float = 0.0
     """Uniform +-init_noise added to the initial joint positions (hinges, slides) and all velocities."""
+    integrator: str | None = None
+    """Physics integrator (Euler, RK4, implicit, implicitfast; None: the model's)."""
+    obs_delay: int = 0
+    """Policy steps between measuring an observation and the policy seeing it (sensor and bus latency);
+    an episode starts with its first observation repeated."""
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> SimToReal:
@@ -80,6 +88,12 @@ class SimToReal:
         if len(bounds) != 2 or not all(isinstance(d, int) and d >= 0 for d in bounds) or bounds[0] > bounds[1]:
             raise ValueError(f"sim-to-real option action_delay: expected k >= 0 or [low, high], got {delay!r}")
         values["action_delay"] = delay
+        integrator = values.get("integrator")
+        if integrator is not None and integrator not in INTEGRATORS:
+            raise ValueError(f"sim-to-real option integrator: expected one of {list(INTEGRATORS)}, got {integrator!r}")
+        obs_delay = values.get("obs_delay", 0)
+        if not isinstance(obs_delay, int) or isinstance(obs_delay, bool) or obs_delay < 0:
+            raise ValueError(f"sim-to-real option obs_delay: expected an integer >= 0, got {obs_delay!r}")
         for name in ("obs_noise", "init_noise"):
             if name in values and not (isinstance(values[name], int | float) and values[name] >= 0):
                 raise ValueError(f"sim-to-real option {name}: expected a number >= 0, got {values[name]!r}")
@@ -94,6 +108,8 @@ class SimToReal:
         """Changes made once, before the simulations are built."""
         if self.timestep is not None:
             model.opt.timestep = self.timestep
+        if self.integrator is not None:
+            model.opt.integrator = INTEGRATORS[self.integrator]
 
 
 class Perturbations:
@@ -122,8 +138,12 @@ class Perturbations:
         slide_hinge = np.isin(model.jnt_type, (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE))
         self.noisy_qpos = model.jnt_qposadr[slide_hinge]
         o = options
+        self.obs_queue = np.zeros((o.obs_delay + 1, sim.nsim, obs_dim), dtype=np.float32)
+        self.fresh = np.ones(sim.nsim, dtype=bool)
+        """Simulations whose next observation starts an episode (it fills their delay queue)."""
         # Off by default: then resets skip the per-simulation loop entirely.
-        self.active = bool(self.fields) or o.obs_noise > 0 or o.delay_range[1] > 0 or o.init_noise > 0
+        self.active = (bool(self.fields) or o.obs_noise > 0 or o.delay_range[1] > 0 or o.init_noise > 0
+                       or o.obs_delay > 0)
 
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         """Draw this episode's robot for simulations `ids`, after the task wrote its initial state."""
@@ -150,6 +170,7 @@ class Perturbations:
                                                                       size=len(self.noisy_qpos))
                 self.sim.qvel[i] += rngs[i].uniform(-o.init_noise, o.init_noise, size=self.sim.qvel.shape[1])
         self.queue[:, ids] = 0.0
+        self.fresh[ids] = True
 
     def _elements(self, option: str) -> int:
         return len(self.nominal[_RANDOMIZED_FIELDS[option][0]])
@@ -189,4 +210,18 @@ class Perturbations:
         if std > 0:
             for i in ids:
                 obs[i] += rngs[i].normal(0.0, std, size=self.obs_dim).astype(np.float32)
-        return obs
+        return self._delayed_obs(obs, ids) if self.options.obs_delay else obs
+
+    def _delayed_obs(self, obs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Observations of `ids` as measured `obs_delay` policy steps ago (an episode's first one
+        repeated until there are older ones)."""
+        ids = np.asarray(ids)
+        fresh = ids[self.fresh[ids]]
+        self.obs_queue[:, fresh] = obs[fresh]
+        going = ids[~self.fresh[ids]]
+        self.obs_queue[:, going] = np.roll(self.obs_queue[:, going], 1, axis=0)
+        self.obs_queue[0, going] = obs[going]
+        self.fresh[ids] = False
+        out = obs.copy()
+        out[ids] = self.obs_queue[-1, ids]
+        return out

@@ -98,6 +98,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    if args.sim_to_sim:
+        _require_train_stack()
+        from robotrl.tools.sim_to_sim import format_sim_to_sim, sim_to_sim_of
+
+        report = sim_to_sim_of(args.path, 20 if args.episodes is None else args.episodes, args.seed)
+        _emit(args, report, format_sim_to_sim(report))
+        return
     if args.viewer and args.video:
         raise CLIError("--viewer and --video: choose one")
     if args.video and Path(args.video).suffix.lower() != ".mp4":
@@ -408,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--viewer", action="store_true", help="watch in MuJoCo's viewer in real time ([space] pauses)")
     p.add_argument("--video", metavar="FILE.mp4", help="render the episodes offscreen into an MP4")
     p.add_argument("--size", default="480x480", help="video frame size WIDTHxHEIGHT (default 480x480)")
+    p.add_argument("--sim-to-sim", action="store_true",
+                   help="nominal vs perturbed robot side by side (masses, friction, motor strength, half the "
+                        "timestep, RK4, one step of observation latency); default 20 episodes")
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--set", action="append", metavar="env.kwargs.KEY=VALUE",
                    help="override an env kwarg of the run for this evaluation (repeatable)")

@@ -41,7 +41,8 @@ class RobotTask(Task):
         self.robot = self.load(robot)
         self.robot_arg = str(robot or self.default_robot)
         """The `robot` kwarg as given (a shipped name, a path, menagerie:...): what rebuilds this robot."""
-        self.frame_skip = self.robot.decimation
+        # The description's control rate whatever the physics timestep (a sim-to-real `timestep` keeps it).
+        self.frame_skip = max(1, round(1.0 / (self.robot.control_hz * float(sim.model.opt.timestep))))
         self.action_mode = _mode(action_mode)
         self.action_scale = float(action_scale)
         self.drive = JointDrive(self.robot, sim.model)

@@ -1,0 +1,56 @@
+"""Sim-to-sim: the perturbation options (integrator, observation latency, half timestep) and the report."""
+
+import mujoco
+import numpy as np
+import pytest
+
+import envs
+from robotrl.tools.sim_to_sim import format_sim_to_sim, perturbed_kwargs, sim_to_sim
+
+ID = "robotrl/Locomotion-v0"
+TINY = {"robot": "tiny_quad", "command_vx": 0.3, "command_vy": 0.0, "command_yaw": 0.0}
+
+
+def test_observation_latency_shows_each_observation_one_policy_step_late():
+    fresh, late = envs.make(ID, **TINY), envs.make(ID, **TINY, obs_delay=1)
+    o_fresh, _ = fresh.reset(seed=2)
+    o_late, _ = late.reset(seed=2)
+    np.testing.assert_array_equal(o_fresh, o_late)  # an episode starts with its first observation
+    rng = np.random.default_rng(0)
+    previous = o_fresh
+    for _ in range(20):
+        a = rng.uniform(-1, 1, 8).astype(np.float32)
+        o_fresh, *_ = fresh.step(a)
+        o_late, *_ = late.step(a)
+        np.testing.assert_array_equal(o_late, previous)
+        previous = o_fresh
+    fresh.close()
+    late.close()
+
+
+def test_half_the_timestep_keeps_the_control_rate_and_rk4_is_set():
+    env = envs.make(ID, robot="tiny_quad", timestep=0.0025, integrator="RK4")
+    task = env.unwrapped.task
+    assert task.frame_skip == 8 and task.control_dt == pytest.approx(0.02)
+    assert int(task.sim.model.opt.integrator) == int(mujoco.mjtIntegrator.mjINT_RK4)
+    env.close()
+    with pytest.raises(ValueError, match=r"sim-to-real option integrator: expected one of"):
+        envs.make(ID, robot="tiny_quad", integrator="Verlet")
+
+
+def test_the_perturbed_copy_and_the_side_by_side_report():
+    kwargs = perturbed_kwargs(ID, {**TINY, "mass_scale": [0.9, 1.1]})
+    assert kwargs["timestep"] == pytest.approx(0.0025) and kwargs["frame_skip"] == 8
+    assert kwargs["mass_scale"] == [0.8, 1.2] and kwargs["obs_delay"] == 1 and kwargs["integrator"] == "RK4"
+
+    def stand(obs):
+        return np.zeros((len(obs), 8), np.float32)
+
+    report = sim_to_sim(stand, ID, {**TINY, "mass_scale": [0.9, 1.1]}, episodes=3, seed=0)
+    for side in ("nominal", "perturbed"):
+        figures = report[side]
+        assert figures["falls"] == 0.0  # holding the default pose: no fall either way
+        assert figures["velocity_error"] == pytest.approx(0.3, abs=0.05)  # standing misses 0.3 m/s
+    lines = format_sim_to_sim(report).splitlines()
+    assert lines[1].split() == ["nominal", "perturbed"]
+    assert lines[3].startswith("velocity error") and lines[3].count("m/s") == 2
