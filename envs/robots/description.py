@@ -5,7 +5,7 @@ A robot is data. A task never hard-codes joint names, poses, gains or limits: it
 file (schema agreed on issue 20):
 
     name: go12                      # robot name
-    mjcf: go12.xml                  # MJCF path, relative to this YAML
+    mjcf: go12.xml                  # MJCF path, relative to this YAML, or menagerie:NAME[/ENTRY]
     kind: legged                    # legged | arm
     mass: 12.7                      # kg, the published total mass (`robotrl robot check`: within 10%)
     control_hz: 50                  # policy rate
@@ -140,7 +140,7 @@ def load_robot(robot: str | Path) -> RobotDescription:
     if isinstance(robot, str) and robot.startswith("menagerie:"):
         from envs.robots.menagerie import menagerie_description
 
-        return menagerie_description(robot)
+        menagerie_description(robot)
     path = resolve_robot_path(robot)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -172,7 +172,13 @@ def parse_robot(raw: Any, path: Path, mjcf: Path | None = None) -> RobotDescript
         raise RobotError(f"{where}: control_hz: 1 / (control_hz * timestep) must be a whole number of physics "
                          f"steps, got {steps:g}")
     if mjcf is None:
-        mjcf = path.parent / _string(raw["mjcf"], where, "mjcf")
+        ref = _string(raw["mjcf"], where, "mjcf")
+        if ref.startswith("menagerie:"):
+            from envs.robots.menagerie import menagerie_xml
+
+            mjcf = menagerie_xml(ref, f"{where}: mjcf")
+        else:
+            mjcf = path.parent / ref
     if not mjcf.is_file():
         raise RobotError(f"{where}: mjcf: file {mjcf} not found")
     try:
