@@ -65,17 +65,20 @@ def add_realtime_arguments(p: argparse.ArgumentParser, default_priority: int | N
     """The real-time habits (deploy/realtime.py), shared by `deploy` and `bench deploy`."""
     p.add_argument("--rt-priority", type=int, default=default_priority,
                    help="run the loop at this SCHED_FIFO priority (Linux, 1-99; 0: time-sharing)")
-    p.add_argument("--cpu", type=int, help="pin the loop to this CPU")
+    p.add_argument("--cpu", type=int, help="pin the loop to this CPU (-1: no pinning)")
     p.add_argument("--no-mlock", action="store_true", help="do not lock memory (mlockall) under --rt-priority")
     p.add_argument("--no-dma-latency", action="store_true",
                    help="do not hold /dev/cpu_dma_latency at 0 under --rt-priority")
     p.add_argument("--keep-gc", action="store_true", help="leave garbage collection on during the loop")
+    p.add_argument("--no-prewarm", action="store_true",
+                   help="do not run the policy once on its last input after each sleep (cache warm-up)")
 
 
 def realtime_config(args: argparse.Namespace) -> RealtimeConfig:
     """The RealtimeConfig of the parsed flags; --rt-priority 0 means time-sharing."""
     priority = getattr(args, "rt_priority", None) or None
-    return RealtimeConfig(priority=priority, cpu=getattr(args, "cpu", None),
+    cpu = getattr(args, "cpu", None)
+    return RealtimeConfig(priority=priority, cpu=None if cpu is None or cpu < 0 else cpu,
                           lock_memory=False if getattr(args, "no_mlock", False) else None,
                           freeze_gc=not getattr(args, "keep_gc", False),
                           dma_latency=False if getattr(args, "no_dma_latency", False) else None)
@@ -139,7 +142,7 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
     loop = LoopConfig(rate_hz=rate, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us,
-                      realtime=realtime_config(args))
+                      prewarm=not args.no_prewarm, realtime=realtime_config(args))
     safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
     start = StartConfig(passive_s=args.passive_s, ramp_s=args.ramp_s)
     show_transitions()

@@ -101,6 +101,12 @@ class OnnxPolicy:
             self._action[:] = self.session.run([self.spec.output_name], {self.spec.input_name: self._obs})[0]
         return self._action[0]
 
+    def warm(self) -> None:
+        """Run the last input again and discard the result (the next `act` overwrites it): brings the
+        session's code and weights back into the caches before a deadline."""
+        if self.provider == "cpu":
+            self.session.run_with_iobinding(self._binding)
+
     def act_batch(self, obs: np.ndarray) -> np.ndarray:
         """Actions for [batch, obs_dim] or [batch, *obs_shape] observations."""
         obs = np.asarray(obs)

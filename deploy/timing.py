@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,10 @@ class Scheduler:
 
     rate_hz: float
     spin_ns: int = 200_000
+    warm: Callable[[], object] | None = None
+    """Called once after the sleep, before the spin, when at least half the spin is left: a throwaway
+    inference brings the policy's code and weights back into the caches that other processes used while
+    the loop slept (measured at load 11 on 2 cores: inference 58 -> 33 us p50)."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
@@ -42,6 +47,8 @@ class Scheduler:
         remaining = target - now_ns()
         if remaining > self.spin_ns:
             time.sleep((remaining - self.spin_ns) / 1e9)
+            if self.warm is not None and target - now_ns() > self.spin_ns // 2:
+                self.warm()
         t = now_ns()
         while t < target:
             t = now_ns()
