@@ -17,6 +17,7 @@ from robotrl.agents.common import (
     PolicyOptimizerState,
     build_actor_critic,
     policy_metrics,
+    rollout_storage,
 )
 from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
@@ -25,7 +26,7 @@ from robotrl.core.flat_params import FlatParameters
 from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
-from robotrl.core.vec_env import VecEnv, space_shape
+from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.a2c import Hyper
 
 
@@ -62,12 +63,6 @@ def make_policy(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     return build_actor_critic(cfg, env)
 
 
-def make_storage(hp: Hyper, env: VecEnv, policy: ActorCritic, device: torch.device) -> RolloutStorage:
-    return RolloutStorage(hp.n_steps, env.num_envs, space_shape(env.single_observation_space),
-                          space_shape(env.single_action_space),
-                          torch.float32 if policy.continuous else torch.int64, device)
-
-
 class Agent(PolicyOptimizerState):
     """A2C over a vector env; the trainer calls collect() then update() each iteration."""
 
@@ -77,7 +72,7 @@ class Agent(PolicyOptimizerState):
         self.policy = make_policy(cfg, env).to(device)
         self.flat = FlatParameters(self.policy)
         self.optimizer = make_optimizer([self.flat.param], self.hp)
-        self.storage = make_storage(self.hp, env, self.policy, device)
+        self.storage = rollout_storage(self.hp.n_steps, env, self.policy, device)
         self.collector: CollectorState = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards,
                                                            device)
 

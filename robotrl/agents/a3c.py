@@ -32,7 +32,7 @@ from torch import nn
 import envs
 from policies.actor_critic import ActorCritic
 from robotrl.agents import a2c
-from robotrl.agents.common import OnPolicyCollector, build_actor_critic
+from robotrl.agents.common import OnPolicyCollector, build_actor_critic, rollout_storage
 from robotrl.agents.protocol import Algorithm, GradientWorkers
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
@@ -79,7 +79,7 @@ class GradientWorker:
         self.device = device or torch.device("cpu")
         self.env = envs.make_vec(cfg.env.id, cfg.env.num_envs, **cfg.env.kwargs)
         self.policy = build_actor_critic(cfg, self.env).to(self.device)
-        self.storage = a2c.make_storage(self.hp, self.env, self.policy, self.device)
+        self.storage = rollout_storage(self.hp.n_steps, self.env, self.policy, self.device)
         self.collector = OnPolicyCollector(self.env, self.policy, self.hp.gamma, self.hp.scale_rewards,
                                            self.device)
         self.episodes = FinishedEpisodes(self.env.num_envs)

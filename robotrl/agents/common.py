@@ -16,7 +16,7 @@ from robotrl.core.episodes import EpisodeStats
 from robotrl.core.returns import bootstrap_truncated
 from robotrl.core.running_stats import RewardScaler
 from robotrl.core.storage import RolloutStorage
-from robotrl.core.vec_env import VecEnv
+from robotrl.core.vec_env import VecEnv, space_shape
 
 
 def build_actor_critic(cfg: RunConfig, env: VecEnv) -> ActorCritic:
@@ -33,6 +33,14 @@ def build_actor_critic(cfg: RunConfig, env: VecEnv) -> ActorCritic:
     if isinstance(act_space, spaces.Discrete):
         return ActorCritic(obs_space.shape[0], int(act_space.n), continuous=False, **common)
     raise ValueError(f"{cfg.env.id}: unsupported action space {act_space}")
+
+
+def rollout_storage(steps: int, env: VecEnv, policy: ActorCritic, device: torch.device) -> RolloutStorage:
+    """A rollout of `steps` steps of every env, shaped by the env's spaces; a categorical policy's
+    actions are stored as integers (the indices its log-probability takes)."""
+    return RolloutStorage(steps, env.num_envs, space_shape(env.single_observation_space),
+                          space_shape(env.single_action_space),
+                          torch.float32 if policy.continuous else torch.int64, device)
 
 
 class CollectorState(ABC):

@@ -20,6 +20,7 @@ from robotrl.agents.common import (
     PolicyOptimizerState,
     build_actor_critic,
     policy_metrics,
+    rollout_storage,
 )
 from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
@@ -28,7 +29,7 @@ from robotrl.core.flat_params import FlatParameters
 from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, BatchT, RolloutStorage
-from robotrl.core.vec_env import VecEnv, space_shape
+from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.mappo import Hyper as MappoHyper
 from robotrl.hyper.ppo import Hyper
 
@@ -102,9 +103,7 @@ class Agent(PolicyOptimizerState):
         self.policy = make_policy(cfg, env).to(device)
         self.flat = FlatParameters(self.policy)
         self.optimizer = torch.optim.Adam([self.flat.param], lr=self.hp.learning_rate, eps=1e-5, fused=True)
-        self.storage = RolloutStorage(self.hp.n_steps, env.num_envs, space_shape(env.single_observation_space),
-                                      space_shape(env.single_action_space),
-                                      torch.float32 if self.policy.continuous else torch.int64, device)
+        self.storage = rollout_storage(self.hp.n_steps, env, self.policy, device)
         self.collector: CollectorState = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards,
                                                            device)
         if self.storage.steps * env.num_envs % self.hp.batch_size:
