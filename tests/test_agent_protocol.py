@@ -35,6 +35,7 @@ TINY: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
                   {"steps_per_collect": 16}),
     "mappo": ({"id": "robotrl/MultiPush-v0", "num_envs": 2, "kwargs": {"n_robots": 2}},
               {"n_steps": 8, "batch_size": 16, "n_epochs": 1}),
+    "sac": (REACHER, {"buffer_size": 500, "learning_starts": 8, "batch_size": 8, "steps_per_iteration": 32}),
 }
 
 
@@ -48,8 +49,8 @@ def tiny_config(algo: str) -> RunConfig:
 def test_the_registry_is_the_hyperparameter_registry_and_names_unknown_algorithms():
     assert list(ALGORITHMS) == list(HYPER) == list(TINY)
     assert all(entry.name == name for name, entry in ALGORITHMS.items())
-    with pytest.raises(ValueError, match=r"^unknown algorithm 'sac' \(expected one of: ppo, a2c, .*mappo\)$"):
-        algorithm("sac")
+    with pytest.raises(ValueError, match=r"^unknown algorithm 'ddpg' \(expected one of: ppo, a2c, .*mappo, sac\)$"):
+        algorithm("ddpg")
 
 
 def test_algorithms_that_run_on_the_cpu_only_refuse_cuda_in_one_line():

@@ -4,12 +4,12 @@ schema lives below the config, in robotrl.hyper."""
 
 from __future__ import annotations
 
-from robotrl.agents import a2c, a3c, dqn, mappo, ppo, qlearning, reinforce
+from robotrl.agents import a2c, a3c, dqn, mappo, ppo, qlearning, reinforce, sac
 from robotrl.agents.protocol import Algorithm
 from robotrl.hyper import HYPER
 
 ALGORITHMS: dict[str, Algorithm] = {
-    m.ALGORITHM.name: m.ALGORITHM for m in (ppo, a2c, a3c, reinforce, dqn, qlearning, mappo)
+    m.ALGORITHM.name: m.ALGORITHM for m in (ppo, a2c, a3c, reinforce, dqn, qlearning, mappo, sac)
 }
 """A run config's `algo:` -> its registry entry."""
 

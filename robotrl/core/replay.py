@@ -33,15 +33,17 @@ class Transitions(Generic[ArrayT]):
 
 
 class ReplayBuffer:
-    """A ring of `capacity` transitions; the oldest are overwritten once it is full."""
+    """A ring of `capacity` transitions; the oldest are overwritten once it is full. Actions are discrete
+    indices by default; continuous agents (SAC) pass their action shape and float32."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: Any = np.float32) -> None:
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: Any = np.float32,
+                 action_shape: tuple[int, ...] = (), action_dtype: Any = np.int64) -> None:
         if capacity < 1:
             raise ValueError(f"replay capacity must be positive, got {capacity}")
         self.capacity = capacity
         self.obs = np.zeros((capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros_like(self.obs)
-        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.terminated = np.zeros(capacity, dtype=np.float32)
         self.discounts = np.zeros(capacity, dtype=np.float32)

@@ -8,7 +8,7 @@ agent, and a bad hyperparameter fails before anything trains.
 
 from __future__ import annotations
 
-from robotrl.hyper import a2c, a3c, dqn, mappo, ppo, qlearning, reinforce
+from robotrl.hyper import a2c, a3c, dqn, mappo, ppo, qlearning, reinforce, sac
 
 HYPER: dict[str, type] = {
     "ppo": ppo.Hyper,
@@ -18,6 +18,7 @@ HYPER: dict[str, type] = {
     "dqn": dqn.Hyper,
     "qlearning": qlearning.Hyper,
     "mappo": mappo.Hyper,
+    "sac": sac.Hyper,
 }
 """Algorithm name (a run config's `algo:`) -> its hyperparameter dataclass."""
 

@@ -16,6 +16,12 @@ What is translated, and the differences that remain on purpose:
   observation normalizer learns from the warm-up data only, VecNormalize keeps updating.
 - PPO value clipping: SB3 takes the squared error of the clipped value; ours takes the max of the
   clipped and unclipped errors (as OpenAI baselines). Only matters when clip_range_vf is set.
+- SAC: net_arch hidden for actor and critics, PyTorch's default init on both sides; ent_coef "auto" with
+  ent_coef_init becomes "auto_<init>". SB3 counts target_update_interval within each train() call (it
+  restarts at every round of gradient_steps), ours over the run: equal for the default interval 1. Our
+  optional observation normalizer learns from the warm-up data only, VecNormalize keeps updating. Ours
+  steps Adam with the fused kernel, SB3 with the loop: the same update to float rounding.
+- sac.td3 -> SB3's TD3 (policy_delay, target_policy_noise, target_noise_clip, Gaussian action noise).
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.wrappers import RescaleAction
-from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 from torch import nn
 
@@ -78,7 +85,7 @@ def _schedule(lr: float, anneal: bool) -> float | Callable[[float], float]:
 
 def _policy_kwargs(cfg: RunConfig) -> dict[str, Any]:
     pc = cfg.policy
-    if cfg.algo == "dqn":
+    if cfg.algo in ("dqn", "sac"):
         return {"net_arch": list(pc.hidden), "activation_fn": ACTIVATIONS[pc.activation]}
     out: dict[str, Any] = {"net_arch": {"pi": list(pc.hidden), "vf": list(pc.hidden)},
                            "activation_fn": ACTIVATIONS[pc.activation], "ortho_init": True}
@@ -133,11 +140,30 @@ def dqn_kwargs(cfg: RunConfig) -> dict[str, Any]:
             "max_grad_norm": hp.max_grad_norm if hp.max_grad_norm is not None else float("inf")}
 
 
+def sac_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """SAC, or with sac.td3 SB3's TD3 (make_sb3_model picks the class)."""
+    hp = cfg.hyper
+    common = {"learning_rate": hp.learning_rate, "buffer_size": hp.buffer_size,
+              "learning_starts": hp.learning_starts, "batch_size": hp.batch_size, "tau": hp.tau, "gamma": hp.gamma,
+              "train_freq": hp.train_freq, "gradient_steps": hp.gradient_steps}
+    if hp.td3:
+        probe = envs.make(cfg.env.id, **env_kwargs(cfg))
+        act_dim = probe.action_space.shape[0]
+        probe.close()
+        noise = NormalActionNoise(np.zeros(act_dim), np.full(act_dim, hp.exploration_noise))
+        return {**common, "policy_delay": hp.policy_delay, "target_policy_noise": hp.target_noise,
+                "target_noise_clip": hp.target_noise_clip, "action_noise": noise}
+    ent_coef = f"auto_{hp.ent_coef_init}" if hp.ent_coef == "auto" else hp.ent_coef
+    return {**common, "ent_coef": ent_coef, "target_entropy": hp.target_entropy,
+            "target_update_interval": hp.target_update_interval}
+
+
 # algo -> (SB3 class, hyperparameter translation).
 TRANSLATIONS: dict[str, tuple[type[BaseAlgorithm], Callable[[RunConfig], dict[str, Any]]]] = {
     "ppo": (PPO, ppo_kwargs),
     "a2c": (A2C, a2c_kwargs),
     "dqn": (DQN, dqn_kwargs),
+    "sac": (SAC, sac_kwargs),
 }
 
 
@@ -146,6 +172,8 @@ def make_sb3_model(cfg: RunConfig, seed: int, env: VecEnv | None = None) -> Base
     if cfg.algo not in TRANSLATIONS:
         raise ValueError(f"algo {cfg.algo!r} has no SB3 translation (supported: {', '.join(TRANSLATIONS)})")
     cls, kwargs = TRANSLATIONS[cfg.algo]
+    if cfg.algo == "sac" and cfg.hyper.td3:
+        cls = TD3
     hyper = kwargs(cfg)
     policy_kwargs = _policy_kwargs(cfg)
     if cfg.algo == "a2c":

@@ -1,0 +1,145 @@
+"""SAC (and its TD3 option): truncated episodes bootstrap from their last state, a restored agent continues
+exactly as the original would have, a short run learns, and the exported tanh-mean actor equals torch's."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from gymnasium.vector.utils import batch_space
+
+import envs
+from robotrl.agents.sac import Agent
+from robotrl.config import EnvConfig, PolicyConfig, RunConfig, from_dict
+from robotrl.core.episodes import EpisodeStats
+from robotrl.hyper.sac import Hyper
+
+
+class CountingEnvs:
+    """Two envs whose observation is (steps into the episode, env index). Env 0 hits a time limit after 3
+    steps (truncated), env 1 falls after 2 (terminated); both restart at once (SAME_STEP autoreset, the
+    last observation in infos["final_obs"])."""
+
+    num_envs = 2
+    single_observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    single_action_space = spaces.Box(-2.0, 2.0, (1,), np.float32)
+    observation_space = batch_space(single_observation_space, 2)
+    action_space = batch_space(single_action_space, 2)
+
+    def __init__(self) -> None:
+        self.t = np.zeros(2)
+        self.actions: list[np.ndarray] = []
+
+    def _obs(self) -> np.ndarray:
+        return np.stack([self.t, np.arange(2)], axis=1).astype(np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        self.t[:] = 0
+        return self._obs(), {}
+
+    def step(self, actions):
+        self.actions.append(np.array(actions))
+        self.t += 1
+        terminated = np.array([False, self.t[1] >= 2])
+        truncated = np.array([self.t[0] >= 3, False])
+        done = terminated | truncated
+        infos = {}
+        if done.any():
+            infos = {"final_obs": self._obs(), "_final_obs": done}
+            self.t[done] = 0
+        return self._obs(), np.ones(2), terminated, truncated, infos
+
+    def close(self) -> None:
+        pass
+
+
+def _cfg(env_id: str, num_envs: int, **hyper) -> RunConfig:
+    return RunConfig(algo="sac", seed=2, env=EnvConfig(id=env_id, num_envs=num_envs),
+                     policy=PolicyConfig(hidden=(16, 16), activation="relu", normalize_obs=False),
+                     hyper=Hyper(**{"batch_size": 16, "steps_per_iteration": 32, **hyper}))
+
+
+def test_truncation_stores_the_last_state_and_only_termination_stops_the_bootstrap():
+    env = CountingEnvs()
+    agent = Agent(_cfg("counting", 2, learning_starts=100), env, torch.device("cpu"))
+    agent.start(0)
+    agent.collect(EpisodeStats(2))  # 16 vector steps, all warm-up: uniform random actions
+    r = agent.replay
+    # Rows alternate env 0, env 1. Vector step 3 (rows 4, 5): env 0's time limit, env 1 mid-episode.
+    assert r.next_obs[4].tolist() == [3, 0] and r.terminated[4] == 0
+    assert r.obs[6].tolist() == [0, 0]  # the next row starts the new episode
+    # Vector step 2 (rows 2, 3): env 1 falls: its last state is stored and the bootstrap is off.
+    assert r.next_obs[3].tolist() == [2, 1] and r.terminated[3] == 1
+    assert r.terminated[:32].sum() == 8 and r.discounts[0] == pytest.approx(0.99)
+    # The replay keeps [-1, 1] actions; the env got them scaled onto its [-2, 2] bounds.
+    assert np.allclose(np.concatenate(env.actions), 2 * r.actions[:32])
+    assert agent.gradient_updates == 0
+
+
+@pytest.mark.parametrize("td3", [False, True])
+def test_a_restored_agent_continues_exactly_like_the_original(td3):
+    cfg = _cfg("robotrl/Reacher-v0", 2, learning_starts=32, td3=td3)
+    env_a, env_b = envs.make_vec(cfg.env.id, 2), envs.make_vec(cfg.env.id, 2)
+    original = Agent(cfg, env_a, torch.device("cpu"))
+    original.start(1)
+    for _ in range(2):
+        original.collect(EpisodeStats(2))
+    # A checkpoint is written and read between steps: deep-copy what the replay shares with its arrays.
+    state = copy.deepcopy(original.state_dict())
+    assert state["gradient_updates"] == 16  # one per vector step once more than 32 env steps were taken
+    restored = Agent(cfg, env_b, torch.device("cpu"))
+    restored.load_state_dict(state)
+    for agent in (original, restored):
+        agent.start(7)  # the trainer restarts the episodes in flight, seeded by the step
+        for _ in range(2):
+            agent.collect(EpisodeStats(2))
+    for name in ("actor", "critic", "critic_target", *(("actor_target",) if td3 else ())):
+        a, b = getattr(original, name).state_dict(), getattr(restored, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert torch.equal(original.log_alpha, restored.log_alpha)
+    assert np.array_equal(original.replay.actions, restored.replay.actions) and original.replay.size == 128
+    assert original.gradient_updates == restored.gradient_updates == 16 + 32
+    env_a.close()
+    env_b.close()
+
+
+PENDULUM = {
+    "algo": "sac", "seed": 0,
+    "env": {"id": "InvertedPendulum-v5", "num_envs": 1},
+    "policy": {"hidden": [32, 32], "activation": "relu", "normalize_obs": False},
+    "train": {"total_steps": 2000, "eval_every": 0, "final_eval_episodes": 5, "checkpoint_every": 2000},
+    "sac": {"learning_starts": 300, "batch_size": 32, "learning_rate": 0.001, "steps_per_iteration": 500},
+}
+
+
+def test_sac_balances_the_inverted_pendulum_longer_after_2000_steps(tmp_path):
+    """Random actions drop the pole within about 5 steps (the warm-up's episodes return 4.9 on average);
+    after 1,700 gradient steps seeds 0, 1 and 2 of this config hold it for 87, 72 and 69 steps."""
+    from robotrl.train.trainer import Trainer
+
+    cfg = from_dict(PENDULUM, "test_sac")
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
+    assert ckpt["replay"]["size"] == 2000 and ckpt["gradient_updates"] == 2000 - 300
+    assert result.eval["return_mean"] > 30, result.eval
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["algo"] == "sac"
+
+
+def test_exported_sac_actor_is_the_tanh_mean_within_1e_5_and_runs_in_the_sim_loop(tmp_path, capsys):
+    from robotrl.cli import main
+    from robotrl.export.policy import export_policy
+    from robotrl.train.trainer import Trainer
+
+    data = {**PENDULUM, "train": {**PENDULUM["train"], "total_steps": 300, "final_eval_episodes": 1},
+            "sac": {**PENDULUM["sac"], "learning_starts": 100}}
+    Trainer(from_dict(data, "test_sac"), tmp_path / "run", show_progress=False).run()
+    report = export_policy(tmp_path / "run")
+    assert report["parity_max_abs"] <= 1e-5 and report["observations_checked"] > 3000
+    assert main(["deploy", report["out"], "--backend", "sim", "--rate", "100", "--duration", "0.5",
+                 "--out", str(tmp_path / "deploy"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["env_id"] == "InvertedPendulum-v5" and summary["ticks"] > 0
