@@ -14,7 +14,7 @@ scale.max_worker_restarts); a lost holder stops the run with the last checkpoint
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 import ray
 import torch
@@ -80,9 +80,11 @@ class GradientActor:
         self.weights: dict[str, torch.Tensor] | None = None
 
     def iterate(self) -> tuple[int, list, dict[str, float]]:
-        if self.weights is None:
-            self.weights = ray.get(self.holder.weights.remote())
-        self.worker.set_weights(self.weights)
+        weights = self.weights
+        if weights is None:
+            # An actor call's result is untyped: this is what ParameterHolder.weights returns.
+            weights = cast(dict[str, torch.Tensor], ray.get(self.holder.weights.remote()))
+        self.worker.set_weights(weights)
         result = self.worker.compute_gradients()
         self.weights = ray.get(self.holder.apply.remote(result.grads, result.obs))
         return result.steps, result.episodes, result.stats
@@ -186,8 +188,10 @@ class GradientActors:
 
     def _sync_agent(self) -> None:
         """The holder's state into the agent's (shared-memory) tensors, in place."""
+        if self.holder is None:
+            raise RuntimeError("A3C on Ray: run() before start(seed)")
         try:
-            state = ray.get(self.holder.state.remote(), timeout=self.cfg.scale.timeout_s)
+            state: dict[str, Any] = ray.get(self.holder.state.remote(), timeout=self.cfg.scale.timeout_s)
         except _LOST as exc:
             raise WorkerLostError(f"A3C parameter holder lost ({type(exc).__name__}); run stopped, the last "
                                   "checkpoint is intact: continue with --resume") from exc

@@ -54,6 +54,8 @@ class SpecEnv:
 class RayRolloutCollector(PooledCollector, CollectorState):
     """Drop-in for OnPolicyCollector (reset, fill, last_value, after_update, state_dict) backed by actors."""
 
+    policy: ActorCritic
+
     def __init__(self, cfg: RunConfig, policy: ActorCritic, gamma: float, scaler: RewardScaler | None,
                  device: torch.device) -> None:
         self.policy, self.gamma, self.scaler, self.device = policy, gamma, scaler, device
@@ -94,6 +96,8 @@ class RayRolloutCollector(PooledCollector, CollectorState):
 
     @torch.no_grad()
     def last_value(self) -> torch.Tensor:
+        if self.last_obs is None:
+            raise RuntimeError("RayRolloutCollector.last_value() before fill()")
         return self.policy.value(self._tensor(self.last_obs))
 
 
