@@ -15,7 +15,8 @@ ALGORITHMS: dict[str, Algorithm] = {
 
 if set(ALGORITHMS) != set(HYPER):
     # A config would validate hyperparameters for an algorithm nothing can train, or the reverse.
-    raise ImportError(f"robotrl.agents: algorithms {list(ALGORITHMS)} differ from robotrl.hyper.HYPER {list(HYPER)}")
+    raise ImportError(f"robotrl.agents: no agent module's ALGORITHM for {sorted(set(HYPER) - set(ALGORITHMS))}, "
+                      f"no robotrl.hyper.HYPER schema for {sorted(set(ALGORITHMS) - set(HYPER))}")
 
 
 def algorithm(name: str) -> Algorithm:
