@@ -1,6 +1,7 @@
 """Locomotion-v0 over a robot description: observation layout, commands, falls, terrain and pushes."""
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
@@ -158,6 +159,19 @@ def test_terrain_heights_are_seeded_and_bounded():
     assert Terrain.from_kwargs({"type": "flat"}) is None
     with pytest.raises(ValueError, match=r"Locomotion terrain.kind: unknown key"):
         Terrain.from_kwargs({"kind": "rough"})
+
+
+def test_terrain_goes_over_a_floor_the_robot_file_already_has():
+    env = envs.make(ID, robot="go12", terrain={"type": "rough", "roughness": 0.04, "size": 4.0})
+    env.reset(seed=0)
+    model = env.unwrapped.sim.model
+    ground = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in range(model.ngeom)
+              if model.geom_bodyid[g] == 0}
+    assert {"floor", "terrain"} <= ground and "terrain_floor" not in ground  # go12.xml has its own floor
+    for _ in range(25):
+        _, _, terminated, _, _ = env.step(np.zeros(12, np.float32))
+        assert not terminated  # standing on 4 cm bumps
+    env.close()
 
 
 def test_the_curriculum_moves_a_robot_up_after_walking_and_down_after_a_fall():

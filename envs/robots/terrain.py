@@ -86,7 +86,7 @@ class Terrain:
         return np.zeros_like(x)
 
     def add_to(self, spec: mujoco.MjSpec) -> None:
-        """Replace the robot's ground: a plane at z = 0 with the height field over it."""
+        """The height field over the robot's ground plane (a plane at z = 0 is added where the file has none)."""
         heights = self.heights()
         top = max(float(heights.max()), 1e-4)
         field = spec.add_hfield(name="terrain", nrow=heights.shape[0], ncol=heights.shape[1],
@@ -94,9 +94,12 @@ class Terrain:
         field.userdata = list((heights / top).ravel())
         ground = {"contype": 1, "conaffinity": 1, "condim": 3, "friction": [1.0, 0.005, 0.0001],
                   "rgba": [0.35, 0.4, 0.45, 1.0]}
-        spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05], **ground)
         spec.worldbody.add_geom(name="terrain", type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname="terrain", **ground)
-        spec.worldbody.add_light(pos=[0, 0, 4], dir=[0, 0, -1], type=int(mujoco.mjtLightType.mjLIGHT_DIRECTIONAL))
+        if not any(g.type == mujoco.mjtGeom.mjGEOM_PLANE for g in spec.worldbody.geoms):
+            spec.worldbody.add_geom(name="terrain_floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
+                                    **ground)
+            spec.worldbody.add_light(pos=[0, 0, 4], dir=[0, 0, -1],
+                                     type=int(mujoco.mjtLightType.mjLIGHT_DIRECTIONAL))
 
 
 class TerrainMap:
