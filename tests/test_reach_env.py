@@ -109,3 +109,23 @@ def test_batched_env_matches_sync_vector_env_step_by_step():
 def test_a_legged_robot_is_refused_with_its_file_and_kind():
     with pytest.raises(ValueError, match=r"tiny_quad/robot.yaml: kind: ReachTask runs 'arm' robots, got 'legged'"):
         envs.make(ID, robot="tiny_quad")
+
+
+def test_orientation_targets_add_the_rotation_error_to_the_observation_and_to_success():
+    env = envs.make(ID, **TINY, orientation=True, max_episode_steps=3, init_noise_joints=0.0)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    assert task.obs_fields[-1] == ("orientation_error", 3) and task.obs_dim == 21
+    env.step(np.zeros(3, np.float32))
+    ee_rot = task.end_effector_rot[0].reshape(3, 3)
+    turn = np.array([[np.cos(0.2), -np.sin(0.2), 0.0], [np.sin(0.2), np.cos(0.2), 0.0], [0.0, 0.0, 1.0]])
+    task.target_rot[0] = turn @ ee_rot  # 0.2 rad about world z from where the hand points now
+    task.target[0] = task.end_effector[0]
+    np.testing.assert_allclose(task.observe()[0, -3:], [0.0, 0.0, 0.2], atol=1e-6)
+    _, _, _, _, info = env.step(np.zeros(3, np.float32))
+    assert info["distance"] < 0.01 and info["orientation_error"] == pytest.approx(0.2, abs=1e-3)
+    assert not info["is_success"]  # in place, but 0.2 rad off (success_angle 0.1)
+    task.target_rot[0] = task.end_effector_rot[0].reshape(3, 3)
+    _, _, _, truncated, info = env.step(np.zeros(3, np.float32))
+    assert truncated and info["is_success"]
+    env.close()
