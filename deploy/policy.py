@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -60,6 +62,25 @@ def load_session(path: str | Path, provider: str = "cpu") -> tuple[ort.Inference
     if inputs[0].type != ORT_TYPES[spec.obs_dtype]:
         raise ValueError(f"{path}: graph input is {inputs[0].type}, metadata says {spec.obs_dtype}")
     return session, spec
+
+
+def team_of(path: str | Path) -> dict[str, Any] | None:
+    """The full description of an exported policy that is one robot of a team (it names its sibling
+    files, `team_files`), else None: such a file deploys with its team, not alone. A missing or
+    unreadable file is None here and gets its one-line error where it is loaded."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        meta = ort.InferenceSession(str(path), session_options(), providers=[PROVIDERS["cpu"]]).get_modelmeta()
+    except Exception:  # ONNX Runtime raises several types for a damaged file; load_session names it
+        return None
+    raw = meta.custom_metadata_map.get(METADATA_KEY)
+    try:
+        data = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) and "team_files" in data else None
 
 
 def _shape(shape: list | tuple) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -27,9 +28,24 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if _disk_full(exc):
+            # torch.save reports it as "[enforce fail at inline_container.cc:672] . unexpected pos ...".
+            full = OSError(f"{path}: No space left on device (the previous file is left as it was)")
+            full.errno = errno.ENOSPC
+            raise full from exc
         raise
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc` or an exception it was raised from or during is ENOSPC."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

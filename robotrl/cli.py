@@ -4,7 +4,6 @@ only the base install can still run `robotrl deploy`, and a missing extra is a o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -34,41 +33,16 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 def cmd_envs(args: argparse.Namespace) -> None:
     _require_train_stack()
-    import envs as robot_envs
+    from robotrl.tools.env_list import format_env_list, list_envs
 
-    rows = []
-    for name, task_cls in robot_envs.TASKS.items():
-        env = robot_envs.make(f"robotrl/{name}")
-        rows.append({"id": f"robotrl/{name}", "obs_dim": int(env.observation_space.shape[0]),
-                     "act_dim": int(env.action_space.shape[0]),
-                     "control_hz": round(1.0 / env.unwrapped.task.control_dt, 3),
-                     "max_episode_steps": task_cls.max_episode_steps})
-        env.close()
-    for env_id in robot_envs.MULTI_IDS:
-        batch = robot_envs.make_multi_batch(env_id, 1)
-        rows.append({"id": env_id, "obs_dim": batch.obs_dim, "act_dim": batch.act_dim,
-                     "control_hz": round(1.0 / batch.task.control_dt, 3),
-                     "max_episode_steps": batch.max_episode_steps, "agents": batch.num_agents})
-        batch.close()
-    text = "\n".join(f"{r['id']:<24} obs {r['obs_dim']:>3}  act {r['act_dim']:>2}  {r['control_hz']:g} Hz  "
-                     f"{r['max_episode_steps']} steps/episode"
-                     + (f", {r['agents']} robots (sizes per robot)" if "agents" in r else "") for r in rows)
-    text += "\nand any Gymnasium MuJoCo id (InvertedPendulum-v5, HalfCheetah-v5, Hopper-v5, ...)"
-    text += "\nand MaMuJoCo's multi-agent robots as mamujoco/<Robot>-<split> (mamujoco/HalfCheetah-2x3, ...)"
-    _emit(args, {"envs": rows}, text)
-
-
-def _find_latest_run(name: str, seed: int, root: Path = Path("runs")) -> Path:
-    runs = sorted(p for p in root.glob(f"{name}-{seed}-*") if (p / "checkpoints" / "latest.pt").exists())
-    if not runs:
-        raise CLIError(f"--resume: no run of {name} with seed {seed} under {root}/ has a checkpoint "
-                       "(pass --run-dir)")
-    return runs[-1]
+    rows = list_envs()
+    _emit(args, {"envs": rows}, format_env_list(rows))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     _require_train_stack()
     from robotrl.config import load_config
+    from robotrl.train.runs import format_train_report, latest_run, train_report
     from robotrl.train.trainer import Trainer, new_run_dir
 
     overrides = list(args.set or [])
@@ -79,22 +53,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
     cfg = load_config(args.config, overrides)
-    if args.resume:
-        run_dir = Path(args.run_dir) if args.run_dir else _find_latest_run(cfg.name, cfg.seed)
-        saved = run_dir / "config.yaml"
-        if saved.exists():
-            # The run's own resolved config wins; only the budget and device may change on resume.
-            keep = [o for o in overrides if o.split("=")[0] in ("train.total_steps", "train.device")]
-            cfg = load_config(saved, keep)
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
     else:
-        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg)
+        run_dir = latest_run(cfg.name, cfg.seed) if args.resume else new_run_dir(cfg)
+    # The trainer refuses a folder that holds a run (without --resume) or a resume that changes the run.
+    trainer = Trainer(cfg, run_dir, resume=args.resume, show_progress=not args.no_progress)
     print(f"run folder: {run_dir}", file=sys.stderr)
-    result = Trainer(cfg, run_dir, resume=args.resume, show_progress=not args.no_progress).run()
-    ev = result.eval
-    success = "" if ev["success_rate"] is None else f", success {ev['success_rate']:.2f}"
-    _emit(args, {"run_dir": str(run_dir), "steps": result.steps, "wall_s": result.wall_s, "eval": ev},
-          f"run folder: {run_dir}\n{result.steps} steps in {result.wall_s:.0f} s; evaluation over "
-          f"{ev['episodes']} episodes: return {ev['return_mean']:.2f} ± {ev['return_std']:.2f}{success}")
+    report = train_report(trainer.run())
+    _emit(args, report, format_train_report(report))
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -105,81 +72,19 @@ def cmd_eval(args: argparse.Namespace) -> None:
         report = sim_to_sim_of(args.path, 20 if args.episodes is None else args.episodes, args.seed)
         _emit(args, report, format_sim_to_sim(report))
         return
-    if args.viewer and args.video:
-        raise CLIError("--viewer and --video: choose one")
-    if args.video and Path(args.video).suffix.lower() != ".mp4":
-        raise CLIError(f"--video {args.video}: the file name must end in .mp4")
-    width, height = _parse_size(args.size)
-    # MuJoCo picks its OpenGL once, at import: a window for the viewer, EGL/OSMesa for videos.
-    from robotrl.tools import gl
+    from robotrl.tools.playback import format_playback, play, prepare
 
-    if args.viewer:
-        gl.use_window()
-    elif args.video:
-        gl.use_offscreen()
-    onnx_policy = None
-    if args.path.endswith(".onnx"):
-        from deploy.policy import OnnxPolicy
-
-        onnx_policy = OnnxPolicy(args.path)
-        if onnx_policy.spec.pixels and not args.viewer:
-            gl.use_offscreen()  # its observations are renders: known before MuJoCo is imported
+    request = prepare(args.path, args.episodes, args.viewer, args.video, args.size)  # before MuJoCo loads
     _require_train_stack()
-    import torch
-
-    from robotrl.config import override_env_kwargs
-    from robotrl.core.threads import limit_threads
-
-    limit_threads(1)
     overrides = list(args.set or [])
-    override_env_kwargs({}, overrides)  # a mistyped --set fails before a checkpoint (and its replay) loads
-    if onnx_policy is not None:
-        # The file knows how its observations are rendered; the run's other env kwargs are not in it.
-        act, env_id = onnx_policy.act_batch, onnx_policy.spec.env_id
-        env_kwargs = override_env_kwargs(onnx_policy.spec.env_kwargs(), overrides)
-        policy = cfg = None
-    else:
-        from robotrl.train.trainer import evaluate_policy, load_policy, policy_fn
-
-        policy, cfg, _ = load_policy(args.path)
-        env_kwargs = override_env_kwargs(cfg.env.kwargs, overrides)
-        cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, kwargs=env_kwargs))
-        act, env_id = policy_fn(policy, torch.device("cpu")), cfg.env.id
-    episodes = (3 if args.video else 10) if args.episodes is None else args.episodes
-    if args.viewer:
-        from robotrl.tools.viewer import run_viewer
-
-        result = run_viewer(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
-    elif args.video:
-        from robotrl.tools.video import record_video
-
-        result = record_video(act, env_id, args.video, episodes, seed=args.seed,
-                              env_kwargs=env_kwargs, width=width, height=height)
-    elif cfg is not None:
-        # The agent's own evaluation where it has one (multi-robot runs evaluate the team).
-        result = evaluate_policy(policy, cfg, episodes, args.seed, torch.device("cpu"))
-    else:
-        from robotrl.train.evaluate import evaluate
-
-        result = evaluate(act, env_id, episodes, seed=args.seed, env_kwargs=env_kwargs)
-    success = "" if result.get("success_rate") is None else f", success rate {result['success_rate']:.2f}"
-    changed = f" with {', '.join(overrides)}" if overrides else ""
-    text = (f"{env_id}{changed}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
-            f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
-    if args.video:
-        text += (f"\nvideo: {result['video']} ({result['frames']} frames at {result['fps']:g} fps, "
-                 f"rendered in {result['wall_s']:.1f} s)")
-    _emit(args, result, text)
+    result, env_id = play(request, args.seed, overrides)
+    _emit(args, result, format_playback(result, env_id, overrides))
 
 
 def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CLIError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 480x480") from None
-    if width <= 0 or height <= 0 or width % 2 or height % 2:
-        raise CLIError(f"--size {text}: width and height must be positive and even (H.264 4:2:0)")
-    return width, height
+    from robotrl.tools.playback import parse_size
+
+    return parse_size(text)
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
@@ -198,34 +103,18 @@ def _require_sb3() -> None:
         raise CLIError("this command needs stable-baselines3: pip install 'robotrl[sb3]'") from exc
 
 
-def _compare_text(report: dict[str, Any]) -> str:
-    lines = [f"{report['algo']} on {report['env']}, {report['steps']} steps, seeds {report['seeds']}"]
-    for side in ("ours", "sb3"):
-        if side in report:
-            b = report[side]
-            lines.append(f"{side:>4}: return {b['mean']:.2f}, 95% CI [{b['ci95'][0]:.2f}, {b['ci95'][1]:.2f}], "
-                         f"{b['steps_per_s']:.0f} steps/s, wall {b['wall_s']:.0f} s; per seed "
-                         + ", ".join(f"{r:.2f}" for r in b["returns"]))
-    lines.append(f"plot: {report['plot']}")
-    return "\n".join(lines)
-
-
 def cmd_compare(args: argparse.Namespace) -> None:
     _require_train_stack()
     _require_sb3()
-    from datetime import datetime
-
     from robotrl.config import load_config
-    from robotrl.sb3.compare import compare
+    from robotrl.sb3.compare import check_comparable, compare, default_out, format_report
 
     overrides = list(args.set or [])
     if args.steps is not None:
         overrides.append(f"train.total_steps={args.steps}")
     cfg = load_config(args.config, overrides)
-    if args.seeds < 1:
-        raise CLIError(f"--seeds: expected at least 1, got {args.seeds}")
-    out = Path(args.out) if args.out else Path("runs") / "compare" / (
-        f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    check_comparable(cfg, args.seeds)  # an algorithm or option SB3 lacks is refused before anything trains
+    out = Path(args.out) if args.out else default_out(cfg)
     print(f"comparison folder: {out}", file=sys.stderr)
     report = compare(cfg, args.seeds, out)
     if args.save_baseline:
@@ -234,7 +123,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         command = f"robotrl compare {args.config} --seeds {args.seeds}" + (
             f" --steps {args.steps}" if args.steps is not None else "") + " --save-baseline"
         report["baseline"] = str(write_baseline(report, args.config, command))
-    _emit(args, report, _compare_text(report))
+    _emit(args, report, format_report(report))
 
 
 def cmd_baselines(args: argparse.Namespace) -> None:
@@ -259,69 +148,26 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
     _require_train_stack()
     _require_sb3()
     from robotrl.config import load_config
-    from robotrl.sb3.bench import bench_train
+    from robotrl.sb3.bench import bench_train, format_bench_train
 
     cfg = load_config(args.config, list(args.set or []))
     result = bench_train(cfg, args.steps, args.rounds)
-    _emit(args, result, f"{result['algo']} on {result['env']} ({result['num_envs']} envs, {result['steps']} steps x "
-          f"{result['rounds']} rounds per side): ours {result['ours_steps_per_s']:.0f} steps/s, SB3 "
-          f"{result['sb3_steps_per_s']:.0f} steps/s ({result['speedup']:.2f}x; per CPU second "
-          f"{result['speedup_cpu']:.2f}x)")
+    _emit(args, result, format_bench_train(result))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.export.policy import export_policy
+    from robotrl.export.policy import export_run, format_export
 
-    if _is_team_run(args.path):
-        from robotrl.export.team import export_team
-
-        if args.quantize:
-            raise CLIError("--quantize: not available for a multi-robot run")
-        report = export_team(args.path, args.out)
-        _emit(args, report, f"wrote {', '.join(report['files'])}; ONNX Runtime vs torch on "
-              f"{report['observations_checked']} observations: max |diff| {report['parity_max_abs']:.2e}")
-        return
-    report = export_policy(args.path, args.out, args.quantize, env_id=args.env)
-    text = (f"wrote {report['out']} ({report['bytes']} bytes); ONNX Runtime vs torch on "
-            f"{report['observations_checked']} observations: max |diff| {report['parity_max_abs']:.2e}")
-    if "int8_eval" in report:
-        q, f = report["int8_eval"], report["fp32_eval"]
-        text += (f"\nint8 action error max {report['int8_action_error']['max']:.4f} mean "
-                 f"{report['int8_action_error']['mean']:.4f}; return over {q['episodes']} episodes: int8 "
-                 f"{q['return_mean']:.2f}, fp32 {f['return_mean']:.2f}")
-    _emit(args, report, text)
-
-
-def _is_team_run(path: str) -> bool:
-    """A run folder or checkpoint of a multi-robot env (exported as one ONNX actor per robot)."""
-    if Path(path).suffix in (".zip", ".onnx"):
-        return False
-    import envs as robot_envs
-    from robotrl.train.trainer import load_run
-
-    cfg, _, _ = load_run(path)
-    return robot_envs.is_multi(cfg.env.id)
-
-
-def _team_of(policy: str) -> dict[str, Any] | None:
-    """The description of an exported policy that is one robot of a team, else None."""
-    import onnxruntime as ort
-
-    from deploy.metadata import METADATA_KEY
-
-    if not Path(policy).is_file():
-        return None
-    raw = ort.InferenceSession(policy, providers=["CPUExecutionProvider"]).get_modelmeta() \
-        .custom_metadata_map.get(METADATA_KEY)
-    data = json.loads(raw) if raw else {}
-    return data if "team_files" in data else None
+    report = export_run(args.path, args.out, args.quantize, env_id=args.env)
+    _emit(args, report, format_export(report))
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
     from deploy.cli import format_summary, run_deploy
+    from deploy.policy import team_of
 
-    team = _team_of(args.policy)
+    team = team_of(args.policy)
     if team is not None:
         _require_train_stack()
         from robotrl.export.team import deploy_team, format_team
@@ -357,14 +203,10 @@ def cmd_bench_deploy(args: argparse.Namespace) -> None:
 
 def cmd_bench_envs(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.core.threads import limit_threads
-    from robotrl.tools.bench_envs import bench_all
+    from robotrl.tools.bench_envs import bench_all, format_bench
 
-    limit_threads(1)
     rows = bench_all(args.num_envs, args.steps, args.env, args.repeats)
-    text = "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
-                     for r in rows)
-    _emit(args, {"results": rows}, text)
+    _emit(args, {"results": rows}, format_bench(rows))
 
 
 def cmd_robot(args: argparse.Namespace) -> None:

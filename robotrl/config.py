@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from robotrl.hyper import ALGORITHMS, HYPER
+from robotrl.hyper.checks import non_negative, positive
 
 _SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
@@ -35,17 +36,24 @@ class EnvConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Passed to the env constructor (task options, sim-to-real options)."""
 
+    def validate(self) -> None:
+        positive(self, "num_envs")
+
 
 @dataclass(frozen=True)
 class PolicyConfig:
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer sizes, the same for actor and critic."""
-    activation: str = "tanh"
+    activation: typing.Literal["tanh", "relu", "elu"] = "tanh"
     """tanh, relu or elu."""
     init_log_std: float = 0.0
     """Initial log standard deviation of the Gaussian actor."""
     normalize_obs: bool = True
     """Running observation normalization inside the policy (exported with it)."""
+
+    def validate(self) -> None:
+        if not all(size > 0 for size in self.hidden):
+            raise ValueError(f"hidden: expected positive layer sizes, got {list(self.hidden)}")
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,11 @@ class TrainConfig:
     """torch threads; one is fastest for small networks on few cores."""
 
     def validate(self) -> None:
+        positive(self, "total_steps", "checkpoint_every", "eval_episodes", "final_eval_episodes", "threads")
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every: expected 0 (only at the end) or a positive integer, got {self.eval_every}")
+        if not re.fullmatch(r"cpu|auto|cuda(:\d+)?", self.device):
+            raise ValueError(f"device: expected cpu, cuda, cuda:N or auto, got {self.device!r}")
         if self.keep_best and self.eval_every <= 0:
             raise ValueError(f"keep_best chooses among the periodic evaluations: eval_every must be positive, "
                              f"got {self.eval_every}")
@@ -99,6 +112,7 @@ class ScaleConfig:
     """Extra seconds a new worker has to start (import torch, build its envs) before it counts as hung."""
 
     def validate(self) -> None:
+        positive(self, "num_cpus")
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.worker_cpus <= 0 or self.timeout_s <= 0 or self.start_timeout_s <= 0 or self.max_worker_restarts < 0:
@@ -119,6 +133,9 @@ class RunConfig:
     """The algorithm's hyperparameters, in the YAML section named after the algorithm."""
     name: str = "run"
     """Run name (defaults to the config file's stem)."""
+
+    def validate(self) -> None:
+        non_negative(self, "seed")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in _to_plain(self).items() if k != "hyper"}
@@ -215,7 +232,9 @@ def build(cls: type, data: dict[str, Any], where: str) -> Any:
         try:
             validate()
         except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from exc
+            # A message that starts with one field's name (robotrl.hyper.checks) is that key's error.
+            key = str(exc).split(":", 1)[0]
+            raise ConfigError(f"{where}.{exc}" if key in names else f"{where}: {exc}") from exc
     return obj
 
 
@@ -276,6 +295,51 @@ def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> Run
     return dataclasses.replace(cfg, algo=algo, hyper=hyper)
 
 
+def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """`FILE:LINE:COLUMN: not valid YAML: problem` on one line (PyYAML spreads it over several)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+RESUMABLE_KEYS: tuple[str, ...] = ("train.total_steps", "train.device")
+"""What `robotrl train --resume` may change about a run: its budget and where it computes. Everything
+else would make the checkpoint continue as a different run than the one its folder describes."""
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"env": {"kwargs": {"a": 1}}} -> {"env.kwargs.a": 1}: one entry per leaf (an empty mapping has none)."""
+    if not isinstance(data, dict):
+        return {prefix[:-1]: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return out
+
+
+def resume_differences(saved: dict[str, Any], given: RunConfig) -> list[tuple[str, Any, Any]]:
+    """(key, run's value, given value) for every key where `given` differs from a run's saved config
+    (`RunConfig.to_dict()` form), besides RESUMABLE_KEYS and `name` (only the folder's label)."""
+    run = _flatten(from_dict(saved, "the run's config.yaml", name=saved.get("name")).to_dict())
+    new = _flatten(given.to_dict())
+    keys = list(new) + [k for k in run if k not in new]
+    return [(k, run.get(k), new.get(k)) for k in keys
+            if k not in RESUMABLE_KEYS and k != "name" and run.get(k) != new.get(k)]
+
+
+def check_resume(saved: dict[str, Any], given: RunConfig, source: str) -> None:
+    """Refuse to resume a run whose saved config (`source`) differs from `given` outside RESUMABLE_KEYS."""
+    differences = resume_differences(saved, given)
+    if differences:
+        listed = ", ".join(f"{k} (run {a}, given {b})" for k, a, b in differences[:6])
+        if len(differences) > 6:
+            listed += f" and {len(differences) - 6} more"
+        raise ConfigError(f"--resume: the config differs from the run's ({source}) in {listed}; only "
+                          f"{' and '.join(RESUMABLE_KEYS)} may change on resume")
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML run config, apply `--set` overrides, validate."""
     path = Path(path)
@@ -284,7 +348,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(_yaml_error(path, exc)) from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     for text in overrides or []:

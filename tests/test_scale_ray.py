@@ -173,6 +173,16 @@ def test_seeded_ray_runs_repeat(local_ray, tiny_config, tmp_path):
     assert np.isfinite(a.eval["return_mean"])
 
 
+def test_a_lost_worker_is_replaced_until_the_runs_restart_budget_is_spent():
+    from robotrl.scale.worker_pool import WorkerLostError, count_restart
+
+    assert count_restart(0, 2, "rollout worker 1", "died") == 1
+    assert count_restart(1, 2, "A3C worker 0", "hung") == 2
+    with pytest.raises(WorkerLostError, match=r"^A3C worker 0 lost \(hung\) after 2 replacement\(s\) "
+                       r"\(scale.max_worker_restarts=2\).*--resume$"):
+        count_restart(2, 2, "A3C worker 0", "hung")
+
+
 def test_address_comes_from_config_then_environment_then_local(monkeypatch):
     from robotrl.config import ScaleConfig
     from robotrl.scale.session import resolve_address

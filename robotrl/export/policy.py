@@ -32,6 +32,8 @@ from robotrl.core.threads import limit_threads
 from robotrl.train.evaluate import evaluate
 
 QUANTIZATIONS = ("int8",)
+Loaded = tuple[torch.nn.Module, Any, dict[str, Any]]
+"""robotrl.train.trainer.load_policy's (policy, run config, checkpoint)."""
 
 
 def visited_observations(actor: torch.nn.Module, env_id: str, env_kwargs: dict[str, Any], num_envs: int = 16,
@@ -61,8 +63,10 @@ def default_out(path: Path, quantize: str | None) -> Path:
     return path.with_suffix(suffix)
 
 
-def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
-    """(actor module, description without env facts, env kwargs) of a robotrl checkpoint or an SB3 zip."""
+def load_actor(path: Path, env_id: str | None,
+               loaded: Loaded | None = None) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
+    """(actor module, description without env facts, env kwargs) of a robotrl checkpoint or an SB3 zip;
+    `loaded` is load_policy's result where the caller has it already."""
     if path.suffix == ".zip":
         from robotrl.sb3.export import load_sb3_actor
 
@@ -72,7 +76,7 @@ def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[st
         return actor, {"algo": f"sb3-{algo}", "train_steps": steps, "env_id": env_id}, {}
     from robotrl.train.trainer import load_policy
 
-    policy, cfg, state = load_policy(path)
+    policy, cfg, state = loaded if loaded is not None else load_policy(path)
     if env_id is not None and env_id != cfg.env.id:
         raise ValueError(f"--env {env_id}: the checkpoint was trained on {cfg.env.id}")
     # A discretized policy exports the continuous action of its greedy bin: it runs on the raw env.
@@ -81,14 +85,50 @@ def load_actor(path: Path, env_id: str | None) -> tuple[torch.nn.Module, dict[st
         raw_kwargs
 
 
+def export_run(path: str | Path, out: str | Path | None = None, quantize: str | None = None,
+               env_id: str | None = None) -> dict[str, Any]:
+    """`robotrl export`: a multi-robot run as one ONNX actor per robot (robotrl.export.team), anything
+    else as one file; the checkpoint is loaded once for both the choice and the export."""
+    path = Path(path)
+    if path.suffix == ".zip":
+        return export_policy(path, out, quantize, env_id)
+    from robotrl.train.trainer import load_policy
+
+    limit_threads(1)
+    loaded = load_policy(path)
+    if not envs.is_multi(loaded[1].env.id):
+        return export_policy(path, out, quantize, env_id, loaded=loaded)
+    if quantize:
+        raise ValueError("--quantize: not available for a multi-robot run")
+    from robotrl.export.team import export_team
+
+    return export_team(path, out, loaded=loaded)
+
+
+def format_export(report: dict[str, Any]) -> str:
+    """What `robotrl export` prints: the files written, the parity check, the int8 figures."""
+    parity = (f"ONNX Runtime vs torch on {report['observations_checked']} observations: max |diff| "
+              f"{report['parity_max_abs']:.2e}")
+    if "files" in report:
+        return f"wrote {', '.join(report['files'])}; {parity}"
+    text = f"wrote {report['out']} ({report['bytes']} bytes); {parity}"
+    if "int8_eval" in report:
+        q, f = report["int8_eval"], report["fp32_eval"]
+        text += (f"\nint8 action error max {report['int8_action_error']['max']:.4f} mean "
+                 f"{report['int8_action_error']['mean']:.4f}; return over {q['episodes']} episodes: int8 "
+                 f"{q['return_mean']:.2f}, fp32 {f['return_mean']:.2f}")
+    return text
+
+
 def export_policy(path: str | Path, out: str | Path | None = None, quantize: str | None = None,
-                  env_id: str | None = None, eval_episodes: int = 16) -> dict[str, Any]:
+                  env_id: str | None = None, eval_episodes: int = 16,
+                  loaded: Loaded | None = None) -> dict[str, Any]:
     """Export, check and write; returns a report (output file, parity error, int8 figures)."""
     limit_threads(1)
     path = Path(path)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ValueError(f"--quantize {quantize!r}: expected one of {QUANTIZATIONS}")
-    actor, facts, env_kwargs = load_actor(path, env_id)
+    actor, facts, env_kwargs = load_actor(path, env_id, loaded)
     described = describe_env(facts["env_id"], **env_kwargs)
     description = {**described, **facts, "source": str(path.name), "quantized": None}
     actor.eval()

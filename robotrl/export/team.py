@@ -67,12 +67,14 @@ def _visited(policy, cfg, steps: int = 200, num_envs: int = 8) -> np.ndarray:
     return np.concatenate(seen)
 
 
-def export_team(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Write and check one ONNX actor per robot of a multi-robot run; returns the report."""
+def export_team(path: str | Path, out_dir: str | Path | None = None,
+                loaded: tuple[Any, Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write and check one ONNX actor per robot of a multi-robot run; returns the report. `loaded` is
+    load_policy's result where the caller has it already."""
     from robotrl.train.trainer import load_policy
 
     limit_threads(1)
-    policy, cfg, state = load_policy(path)
+    policy, cfg, state = loaded if loaded is not None else load_policy(path)
     path = Path(path)
     out_dir = Path(out_dir) if out_dir else (path if path.is_dir() else path.parent.parent)
     env = envs.make_multi(cfg.env.id, **cfg.env.kwargs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from robotrl.hyper.checks import non_negative, positive
+
 
 @dataclass(frozen=True)
 class Hyper:
@@ -33,9 +35,9 @@ class Hyper:
     """Divide rewards by the running std of the discounted return."""
 
     def validate(self) -> None:
+        positive(self, "learning_rate", "max_grad_norm", "rmsprop_alpha", "optimizer_eps")
+        non_negative(self, "ent_coef", "vf_coef")
         if self.n_steps < 1:
             raise ValueError(f"n_steps must be positive, got {self.n_steps}")
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")

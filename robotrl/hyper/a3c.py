@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from robotrl.hyper import a2c
+from robotrl.hyper.checks import positive
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,4 @@ class Hyper(a2c.Hyper):
 
     def validate(self) -> None:
         super().validate()
-        if self.workers < 1 or self.steps_per_collect < 1:
-            raise ValueError(f"workers and steps_per_collect must be positive, got {self.workers}, "
-                             f"{self.steps_per_collect}")
+        positive(self, "workers", "steps_per_collect")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from robotrl.hyper.checks import fraction, positive
+
 
 @dataclass(frozen=True)
 class Hyper:
@@ -49,6 +51,8 @@ class Hyper:
     The online network still acts and learns."""
 
     def validate(self) -> None:
+        positive(self, "learning_rate", "max_grad_norm")
+        fraction(self, "exploration_fraction")
         if min(self.buffer_size, self.batch_size, self.train_freq, self.target_update_interval, self.n_step,
                self.steps_per_iteration) < 1:
             raise ValueError("buffer_size, batch_size, train_freq, target_update_interval, n_step and "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from robotrl.hyper.checks import non_negative, positive
+
 
 @dataclass(frozen=True)
 class Hyper:
@@ -32,6 +34,8 @@ class Hyper:
     """Divide rewards by the running std of the discounted return."""
 
     def validate(self) -> None:
+        positive(self, "learning_rate", "clip_range", "clip_range_vf", "max_grad_norm", "target_kl")
+        non_negative(self, "ent_coef", "vf_coef")
         if self.n_steps < 1 or self.batch_size < 1 or self.n_epochs < 1:
             raise ValueError("n_steps, batch_size and n_epochs must be positive")
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from robotrl.hyper.checks import fraction
+
 
 @dataclass(frozen=True)
 class Hyper:
@@ -22,6 +24,7 @@ class Hyper:
     """Vector-env steps between the trainer's logging points (learning happens at every step)."""
 
     def validate(self) -> None:
+        fraction(self, "exploration_fraction")
         if not 0 < self.learning_rate <= 1 or not 0 < self.gamma <= 1:
             raise ValueError("learning_rate and gamma must be in (0, 1]")
         if self.steps_per_collect < 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from robotrl.hyper.checks import non_negative, positive
+
 
 @dataclass(frozen=True)
 class Hyper:
@@ -28,6 +30,8 @@ class Hyper:
     """Measure the policy-gradient variance from this many disjoint parts of each batch (0: off)."""
 
     def validate(self) -> None:
+        positive(self, "learning_rate", "value_learning_rate", "max_grad_norm")
+        non_negative(self, "ent_coef")
         if self.batch_steps < 1 or self.value_steps < 0:
             raise ValueError("batch_steps must be positive and value_steps non-negative")
         if not 0 < self.gamma <= 1:

@@ -68,3 +68,11 @@ def bench_train(cfg: RunConfig, steps: int, rounds: int = 2) -> dict[str, Any]:
     out["speedup"] = out["ours_steps_per_s"] / out["sb3_steps_per_s"]
     out["speedup_cpu"] = out["ours_steps_per_cpu_s"] / out["sb3_steps_per_cpu_s"]
     return out
+
+
+def format_bench_train(result: dict[str, Any]) -> str:
+    """What `robotrl bench train` prints: both sides' steps/s and the ratio."""
+    return (f"{result['algo']} on {result['env']} ({result['num_envs']} envs, {result['steps']} steps x "
+            f"{result['rounds']} rounds per side): ours {result['ours_steps_per_s']:.0f} steps/s, SB3 "
+            f"{result['sb3_steps_per_s']:.0f} steps/s ({result['speedup']:.2f}x; per CPU second "
+            f"{result['speedup_cpu']:.2f}x)")

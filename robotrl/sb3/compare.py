@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from policies.checkpoint import atomic_write_bytes
 from robotrl.config import RunConfig
 from robotrl.core.stats import mean_ci95
 from robotrl.core.threads import limit_threads
-from robotrl.sb3.translate import make_sb3_model, sb3_policy_fn
+from robotrl.sb3.translate import check_translatable, make_sb3_model, sb3_policy_fn
 from robotrl.train.evaluate import evaluate
 from robotrl.train.multiseed import SeedResult, run_ours
 
@@ -99,13 +101,34 @@ def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
         data = json.loads(path.read_text())
         if data["steps"] >= cfg.train.total_steps:
             return SeedResult(**{**data, "curve": [tuple(p) for p in data["curve"]]})
-    result = run_ours(cfg, out_dir / f"ours-seed{cfg.seed}") if side == "ours" else run_sb3(cfg)
+    if side == "ours":
+        run_dir = out_dir / f"ours-seed{cfg.seed}"
+        # A seed stopped before its result was saved restarts from scratch, so that every seed's
+        # number is the same as an uninterrupted comparison's (a resumed run restarts its episodes).
+        shutil.rmtree(run_dir, ignore_errors=True)
+        result = run_ours(cfg, run_dir)
+    else:
+        result = run_sb3(cfg)
     atomic_write_bytes(path, json.dumps(dataclasses.asdict(result)).encode())
     return result
 
 
+def check_comparable(cfg: RunConfig, seeds: int, sides: tuple[str, ...] = SIDES) -> None:
+    """Refuse, before anything trains, a comparison that could not finish."""
+    if seeds < 1:
+        raise ValueError(f"--seeds: expected at least 1, got {seeds}")
+    if "sb3" in sides:
+        check_translatable(cfg)
+
+
+def default_out(cfg: RunConfig, root: Path = Path("runs") / "compare") -> Path:
+    """runs/compare/<config>-<timestamp>."""
+    return root / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
 def compare(cfg: RunConfig, seeds: int, out_dir: Path, sides: tuple[str, ...] = SIDES) -> dict[str, Any]:
     """Train every side for seeds cfg.seed .. cfg.seed+seeds-1; report and plot into out_dir."""
+    check_comparable(cfg, seeds, sides)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_side: dict[str, list[SeedResult]] = {s: [] for s in sides}
     for k in range(seeds):
@@ -120,3 +143,16 @@ def compare(cfg: RunConfig, seeds: int, out_dir: Path, sides: tuple[str, ...] = 
     report["plot"] = str(plot_comparison(report, out_dir / "curves.png"))
     atomic_write_bytes(out_dir / "report.json", json.dumps(report, indent=2).encode())
     return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """What `robotrl compare` prints: each side's return with its 95% interval, speed and per-seed returns."""
+    lines = [f"{report['algo']} on {report['env']}, {report['steps']} steps, seeds {report['seeds']}"]
+    for side in SIDES:
+        if side in report:
+            b = report[side]
+            lines.append(f"{side:>4}: return {b['mean']:.2f}, 95% CI [{b['ci95'][0]:.2f}, {b['ci95'][1]:.2f}], "
+                         f"{b['steps_per_s']:.0f} steps/s, wall {b['wall_s']:.0f} s; per seed "
+                         + ", ".join(f"{r:.2f}" for r in b["returns"]))
+    lines.append(f"plot: {report['plot']}")
+    return "\n".join(lines)

@@ -167,14 +167,19 @@ TRANSLATIONS: dict[str, tuple[type[BaseAlgorithm], Callable[[RunConfig], dict[st
 }
 
 
-def make_sb3_model(cfg: RunConfig, seed: int, env: VecEnv | None = None) -> BaseAlgorithm:
-    """The SB3 model that trains like `cfg` would with ours (see the module docstring for differences)."""
+def check_translatable(cfg: RunConfig) -> dict[str, Any]:
+    """SB3's hyperparameters for `cfg`, or a one-line refusal of an algorithm or an option SB3 lacks
+    (REINFORCE, A3C, Q-learning, MAPPO; Double DQN, dueling heads, an MSE loss): cheap, so that
+    `robotrl compare` refuses before it trains anything."""
     if cfg.algo not in TRANSLATIONS:
         raise ValueError(f"algo {cfg.algo!r} has no SB3 translation (supported: {', '.join(TRANSLATIONS)})")
-    cls, kwargs = TRANSLATIONS[cfg.algo]
-    if cfg.algo == "sac" and cfg.hyper.td3:
-        cls = TD3
-    hyper = kwargs(cfg)
+    return TRANSLATIONS[cfg.algo][1](cfg)
+
+
+def make_sb3_model(cfg: RunConfig, seed: int, env: VecEnv | None = None) -> BaseAlgorithm:
+    """The SB3 model that trains like `cfg` would with ours (see the module docstring for differences)."""
+    hyper = check_translatable(cfg)
+    cls = TD3 if cfg.algo == "sac" and cfg.hyper.td3 else TRANSLATIONS[cfg.algo][0]
     policy_kwargs = _policy_kwargs(cfg)
     if cfg.algo == "a2c":
         policy_kwargs.update(a2c_optimizer(cfg))

@@ -25,7 +25,7 @@ from robotrl.agents import a2c, a3c
 from robotrl.config import RunConfig, from_dict
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.threads import limit_threads
-from robotrl.scale.worker_pool import WorkerLostError
+from robotrl.scale.worker_pool import WorkerLostError, count_restart
 
 _LOST = (RayActorError, ActorUnavailableError, WorkerCrashedError, GetTimeoutError)
 
@@ -127,11 +127,7 @@ class GradientActors:
         self.steps = list(steps)
 
     def _replace(self, rank: int, reason: str) -> None:
-        if self.restarts >= self.cfg.scale.max_worker_restarts:
-            raise WorkerLostError(f"A3C worker {rank} lost ({reason}) after {self.restarts} replacement(s) "
-                                  f"(scale.max_worker_restarts={self.cfg.scale.max_worker_restarts}); run stopped, "
-                                  "the last checkpoint is intact: continue with --resume")
-        self.restarts += 1
+        self.restarts = count_restart(self.restarts, self.cfg.scale.max_worker_restarts, f"A3C worker {rank}", reason)
         ray.kill(self.workers[rank], no_restart=True)
         self.seeds[rank] += 1_000_003
         self.workers[rank] = self.worker_cls.remote(self.cfg.to_dict(), self.seeds[rank], self.holder)

@@ -33,6 +33,17 @@ class WorkerLostError(RuntimeError):
     """A rollout worker died or hung more often than scale.max_worker_restarts allows."""
 
 
+def count_restart(restarts: int, limit: int, who: str, reason: str) -> int:
+    """`restarts` + 1 when the run may replace one more lost worker (scale.max_worker_restarts = `limit`
+    per run, whatever the workers do); past it, WorkerLostError stops the run, whose last checkpoint
+    the trainer wrote whole before."""
+    if restarts >= limit:
+        raise WorkerLostError(f"{who} lost ({reason}) after {restarts} replacement(s) "
+                              f"(scale.max_worker_restarts={limit}); run stopped, "
+                              "the last checkpoint is intact: continue with --resume")
+    return restarts + 1
+
+
 class WorkerPool:
     """scale.workers actors of `worker_cls`, worker k stepping envs k*n .. (k+1)*n - 1 of the run."""
 
@@ -104,11 +115,7 @@ class WorkerPool:
 
     def _replace(self, k: int, reason: str, what: str):
         """Kill worker k, start another in its place, and re-issue `what` on it; returns the new call."""
-        if self.restarts >= self.cfg.scale.max_worker_restarts:
-            raise WorkerLostError(f"rollout worker {k} lost ({reason}) after {self.restarts} replacement(s) "
-                                  f"(scale.max_worker_restarts={self.cfg.scale.max_worker_restarts}); run stopped, "
-                                  "the last checkpoint is intact: continue with --resume")
-        self.restarts += 1
+        self.restarts = count_restart(self.restarts, self.cfg.scale.max_worker_restarts, f"rollout worker {k}", reason)
         ray.kill(self.workers[k], no_restart=True)
         self.workers[k] = self._spawn(k)
         # The replacement starts new episodes; the seed moves on with each restart so they are new ones.

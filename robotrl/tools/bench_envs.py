@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import envs
+from robotrl.core.threads import limit_threads
 
 
 def _actions(space: gym.spaces.Box, steps: int, seed: int) -> np.ndarray:
@@ -80,9 +81,16 @@ def bench_env(env_id: str, num_envs: int = 16, steps: int = 2000, seed: int = 0,
 
 def bench_all(num_envs: int = 16, steps: int = 2000, ids: list[str] | None = None,
               repeats: int = 3) -> list[dict[str, Any]]:
-    """Rows for every registered robotrl robot (or the given ids)."""
+    """Rows for every registered robotrl robot (or the given ids), on one thread: the figures are per core."""
+    limit_threads(1)
     ids = ids or [f"{envs.registry.NAMESPACE}/{name}" for name in envs.TASKS]
     results = []
     for env_id in ids:
         results.extend(bench_env(env_id, num_envs, steps, repeats=repeats))
     return results
+
+
+def format_bench(rows: list[dict[str, Any]]) -> str:
+    """What `robotrl bench envs` prints: one line per env and implementation."""
+    return "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
+                     for r in rows)

@@ -10,7 +10,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import envs
 from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from robotrl.agents import algorithm
 from robotrl.agents.protocol import Agent
-from robotrl.config import RunConfig, from_dict
+from robotrl.config import RunConfig, check_resume, from_dict
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.threads import limit_threads
 from robotrl.core.vec_env import EnvHandle
@@ -31,6 +31,7 @@ from robotrl.train.best_policy import BEST_FILE, BestPolicy
 from robotrl.train.evaluate import evaluate
 from robotrl.train.logger import MetricsLogger
 from robotrl.train.progress import Progress
+from robotrl.train.runs import check_fresh
 
 CHECKPOINT_FORMAT = 1
 EVAL_SEED_OFFSET = 10_000
@@ -128,13 +129,16 @@ class Trainer:
             if not latest.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {latest}")
             self.resume_state = load_checkpoint(latest)
+            saved = self.resume_state["config"]
+            check_resume(saved, cfg, str(latest))
+            self.cfg = replace(cfg, name=saved.get("name", cfg.name))  # the run keeps its label
             self.step, self.iteration = self.resume_state["step"], self.resume_state["iteration"]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            check_fresh(self.run_dir)
         self.best: BestPolicy | None = None
         if cfg.train.keep_best:
             self.best = BestPolicy(self.ckpt_dir / BEST_FILE, self._header(),
                                    resume_step=self.step if resume else None)
-        atomic_write_bytes(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
 
     def _header(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(), "algo": self.cfg.algo,
@@ -203,6 +207,9 @@ class Trainer:
 
     def _train(self, agent: Agent, env: EnvHandle) -> TrainResult:
         cfg, tc = self.cfg, self.cfg.train
+        # The folder appears once the env and the agent are built: a run that cannot start leaves nothing.
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
         env_seed = cfg.seed
         if self.resume_state is not None:
             agent.load_state_dict(self.resume_state["agent"])

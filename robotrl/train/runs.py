@@ -1,0 +1,48 @@
+"""Run folders: whether a folder already holds a run, which run `--resume` continues, and how a finished
+run reports itself. The trainer refuses to write over a run; `robotrl train` only parses and dispatches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from robotrl.train.trainer import TrainResult
+
+RUN_FILES = ("config.yaml", "metrics.csv", "eval.json", "checkpoints")
+"""What the trainer writes into a run folder: any of them there means a run lives in it."""
+
+
+def held_run(run_dir: Path) -> str | None:
+    """The first of RUN_FILES in `run_dir`, or None for a missing or fresh folder."""
+    return next((name for name in RUN_FILES if (Path(run_dir) / name).exists()), None)
+
+
+def check_fresh(run_dir: Path) -> None:
+    """Refuse a folder that holds a run: training into it would replace its checkpoints, metrics and
+    config while its older checkpoints and event files stay mixed in."""
+    found = held_run(run_dir)
+    if found is not None:
+        raise FileExistsError(f"--run-dir {run_dir}: holds a run already ({found}); pass --resume to continue "
+                              "it, or choose a new folder")
+
+
+def latest_run(name: str, seed: int, root: Path = Path("runs")) -> Path:
+    """The newest run folder of config `name` and `seed` under `root` that has a checkpoint to resume."""
+    runs = sorted(p for p in root.glob(f"{name}-{seed}-*") if (p / "checkpoints" / "latest.pt").exists())
+    if not runs:
+        raise FileNotFoundError(f"--resume: no run of {name} with seed {seed} under {root}/ has a checkpoint "
+                                "(pass --run-dir)")
+    return runs[-1]
+
+
+def train_report(result: TrainResult) -> dict[str, Any]:
+    """What `robotrl train --json` prints."""
+    return {"run_dir": str(result.run_dir), "steps": result.steps, "wall_s": result.wall_s, "eval": result.eval}
+
+
+def format_train_report(report: dict[str, Any]) -> str:
+    ev = report["eval"]
+    success = "" if ev["success_rate"] is None else f", success {ev['success_rate']:.2f}"
+    return (f"run folder: {report['run_dir']}\n{report['steps']} steps in {report['wall_s']:.0f} s; evaluation "
+            f"over {ev['episodes']} episodes: return {ev['return_mean']:.2f} ± {ev['return_std']:.2f}{success}")

@@ -1,0 +1,262 @@
+"""No run lost: an existing run is never overwritten, a resume never silently changes the run, a full disk
+says so with the path and leaves the files whole, and a bad value fails when the config loads, before
+any folder is made or anything trains."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from policies import checkpoint
+from robotrl.cli import main
+from robotrl.config import ConfigError, load_config
+from robotrl.train.trainer import Trainer
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "robotrl.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or root, env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` with the hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def trained(tiny_config, tmp_path):
+    """A tiny finished Reacher run: (its config file, its folder)."""
+    config = tiny_config(train={"total_steps": 1024, "checkpoint_every": 512})
+    Trainer(load_config(config), tmp_path / "run", show_progress=False).run()
+    return config, tmp_path / "run"
+
+
+def test_train_onto_an_existing_run_without_resume_refuses_in_one_line_and_changes_nothing(trained):
+    config, run = trained
+    before = snapshot(run)
+    proc = cli("train", config, "--run-dir", str(run), "--no-progress")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0] == (f"robotrl train: error: --run-dir {run}: holds a run already (config.yaml); "
+                        "pass --resume to continue it, or choose a new folder")
+    assert snapshot(run) == before
+
+
+def test_resume_with_other_values_refuses_naming_every_differing_key(trained, tmp_path):
+    config, run = trained
+    before = snapshot(run)
+    proc = cli("train", config, "--run-dir", str(run), "--resume", "--set", "ppo.learning_rate=0.001",
+               "--set", "env.num_envs=4", "--steps", "2048", "--no-progress")
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "differs from the run's" in lines[0]
+    assert "env.num_envs (run 8, given 4)" in lines[0] and "ppo.learning_rate (run 0.0003, given 0.001)" in lines[0]
+    listed = lines[0].split(" in ", 1)[1].split("; only")[0]
+    assert "train.total_steps" not in listed  # a resume may raise the budget
+    assert snapshot(run) == before
+
+
+def test_resume_of_another_config_over_a_run_refuses(trained, tmp_path):
+    _, run = trained
+    before = snapshot(run)
+    proc = cli("train", "launch/cartpole_ppo.yaml", "--run-dir", str(run), "--resume", "--no-progress")
+    assert proc.returncode == 1
+    assert "env.id (run robotrl/Reacher-v0, given robotrl/CartPole-v0)" in proc.stderr
+    assert snapshot(run) == before
+
+
+def test_resume_differences_leave_out_only_the_documented_keys(tiny_config):
+    from robotrl.config import RESUMABLE_KEYS, resume_differences
+
+    run = load_config(tiny_config())
+    given = load_config(tiny_config(), ["train.total_steps=99999", "train.device=auto", "seed=5",
+                                        "env.kwargs.control_cost=0.5", "policy.hidden=[32]"])
+    assert RESUMABLE_KEYS == ("train.total_steps", "train.device")
+    assert resume_differences(run.to_dict(), given) == [
+        ("seed", 1, 5), ("env.kwargs.control_cost", None, 0.5), ("policy.hidden", [64, 64], [32])]
+
+
+class _DiskFull:
+    """A file that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, f, room: int) -> None:
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
+
+
+def test_a_full_disk_says_so_with_the_path_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoints" / "latest.pt"
+    checkpoint.save_checkpoint(path, {"step": 1, "w": torch.zeros(10)})
+    before = path.read_bytes()
+    real_fdopen = checkpoint.os.fdopen
+    monkeypatch.setattr(checkpoint.os, "fdopen", lambda fd, mode: _DiskFull(real_fdopen(fd, mode), 600))
+    with pytest.raises(OSError, match=rf"^{path}: No space left on device") as caught:
+        checkpoint.save_checkpoint(path, {"step": 2, "w": torch.zeros(100_000)})
+    assert caught.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["latest.pt"]  # no temporary file left behind
+
+
+PROBE = """
+import torch
+from policies.checkpoint import save_checkpoint
+save_checkpoint("{dir}/latest.pt", {{"w": torch.zeros(10)}})
+try:
+    save_checkpoint("{dir}/latest.pt", {{"w": torch.zeros(100_000)}})
+except OSError as exc:
+    print(exc)
+print(torch.load("{dir}/latest.pt")["w"].shape[0])
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare to mount a private tmpfs")
+def test_a_full_tmpfs_reports_no_space_instead_of_torchs_enforce_message(tmp_path):
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    root = Path(__file__).resolve().parents[1]
+    script = f"mount -t tmpfs -o size=64k tmpfs {mount} && {sys.executable} -c '{PROBE.format(dir=mount)}'"
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, cwd=root)
+    if "mount" in proc.stderr and proc.returncode != 0:
+        pytest.skip(f"no private tmpfs here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"{mount}/latest.pt: No space left on device (the previous file is "
+                                        "left as it was)", "10"]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.checkpoint_every=0", "train.checkpoint_every: expected a positive integer, got 0"),
+        ("train.total_steps=0", "train.total_steps: expected a positive integer, got 0"),
+        ("train.total_steps=-5", "train.total_steps: expected a positive integer, got -5"),
+        ("train.eval_every=-1", "train.eval_every: expected 0 (only at the end) or a positive integer, got -1"),
+        ("train.eval_episodes=0", "train.eval_episodes: expected a positive integer, got 0"),
+        ("train.final_eval_episodes=0", "train.final_eval_episodes: expected a positive integer, got 0"),
+        ("train.threads=0", "train.threads: expected a positive integer, got 0"),
+        ("train.device=gpu", "train.device: expected cpu, cuda, cuda:N or auto, got 'gpu'"),
+        ("env.num_envs=0", "env.num_envs: expected a positive integer, got 0"),
+        ("policy.activation=sigmoidd", "policy.activation: expected one of ['tanh', 'relu', 'elu'], got 'sigmoidd'"),
+        ("policy.hidden=[0]", "policy.hidden: expected positive layer sizes, got [0]"),
+        ("policy.hidden=[64, -2]", "policy.hidden: expected positive layer sizes, got [64, -2]"),
+        ("seed=-1", "seed: expected a non-negative integer, got -1"),
+        ("scale.num_cpus=0", "scale.num_cpus: expected a positive integer, got 0"),
+        ("ppo.learning_rate=0", "ppo.learning_rate: expected a positive number, got 0.0"),
+        ("ppo.clip_range=0", "ppo.clip_range: expected a positive number, got 0.0"),
+        ("ppo.max_grad_norm=-1", "ppo.max_grad_norm: expected a positive number, got -1.0"),
+        ("ppo.ent_coef=-0.1", "ppo.ent_coef: expected a non-negative number, got -0.1"),
+        ("ppo.target_kl=0", "ppo.target_kl: expected a positive number, got 0.0"),
+    ],
+)
+def test_a_bad_value_fails_at_load_naming_its_key(tiny_config, override, message):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tiny_config(), [override])
+    assert str(caught.value) == f"{tiny_config()}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("algo", "override", "message"),
+    [
+        ("a2c", "learning_rate=-1", "a2c.learning_rate: expected a positive number, got -1.0"),
+        ("dqn", "learning_rate=0", "dqn.learning_rate: expected a positive number, got 0.0"),
+        ("dqn", "exploration_fraction=0", "dqn.exploration_fraction: expected a number in (0, 1], got 0.0"),
+        ("dqn", "max_grad_norm=0", "dqn.max_grad_norm: expected a positive number, got 0.0"),
+        ("mappo", "learning_rate=0", "mappo.learning_rate: expected a positive number, got 0.0"),
+        ("reinforce", "learning_rate=0", "reinforce.learning_rate: expected a positive number, got 0.0"),
+        ("qlearning", "exploration_fraction=0", "qlearning.exploration_fraction: expected a number in (0, 1], got 0.0"),
+        ("a3c", "workers=0", "a3c.workers: expected a positive integer, got 0"),
+    ],
+)
+def test_a_bad_hyperparameter_fails_at_load_naming_its_key(tmp_path, algo, override, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"algo: {algo}\nenv: {{id: robotrl/CartPole-v0}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, [f"{algo}.{override}"])
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_broken_yaml_names_the_line_and_column(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("algo: ppo\ntrain:\n  total_steps: 1000\n  eval_every: [1, 2\nseed: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith(f"{path}:5:5: not valid YAML: "), first
+
+
+def test_a_config_that_fails_validation_leaves_no_run_folder(tiny_config, tmp_path):
+    proc = cli("train", tiny_config(), "--set", "train.checkpoint_every=0", "--no-progress", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"robotrl train: error: {tiny_config()}: train.checkpoint_every: expected a positive integer, got 0"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_whose_agent_cannot_start_leaves_no_run_folder(tiny_config, tmp_path):
+    # A value only the env can judge (an unknown task option) fails when the env is built.
+    cfg = load_config(tiny_config(), ["env.kwargs.no_such_option=1"])
+    with pytest.raises(TypeError):
+        Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_with_zero_episodes_is_refused_before_anything_loads(reacher_run, capsys):
+    assert main(["eval", str(reacher_run), "--episodes", "0"]) == 1
+    assert capsys.readouterr().err.strip() == "robotrl eval: error: --episodes 0: expected at least 1"
+
+
+@pytest.mark.parametrize("config", ["launch/cartpole_reinforce.yaml", "launch/cartpole_double_dqn.yaml",
+                                    "launch/cartpole_qlearning.yaml", "launch/cartpole_a3c.yaml",
+                                    "launch/multipush_mappo.yaml"])
+def test_compare_refuses_a_config_sb3_cannot_train(config):
+    from robotrl.sb3.translate import check_translatable
+
+    with pytest.raises(ValueError, match=r"SB3 has no|has no SB3 translation"):
+        check_translatable(load_config(config))
+
+
+def test_compare_refuses_before_training_anything(tmp_path, capsys):
+    config = tmp_path / "reinforce.yaml"
+    config.write_text("algo: reinforce\nenv: {id: robotrl/CartPole-v0, num_envs: 2}\n"
+                      "train: {total_steps: 512, eval_every: 0, final_eval_episodes: 2}\n"
+                      "reinforce: {batch_steps: 256}\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(config), "--seeds", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("robotrl compare: error: algo 'reinforce' has no SB3 translation (supported: ppo, a2c, "), err
+    assert len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_the_saved_config_of_a_run_round_trips_through_the_checks(trained):
+    from robotrl.config import resume_differences
+
+    _, run = trained
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resume_differences(saved, load_config(run / "config.yaml")) == []
