@@ -61,7 +61,8 @@ class SquashedGaussianActor(nn.Module):
         high = torch.as_tensor(action_high if action_high is not None else [1.0] * act_dim, dtype=torch.float32)
         self.register_buffer("action_low", low)
         self.register_buffer("action_high", high)
-        self.normalizer: nn.Module = RunningNormalizer(obs_dim) if normalize_obs else IdentityNormalizer()
+        self.normalizer: RunningNormalizer | IdentityNormalizer = (RunningNormalizer(obs_dim) if normalize_obs
+                                                                  else IdentityNormalizer())
         self.latent_pi = _trunk([obs_dim, *hidden], activation)
         self.mu = nn.Linear(hidden[-1] if hidden else obs_dim, act_dim)
         self.log_std = nn.Linear(hidden[-1] if hidden else obs_dim, act_dim)

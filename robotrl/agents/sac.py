@@ -87,6 +87,8 @@ class Agent:
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(cfg.seed)
         space = env.single_action_space
+        if not isinstance(space, spaces.Box):  # make_policy refused it already; this tells the type checker
+            raise ValueError(f"{cfg.env.id}: SAC needs a Box action space, got {space}")
         self.action_mid = ((space.high + space.low) / 2).astype(np.float32)
         self.action_half = ((space.high - space.low) / 2).astype(np.float32)
         self.obs: np.ndarray | None = None
