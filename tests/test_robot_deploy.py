@@ -21,7 +21,8 @@ def _export(env_id: str, robot: str | None, root) -> str:
     from robotrl.export.policy import export_policy
     from robotrl.train.trainer import Trainer
 
-    data = {"algo": "ppo", "seed": 0, "env": {"id": env_id, "num_envs": 2, "kwargs": {"robot": robot} if robot else {}},
+    kwargs = {"max_episode_steps": 50, **({"robot": robot} if robot else {})}  # short evaluation episodes
+    data = {"algo": "ppo", "seed": 0, "env": {"id": env_id, "num_envs": 2, "kwargs": kwargs},
             "train": {"total_steps": 128, "eval_every": 0, "eval_episodes": 1, "final_eval_episodes": 1,
                       "checkpoint_every": 128},
             "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1}}
