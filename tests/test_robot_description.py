@@ -116,3 +116,21 @@ def test_robot_check_prints_a_verdict_and_facts_or_one_error_line(tmp_path, caps
     assert main(["robot", "check", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"robotrl robot: error: {path}: mass:")
+
+
+def test_robot_show_films_the_default_pose(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from robotrl.tools.video import read_video
+
+    out = tmp_path / "tiny_quad.mp4"
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "robot", "show", str(QUAD), "--video", str(out),
+                           "--seconds", "0.4", "--size", "160x120", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    info, frames = read_video(out)
+    assert (info.frames, info.width, info.height) == (21, 160, 120)  # the first state + 20 steps at 50 Hz
+    assert result["lengths"] == [20] and frames[-1].std() > 10  # held the pose, not a blank frame
