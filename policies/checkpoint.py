@@ -30,15 +30,20 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if _disk_full(exc):
+        if disk_full(exc):
             # torch.save reports it as "[enforce fail at inline_container.cc:672] . unexpected pos ...".
-            full = OSError(f"{path}: No space left on device (the previous file is left as it was)")
-            full.errno = errno.ENOSPC
-            raise full from exc
+            raise no_space(path) from exc
         raise
 
 
-def _disk_full(exc: BaseException | None) -> bool:
+def no_space(path: str | Path) -> OSError:
+    """ENOSPC as one line that names the file (OSError's own text names neither it nor the cause)."""
+    full = OSError(f"{path}: No space left on device (the previous file is left as it was)")
+    full.errno = errno.ENOSPC
+    return full
+
+
+def disk_full(exc: BaseException | None) -> bool:
     """Whether `exc` or an exception it was raised from or during is ENOSPC."""
     seen = 0
     while exc is not None and seen < 10:

@@ -118,10 +118,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(f"comparison folder: {out}", file=sys.stderr)
     report = compare(cfg, args.seeds, out)
     if args.save_baseline:
-        from robotrl.sb3.baselines import write_baseline
+        from robotrl.sb3.baselines import compare_command, write_baseline
 
-        command = f"robotrl compare {args.config} --seeds {args.seeds}" + (
-            f" --steps {args.steps}" if args.steps is not None else "") + " --save-baseline"
+        command = compare_command(args.config, args.seeds, args.steps)
         report["baseline"] = str(write_baseline(report, args.config, command))
     _emit(args, report, format_report(report))
 
@@ -130,17 +129,12 @@ def cmd_baselines(args: argparse.Namespace) -> None:
     """Regenerate the stored SB3 baselines: SB3 alone on each config, at the config's own budget."""
     _require_train_stack()
     _require_sb3()
-    from robotrl.config import load_config
-    from robotrl.sb3.baselines import write_baseline
-    from robotrl.sb3.compare import compare
+    from robotrl.sb3.baselines import regenerate
 
     written = []
-    for config in args.configs:
-        cfg = load_config(config)
-        report = compare(cfg, args.seeds, Path("runs") / "baselines" / cfg.name, sides=("sb3",))
-        command = f"robotrl baselines {config} --seeds {args.seeds}"
-        written.append(str(write_baseline(report, config, command)))
-        print(f"{written[-1]}: SB3 {report['sb3']['mean']:.2f} {report['sb3']['ci95']}", file=sys.stderr)
+    for path, report in regenerate(args.configs, args.seeds):
+        written.append(str(path))
+        print(f"{path}: SB3 {report['sb3']['mean']:.2f} {report['sb3']['ci95']}", file=sys.stderr)
     _emit(args, {"written": written}, "\n".join(written))
 
 

@@ -97,6 +97,8 @@ class _DiskFull:
 
     def write(self, data) -> int:
         if len(data) > self.room:
+            self.f.write(data[: self.room])  # what fitted lands in the file, as on a real disk
+            self.room = 0
             raise OSError(errno.ENOSPC, "No space left on device")
         self.room -= len(data)
         return self.f.write(data)
@@ -122,6 +124,27 @@ def test_a_full_disk_says_so_with_the_path_and_keeps_the_previous_checkpoint(tmp
     assert caught.value.errno == errno.ENOSPC
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["latest.pt"]  # no temporary file left behind
+
+
+def test_a_full_disk_while_appending_metrics_names_the_file_and_leaves_its_rows_whole(tmp_path, monkeypatch):
+    from robotrl.train.logger import MetricsLogger
+
+    logger = MetricsLogger(tmp_path)
+    logger.log(1, {"a": 1.0})
+    logger.log(2, {"a": 2.0})  # known columns: appended, not rewritten
+    before = (tmp_path / "metrics.csv").read_bytes()
+    real_open = Path.open
+
+    def full_open(self, mode="r", *args, **kwargs):
+        f = real_open(self, mode, *args, **kwargs)
+        return _DiskFull(f, 3) if "a" in mode else f
+
+    monkeypatch.setattr(Path, "open", full_open)
+    with pytest.raises(OSError, match=rf"^{tmp_path / 'metrics.csv'}: No space left on device"):
+        logger.log(3, {"a": 3.0})
+    monkeypatch.undo()
+    logger.close()
+    assert (tmp_path / "metrics.csv").read_bytes() == before
 
 
 PROBE = """
@@ -260,3 +283,11 @@ def test_the_saved_config_of_a_run_round_trips_through_the_checks(trained):
     _, run = trained
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert resume_differences(saved, load_config(run / "config.yaml")) == []
+
+
+def test_baselines_check_every_config_before_training_any(tiny_config, monkeypatch):
+    from robotrl.sb3 import baselines
+
+    monkeypatch.setattr(baselines, "compare", lambda *a, **k: pytest.fail("trained before checking every config"))
+    with pytest.raises(ValueError, match=r"algo 'reinforce' has no SB3 translation"):
+        list(baselines.regenerate([tiny_config(), "launch/cartpole_reinforce.yaml"], seeds=1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import stable_baselines3
 
 from policies.checkpoint import atomic_write_bytes
+from robotrl.config import load_config
+from robotrl.sb3.compare import check_comparable, compare
 from robotrl.sb3.stored import BASELINE_DIR, baseline_path
 
 
@@ -26,3 +29,22 @@ def write_baseline(report: dict[str, Any], config: str, command: str, root: Path
     path = baseline_path(report["env"], report["algo"], root)
     atomic_write_bytes(path, (json.dumps(baseline_record(report, config, command), indent=2) + "\n").encode())
     return path
+
+
+def compare_command(config: str, seeds: int, steps: int | None) -> str:
+    """The `robotrl compare ... --save-baseline` command a stored baseline records as its origin."""
+    return (f"robotrl compare {config} --seeds {seeds}" + (f" --steps {steps}" if steps is not None else "")
+            + " --save-baseline")
+
+
+def regenerate(configs: list[str], seeds: int, runs: Path = Path("runs") / "baselines",
+               root: Path = BASELINE_DIR) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """`robotrl baselines`: SB3 alone on each config at its own budget, each stored as it finishes
+    (path, report). Every config is loaded and checked first, so the last one's mistake does not
+    surface hours into the first one's training."""
+    loaded = [(config, load_config(config)) for config in configs]
+    for _, cfg in loaded:
+        check_comparable(cfg, seeds, sides=("sb3",))
+    for config, cfg in loaded:
+        report = compare(cfg, seeds, runs / cfg.name, sides=("sb3",))
+        yield write_baseline(report, config, f"robotrl baselines {config} --seeds {seeds}", root), report

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
 from pathlib import Path
 
-from policies.checkpoint import atomic_write_bytes
+from policies.checkpoint import atomic_write_bytes, disk_full, no_space
 
 
 class MetricsLogger:
@@ -57,8 +59,16 @@ class MetricsLogger:
             writer.writerows(self.rows)
             atomic_write_bytes(self.path, buf.getvalue().encode())
         else:
-            with self.path.open("a", newline="") as f:
-                csv.DictWriter(f, fieldnames=self.keys).writerows(fresh)
+            size = self.path.stat().st_size
+            try:
+                with self.path.open("a", newline="") as f:
+                    csv.DictWriter(f, fieldnames=self.keys).writerows(fresh)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.truncate(self.path, size)  # no half-written row left behind
+                if disk_full(exc):
+                    raise no_space(self.path) from exc
+                raise
         self.file_rows = len(self.rows)
         self.stale = False
 
