@@ -112,7 +112,7 @@ PENDULUM = {
     "env": {"id": "InvertedPendulum-v5", "num_envs": 1},
     "policy": {"hidden": [32, 32], "activation": "relu", "normalize_obs": False},
     "train": {"total_steps": 2000, "eval_every": 0, "final_eval_episodes": 5, "checkpoint_every": 2000},
-    "sac": {"learning_starts": 300, "batch_size": 32, "learning_rate": 0.001, "steps_per_iteration": 500},
+    "sac": {"learning_starts": 300, "batch_size": 32, "learning_rate": 0.001, "steps_per_iteration": 600},
 }
 
 

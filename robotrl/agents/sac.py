@@ -68,6 +68,7 @@ class Agent:
     def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
         hp: Hyper = cfg.hyper
         self.hp, self.env, self.device, self.num_envs = hp, env, device, env.num_envs
+        self.total_steps = cfg.train.total_steps
         self.actor = make_policy(cfg, env).to(device)
         obs_dim, self.act_dim = self.actor.obs_dim, self.actor.act_dim
         self.critic = TwinQ(obs_dim, self.act_dim, cfg.policy.hidden, cfg.policy.activation).to(device)
@@ -150,7 +151,9 @@ class Agent:
 
     def collect(self, episodes: EpisodeStats) -> int:
         hp, steps = self.hp, 0
-        while steps < hp.steps_per_iteration:
+        # The last iteration stops at the run's budget: a comparison gives both sides the same steps.
+        budget = min(hp.steps_per_iteration, max(self.total_steps - self.env_steps, 1))
+        while steps < budget:
             t0 = time.perf_counter()
             for _ in range(hp.train_freq):
                 self._env_step(episodes)
