@@ -30,8 +30,7 @@ from robotrl.core.returns import explained_variance, gae
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, BatchT, RolloutStorage
 from robotrl.core.vec_env import VecEnv
-from robotrl.hyper.mappo import Hyper as MappoHyper
-from robotrl.hyper.ppo import Hyper
+from robotrl.hyper.ppo import Hyper, PPOUpdate
 
 
 def ppo_loss(policy: ActorCritic, batch: Batch, hp: Hyper, normalized: bool = False
@@ -43,7 +42,7 @@ def ppo_loss(policy: ActorCritic, batch: Batch, hp: Hyper, normalized: bool = Fa
 
 
 def clipped_loss(batch: Batch, log_prob: torch.Tensor, entropy: torch.Tensor, values: torch.Tensor,
-                 hp: Hyper | MappoHyper) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 hp: PPOUpdate) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's objective from the current policy's log pi(a|s), entropy and V(s) on the batch: clipped
     surrogate, (optionally clipped) value error, entropy bonus. It takes evaluated tensors rather than a
     policy so that MAPPO's per-robot actors and central critic (in normalized value units, with
@@ -69,7 +68,7 @@ def clipped_loss(batch: Batch, log_prob: torch.Tensor, entropy: torch.Tensor, va
                   "approx_kl": approx_kl, "clipfrac": clipfrac}
 
 
-def ppo_epochs(storage: RolloutStorage[BatchT], hp: Hyper | MappoHyper,
+def ppo_epochs(storage: RolloutStorage[BatchT], hp: PPOUpdate,
                loss: Callable[[BatchT], tuple[torch.Tensor, dict[str, torch.Tensor]]],
                step: Callable[[torch.Tensor], None], **replace: torch.Tensor) -> dict[str, float]:
     """PPO's update loop, MAPPO's too: n_epochs passes of shuffled minibatches (`replace` as in

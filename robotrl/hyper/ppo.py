@@ -8,7 +8,11 @@ from robotrl.hyper.checks import non_negative, positive
 
 
 @dataclass(frozen=True)
-class Hyper:
+class PPOUpdate:
+    """What PPO's update reads (agents/ppo.py: clipped_loss, ppo_epochs): the rollout's size, its epochs
+    of minibatches and the clipped objective. PPO's and MAPPO's schemas extend it, MAPPO with its own
+    defaults, so that the two cannot drift apart in names, checks or meaning."""
+
     n_steps: int = 64
     """Steps per env per rollout; the batch is n_steps * num_envs."""
     batch_size: int = 256
@@ -30,8 +34,6 @@ class Hyper:
     target_kl: float | None = None
     """Stop the epochs early when the approximate KL exceeds 1.5 * target_kl (None: off)."""
     normalize_advantage: bool = True
-    scale_rewards: bool = True
-    """Divide rewards by the running std of the discounted return."""
 
     def validate(self) -> None:
         positive(self, "learning_rate", "clip_range", "clip_range_vf", "max_grad_norm", "target_kl")
@@ -40,3 +42,9 @@ class Hyper:
             raise ValueError("n_steps, batch_size and n_epochs must be positive")
         if not 0 < self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
             raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Hyper(PPOUpdate):
+    scale_rewards: bool = True
+    """Divide rewards by the running std of the discounted return."""
