@@ -5,8 +5,10 @@
   (`sched_rt_runtime_us` 950000 of `sched_rt_period_us` 1000000: normal tasks get 50 ms of each
   second): a loop that spins through most of its period starves them and is then stopped for up to
   50 ms at once. Measured at 1 kHz with SCHED_FIFO: spinning 900 us per tick (92% of a core) stalled
-  8-48 ms nine times in 10 s, 800 us (86%) 5-10 ms, 500 us (55%) never. So a real-time loop must sleep
-  for at least half of each period: LoopConfig refuses a longer spin under --rt-priority.
+  8-48 ms nine times in 10 s, about once a second; 800 us (86%) 5-10 ms; 500 us (55%) no stall over
+  5 ms. So a real-time loop must sleep for at least half of each period: LoopConfig refuses a longer
+  spin under --rt-priority. The budget is per CPU and counts every real-time task on it (a robot
+  driver pinned beside the loop too).
 - Locked memory (mlockall): no page fault in the loop can wait for the disk or the allocator's first
   touch. Needs root or CAP_IPC_LOCK / a memlock limit; without them the runner goes on and says so.
 - Garbage collection frozen and disabled for the loop (gc.freeze, gc.disable): a collection of the

@@ -328,8 +328,8 @@ class HandPeer:
             return
 
 
-def _spec(values, version=protocol.VERSION):
-    data = bytearray(protocol.encode(protocol.SPEC, 0, 0, np.asarray(values, np.float32), session=5))
+def _spec(values, version=protocol.VERSION, session=5):
+    data = bytearray(protocol.encode(protocol.SPEC, 0, 0, np.asarray(values, np.float32), session=session))
     data[5] = version
     return bytes(data)
 
@@ -351,6 +351,21 @@ def test_a_malformed_spec_is_refused_in_one_line_and_the_robot_gets_a_bye(values
     assert "\n" not in str(err.value) and str(err.value).startswith(f"udp: robot at 127.0.0.1:{peer.port}")
     peer.thread.join(timeout=3)
     assert peer.kinds[-1] == protocol.BYE
+    peer.sock.close()
+
+
+def test_a_restarted_robot_with_a_malformed_spec_ends_the_run_safely_with_a_bye(policies):
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=2.0),
+                    SafetyConfig(), StartConfig(0.0, 0.0))
+    bad = _spec([np.nan, 2, -1, -1, 1, 1], session=6)
+    threading.Timer(0.2, lambda: peer.sock.sendto(bad, peer.addr)).start()
+    s = runner.run()
+    peer.thread.join(timeout=3)
+    assert s["stopped_by"].startswith("robot refused: udp: robot at 127.0.0.1") and "obs_dim nan" in s["stopped_by"]
+    assert s["ticks"] < 100 and s["states"]["final"] == "safe"
+    assert protocol.BYE in peer.kinds
     peer.sock.close()
 
 
