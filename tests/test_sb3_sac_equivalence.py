@@ -115,3 +115,14 @@ def test_sac_step_matches_sb3_losses_gradients_and_weights(ent_coef):
     if ent_coef == "auto":
         torch.testing.assert_close(ours.log_alpha.detach(), model.log_ent_coef.detach()[0], rtol=1e-5, atol=1e-7)
     env.close()
+
+
+def test_the_td3_option_becomes_sb3_td3_with_its_delay_and_noises():
+    cfg = _config("auto")
+    td3 = Hyper(td3=True, policy_delay=3, target_noise=0.3, target_noise_clip=0.4, exploration_noise=0.2)
+    cfg = RunConfig(algo="sac", env=cfg.env, policy=cfg.policy, hyper=td3)
+    model = make_sb3_model(cfg, seed=0)
+    assert type(model).__name__ == "TD3"
+    assert (model.policy_delay, model.target_policy_noise, model.target_noise_clip) == (3, 0.3, 0.4)
+    assert model.action_noise._sigma.tolist() == [0.2] * ACT_DIM
+    model.get_env().close()
