@@ -143,3 +143,15 @@ def test_exported_sac_actor_is_the_tanh_mean_within_1e_5_and_runs_in_the_sim_loo
                  "--out", str(tmp_path / "deploy"), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["env_id"] == "InvertedPendulum-v5" and summary["ticks"] > 0
+
+
+def test_an_unclipped_policy_is_spared_the_edge_cases_that_saturate_a_clip():
+    """Without a normalizer's clip the export check skips the +-1e4..1e6 cases (float32 rounding of inputs
+    no robot sends) and keeps zeros, 10x copies and 5-std noise; the clipped set adds the rest to the same."""
+    from policies.export import edge_observations
+
+    typical = np.random.default_rng(0).uniform(-3.0, 3.0, (100, 4)).astype(np.float32)
+    unclipped = edge_observations(typical, np.random.default_rng(1), clipped=False)
+    clipped = edge_observations(typical, np.random.default_rng(1))
+    assert np.abs(unclipped).max() < 100 and len(unclipped) == 1 + 256 + 256
+    assert np.abs(clipped).max() == 1e6 and np.array_equal(clipped[:len(unclipped)], unclipped)

@@ -28,6 +28,7 @@ from policies.export import (
     to_onnx,
     torch_actions,
 )
+from policies.normalizer import RunningNormalizer
 from robotrl.core.threads import limit_threads
 from robotrl.train.evaluate import evaluate
 
@@ -139,7 +140,8 @@ def export_policy(path: str | Path, out: str | Path | None = None, quantize: str
         observations = np.concatenate([typical, edge_frames(typical, rng)])
     else:
         typical = visited_observations(actor, facts["env_id"], env_kwargs)
-        observations = np.concatenate([typical, edge_observations(typical, rng)])
+        clipped = any(isinstance(m, RunningNormalizer) for m in actor.modules())
+        observations = np.concatenate([typical, edge_observations(typical, rng, clipped)])
     report: dict[str, Any] = {"observations_checked": len(observations),
                               "parity_max_abs": check_parity(actor, model, observations)}
     if quantize == "int8":
