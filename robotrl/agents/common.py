@@ -13,6 +13,7 @@ from policies.actor_critic import ActorCritic
 from policies.rollout_sampler import RolloutSampler
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
+from robotrl.core.flat_params import FlatParameters
 from robotrl.core.returns import bootstrap_truncated
 from robotrl.core.running_stats import RewardScaler
 from robotrl.core.storage import RolloutStorage
@@ -83,9 +84,11 @@ class CollectorState(ABC):
 
 
 class PolicyOptimizerState:
-    """Checkpoint state of an agent made of a policy, one optimizer and a collector (PPO, A2C)."""
+    """Checkpoint state of an agent made of a policy, one optimizer over its flattened parameters and a
+    collector (PPO, A2C)."""
 
     policy: ActorCritic
+    flat: FlatParameters
     optimizer: torch.optim.Optimizer
     collector: CollectorState
 
@@ -95,11 +98,8 @@ class PolicyOptimizerState:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["policy"])
-        optimizer_state = state["optimizer"]
-        flat = getattr(self, "flat", None)
-        if flat is not None:  # checkpoints written before the parameters were flattened
-            optimizer_state = flat.convert_optimizer_state(optimizer_state)
-        self.optimizer.load_state_dict(optimizer_state)
+        # Checkpoints written before the parameters were flattened hold one state per parameter.
+        self.optimizer.load_state_dict(self.flat.convert_optimizer_state(state["optimizer"]))
         self.collector.load_state_dict(state["collector"])
 
 
