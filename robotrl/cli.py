@@ -87,6 +87,18 @@ def _parse_size(text: str) -> tuple[int, int]:
     return parse_size(text)
 
 
+def cmd_seeds(args: argparse.Namespace) -> None:
+    _require_train_stack()
+    from robotrl.train.seeds import format_rows, parse_seeds, run_seeds
+
+    seeds = parse_seeds(args.seeds)
+    command = " ".join(["robotrl seeds", args.config, "--seeds", args.seeds, "--episodes", str(args.episodes),
+                        *(f"--set {s}" for s in args.set or [])])
+    entry = run_seeds(args.config, seeds, args.episodes, Path(args.root), Path(args.docs), list(args.set or []),
+                      command, show_progress=not args.no_progress)
+    _emit(args, entry, format_rows(entry, seeds))
+
+
 def cmd_plot(args: argparse.Namespace) -> None:
     if not (Path(args.run_dir) / "metrics.csv").is_file():
         raise CLIError(f"{args.run_dir}: no metrics.csv (expected a run folder written by robotrl train)")
@@ -330,6 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="640x480", help="video frame size WIDTHxHEIGHT (default 640x480)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_robot)
+
+    p = sub.add_parser("seeds", help="train a config on several seeds, evaluate each against its target, "
+                                     "record the table in docs/seeds.md and docs/seeds.json")
+    p.add_argument("config", help="YAML run config with a target: key")
+    p.add_argument("--seeds", default="0-4", help="seeds, e.g. 0-4 or 0,2,5 (default 0-4)")
+    p.add_argument("--episodes", type=int, default=100, help="evaluation episodes per seed (default 100)")
+    p.add_argument("--root", default="runs/seeds", help="where the per-seed run folders live; reruns resume them")
+    p.add_argument("--docs", default="docs", help="folder of seeds.md and seeds.json (merged across runs)")
+    p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_seeds)
 
     p = sub.add_parser("plot", help="(re)draw a run folder's plots: curve.png, losses.png")
     p.add_argument("run_dir", help="run folder (also while it trains)")

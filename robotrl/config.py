@@ -120,6 +120,53 @@ class ScaleConfig:
                              "max_worker_restarts non-negative")
 
 
+TARGET_METRICS = ("success_rate", "return_mean", "length_mean")
+"""Fields of an evaluation (`robotrl eval --json`) a target may name, besides `info_means.<name>`."""
+
+_COMPARISONS: dict[str, typing.Callable[[float, float], bool]] = {
+    ">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """The task's goal as data, `metric op value` on an evaluation (e.g. success_rate >= 0.9), so that
+    `robotrl eval` and `robotrl seeds` can say whether a run meets it instead of a person reading a comment."""
+
+    metric: str = "success_rate"
+    """success_rate, return_mean, length_mean, or info_means.<name> (a per-step measurement of the task)."""
+    op: typing.Literal[">=", ">", "<=", "<"] = ">="
+    value: float = 0.0
+
+    def validate(self) -> None:
+        if self.metric not in TARGET_METRICS and not re.fullmatch(r"info_means\.\w+", self.metric):
+            raise ValueError(f"metric: expected one of {', '.join(TARGET_METRICS)} or info_means.<name>, "
+                             f"got {self.metric!r}")
+        if self.value != self.value or self.value in (float("inf"), float("-inf")):
+            raise ValueError(f"value: expected a finite number, got {self.value}")
+
+    def measured(self, evaluation: dict[str, Any]) -> float | None:
+        """The metric's value in an evaluation dict, None where the evaluation has none (no success signal)."""
+        node: Any = evaluation
+        for part in self.metric.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return None if node is None else float(node)
+
+    def met(self, evaluation: dict[str, Any]) -> bool | None:
+        value = self.measured(evaluation)
+        return None if value is None else _COMPARISONS[self.op](value, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+def target_fields(target: TargetConfig | None, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What an evaluation reports about the run's goal: `target` (as the config writes it, None without one)
+    and `target_met` (None without a target, or when the evaluation does not measure its metric)."""
+    if target is None:
+        return {"target": None, "target_met": None}
+    return {"target": _to_plain(target), "target_met": target.met(evaluation)}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     algo: str = "ppo"
@@ -129,6 +176,8 @@ class RunConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
+    target: TargetConfig | None = None
+    """The task's goal on the final evaluation (None: the config states none)."""
     hyper: Any = None
     """The algorithm's hyperparameters, in the YAML section named after the algorithm."""
     name: str = "run"
@@ -321,12 +370,14 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 def resume_differences(saved: dict[str, Any], given: RunConfig) -> list[tuple[str, Any, Any]]:
     """(key, run's value, given value) for every key where `given` differs from a run's saved config
-    (`RunConfig.to_dict()` form), besides RESUMABLE_KEYS and `name` (only the folder's label)."""
+    (`RunConfig.to_dict()` form), besides RESUMABLE_KEYS, `name` (only the folder's label) and `target` (what
+    the run is judged against, not what it trains on)."""
     run = _flatten(from_dict(saved, "the run's config.yaml", name=saved.get("name")).to_dict())
     new = _flatten(given.to_dict())
     keys = list(new) + [k for k in run if k not in new]
     return [(k, run.get(k), new.get(k)) for k in keys
-            if k not in RESUMABLE_KEYS and k != "name" and run.get(k) != new.get(k)]
+            if k not in RESUMABLE_KEYS and k != "name" and k.split(".")[0] != "target"
+            and run.get(k) != new.get(k)]
 
 
 def check_resume(saved: dict[str, Any], given: RunConfig, source: str) -> None:

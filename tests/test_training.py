@@ -116,7 +116,8 @@ def test_eval_cli_prints_the_json_fields(tiny_config, tmp_path):
     out = json.loads(proc.stdout)
     assert out["episodes"] == 6
     assert set(out) == {"episodes", "return_mean", "return_std", "length_mean", "success_rate", "terminated",
-                        "info_means"}
+                        "info_means", "target", "target_met"}
+    assert out["target"] is None and out["target_met"] is None  # the tiny config states no goal
     assert 0.0 <= out["success_rate"] <= 1.0
     assert out["terminated"] == 0  # Reacher has no terminal states, only its time limit
     # Reacher reports the fingertip distance each step; its mean is a distance inside the arm's reach

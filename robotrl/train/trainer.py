@@ -23,7 +23,7 @@ import envs
 from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
 from robotrl.agents import algorithm
 from robotrl.agents.protocol import Agent
-from robotrl.config import RunConfig, check_resume, from_dict
+from robotrl.config import RunConfig, check_resume, from_dict, target_fields
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.threads import limit_threads
 from robotrl.core.vec_env import EnvHandle
@@ -95,8 +95,10 @@ def evaluate_policy(policy: torch.nn.Module, cfg: RunConfig, episodes: int, seed
     """Deterministic evaluation: the algorithm's own `evaluate` where it has one, else the single-robot one."""
     own = algorithm(cfg.algo).evaluate
     if own is not None:
-        return own(policy, cfg, episodes, seed)
-    return evaluate(policy_fn(policy, device), cfg.env.id, episodes, seed=seed, env_kwargs=cfg.env.kwargs)
+        result = own(policy, cfg, episodes, seed)
+    else:
+        result = evaluate(policy_fn(policy, device), cfg.env.id, episodes, seed=seed, env_kwargs=cfg.env.kwargs)
+    return {**result, **target_fields(cfg.target, result)}
 
 
 @dataclass

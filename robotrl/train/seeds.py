@@ -1,0 +1,219 @@
+"""`robotrl seeds CONFIG`: does a shipped config meet its target on every seed, not just the one it shipped with?
+
+Each seed trains as its own run folder (`runs/seeds/<config>-<seed>/`), so a killed invocation resumes where
+its checkpoint left off and a later session continues the seeds an earlier one did not reach. Each finished
+run is evaluated over `episodes` episodes (the seed `robotrl eval` uses by default, so `robotrl eval RUN
+--episodes 100 --json` gives the same numbers) against the config's `target:`.
+
+Results merge into a committed record, `docs/seeds.json` (command, CPU model, wall time per seed), from
+which `docs/seeds.md` is redrawn: one table per config, the table filled across invocations and sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from robotrl.config import RunConfig, load_config, target_fields
+from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
+
+EVAL_SEED = 123_456
+"""`robotrl eval`'s default episode seed: the table's numbers are what `robotrl eval RUN` reports."""
+RECORD = "seeds.json"
+TABLE = "seeds.md"
+MIN_SEEDS_MET = 4
+"""Issue 18's bar: a config meets its target on at least 4 of 5 seeds."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0-4`, `0,2,7` or a mix (`0-2,5`) -> sorted distinct seeds."""
+    seeds: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                seeds.update(range(low, high + 1))
+            else:
+                seeds.add(int(part))
+        except ValueError:
+            raise ValueError(f"--seeds {text!r}: expected seeds like 0-4 or 0,2,5") from None
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"--seeds {text!r}: seeds are non-negative")
+    return sorted(seeds)
+
+
+def cpu_model() -> str:
+    """The CPU's model name: floating point, and so each trajectory, differs between CPU models."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@dataclass
+class SeedRow:
+    """One seed's line of the table."""
+
+    seed: int
+    run_dir: str
+    steps: int
+    train_wall_s: float
+    """Wall time of the training that finished the run (a resumed run: only the last invocation's part)."""
+    resumed: bool
+    eval_wall_s: float
+    episodes: int
+    return_mean: float
+    success_rate: float | None
+    measured: float | None
+    """The target's metric (None without a target)."""
+    target_met: bool | None
+    cpu: str
+    date: str
+
+
+def run_dir_of(cfg: RunConfig, seed: int, root: Path) -> Path:
+    return root / f"{cfg.name}-{seed}"
+
+
+def finished(run_dir: Path, total_steps: int) -> bool:
+    """The trainer writes eval.json after the last step: a run folder with it and the full budget is done."""
+    path = run_dir / "eval.json"
+    return path.is_file() and json.loads(path.read_text()).get("steps", 0) >= total_steps
+
+
+def train_seed(cfg: RunConfig, run_dir: Path, show_progress: bool) -> tuple[float, bool]:
+    """Train (or resume, or skip if finished) one seed's run; (wall seconds spent here, resumed)."""
+    if finished(run_dir, cfg.train.total_steps):
+        return 0.0, False
+    resume = (run_dir / "checkpoints" / "latest.pt").is_file()
+    if run_dir.exists() and not resume:
+        # Killed before its first checkpoint: nothing to continue; set it aside rather than delete it.
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        shutil.move(str(run_dir), str(run_dir.with_name(f"{run_dir.name}.unfinished-{stamp}")))
+    start = time.perf_counter()
+    Trainer(cfg, run_dir, resume=resume, show_progress=show_progress).run()
+    return time.perf_counter() - start, resume
+
+
+def evaluate_seed(cfg: RunConfig, run_dir: Path, episodes: int) -> tuple[dict[str, Any], float]:
+    """The run's delivered policy over `episodes` episodes, as `robotrl eval RUN --episodes N` measures it."""
+    start = time.perf_counter()
+    policy, run_cfg, state = load_policy(run_dir)
+    # The run's own config (its env kwargs), with the target of the config being checked.
+    run_cfg = dataclasses.replace(run_cfg, target=cfg.target)
+    result = evaluate_policy(policy, run_cfg, episodes, EVAL_SEED, torch.device("cpu"))
+    result["steps"] = int(state["step"])
+    return result, time.perf_counter() - start
+
+
+def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = Path("runs/seeds"),
+              docs: Path = Path("docs"), overrides: list[str] | None = None, command: str = "",
+              show_progress: bool = False) -> dict[str, Any]:
+    """Train and evaluate each seed, merge the rows into docs/seeds.json, redraw docs/seeds.md; returns this
+    config's entry of the record."""
+    if episodes < 1:
+        raise ValueError(f"--episodes must be positive, got {episodes}")
+    base = load_config(config, overrides)
+    if base.target is None:
+        raise ValueError(f"{config}: no target: key, so there is nothing to check the seeds against")
+    rows = []
+    for seed in seeds:
+        cfg = dataclasses.replace(base, seed=seed)
+        run_dir = run_dir_of(cfg, seed, root)
+        train_s, resumed = train_seed(cfg, run_dir, show_progress)
+        result, eval_s = evaluate_seed(cfg, run_dir, episodes)
+        previous = _load(docs).get("configs", {}).get(config, {}).get("seeds", {}).get(str(seed))
+        if train_s == 0.0 and previous is not None:
+            # Trained earlier: keep the wall time and CPU of the invocation that trained it.
+            train_s, resumed, cpu = previous["train_wall_s"], previous["resumed"], previous["cpu"]
+        else:
+            cpu = cpu_model()
+        rows.append(SeedRow(seed, str(run_dir), result["steps"], round(train_s, 1), resumed, round(eval_s, 1),
+                            result["episodes"], result["return_mean"], result.get("success_rate"),
+                            base.target.measured(result), result["target_met"], cpu,
+                            datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")))
+    return record(docs, config, base, rows, command, overrides or [])
+
+
+def _load(docs: Path) -> dict[str, Any]:
+    path = docs / RECORD
+    return json.loads(path.read_text()) if path.is_file() else {"configs": {}}
+
+
+def record(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command: str,
+           overrides: list[str]) -> dict[str, Any]:
+    """Merge `rows` into the record (a seed measured again replaces its old row) and redraw the table."""
+    data = _load(docs)
+    entry = data["configs"].setdefault(config, {"seeds": {}})
+    entry.update({"target": target_fields(cfg.target, {})["target"], "total_steps": cfg.train.total_steps,
+                  "overrides": overrides})
+    for row in rows:
+        entry["seeds"][str(row.seed)] = {**dataclasses.asdict(row), "command": command}
+    entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
+    met = [s["target_met"] for s in entry["seeds"].values()]
+    entry["met"], entry["measured_seeds"] = sum(m is True for m in met), len(met)
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / RECORD).write_text(json.dumps(data, indent=2) + "\n")
+    (docs / TABLE).write_text(markdown(data))
+    return entry
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """docs/seeds.md: per config, one row per seed, and whether it meets its target on >= 4 of 5 seeds."""
+    lines = ["# Targets per seed", "",
+             "Written by `robotrl seeds CONFIG` from `docs/seeds.json` (do not edit by hand: rerun the command).",
+             "Each seed is its own run folder (`runs/seeds/<config>-<seed>/`), evaluated over the episodes given",
+             f"with `robotrl eval`'s default episode seed ({EVAL_SEED}). A config passes with its target met on",
+             f"at least {MIN_SEEDS_MET} of 5 seeds. Wall times are of the invocation that trained the seed, on a",
+             "shared machine: compare them only with the load they ran beside.", ""]
+    for config, entry in sorted(data["configs"].items()):
+        target = entry["target"]
+        verdict = ("meets its target" if entry["met"] >= MIN_SEEDS_MET else
+                   "below its target" if entry["measured_seeds"] - entry["met"] > 5 - MIN_SEEDS_MET else "open")
+        lines += [f"## {config}", "",
+                  f"Target `{target['metric']} {target['op']} {target['value']:g}`, {entry['total_steps']:,} steps"
+                  + (f", overrides {entry['overrides']}" if entry["overrides"] else "")
+                  + f": met on **{entry['met']} of {entry['measured_seeds']}** seeds measured ({verdict}).", "",
+                  "| seed | target metric | pass | return | success | episodes | train wall s | CPU | date |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for seed, s in entry["seeds"].items():
+            passed = "-" if s["target_met"] is None else "pass" if s["target_met"] else "**fail**"
+            wall = f"{s['train_wall_s']:.0f}" + (" (resumed)" if s["resumed"] else "")
+            lines.append(f"| {seed} | {_fmt(s['measured'], 3)} | {passed} | {_fmt(s['return_mean'])} | "
+                         f"{_fmt(s['success_rate'])} | {s['episodes']} | {wall} | {s['cpu']} | {s['date']} |")
+        commands = sorted({s["command"] for s in entry["seeds"].values() if s["command"]})
+        lines += [""] + [f"`{c}`" for c in commands] + [""]
+    return "\n".join(lines)
+
+
+def format_rows(entry: dict[str, Any], seeds: list[int]) -> str:
+    """The per-seed table `robotrl seeds` prints for the seeds of this invocation."""
+    target = entry["target"]
+    out = [f"target {target['metric']} {target['op']} {target['value']:g}",
+           f"{'seed':>4}  {'measured':>9}  {'pass':>4}  {'return':>9}  {'train s':>8}"]
+    for seed in seeds:
+        s = entry["seeds"][str(seed)]
+        passed = "-" if s["target_met"] is None else "yes" if s["target_met"] else "NO"
+        out.append(f"{seed:>4}  {_fmt(s['measured'], 3):>9}  {passed:>4}  {_fmt(s['return_mean']):>9}  "
+                   f"{s['train_wall_s']:>8.0f}")
+    out.append(f"met on {entry['met']} of {entry['measured_seeds']} seeds measured (bar: {MIN_SEEDS_MET} of 5)")
+    return "\n".join(out)
