@@ -23,6 +23,31 @@ def local_ray():
 
 
 @pytest.fixture
+def no_learning():
+    """The negative control of a learning test: every optimizer step runs at learning rate 0 (a global
+    pre-step hook, so it holds whatever optimizer, schedule or agent a run uses). A learning assertion that
+    still passes under it measures nothing."""
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    def zero_lr(optimizer, args, kwargs) -> None:
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+
+    handle = register_optimizer_step_pre_hook(zero_lr)
+    yield
+    handle.remove()
+
+
+@pytest.fixture(params=[True, False], ids=["learns", "lr0-control"])
+def learns(request) -> bool:
+    """Runs a learning test twice: as written (True), and as its negative control under `no_learning`
+    (False), in which the same learning assertion must fail."""
+    if not request.param:
+        request.getfixturevalue("no_learning")
+    return request.param
+
+
+@pytest.fixture
 def tiny_config(tmp_path):
     """A small, fast PPO config file on Reacher."""
 

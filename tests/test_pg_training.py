@@ -36,23 +36,38 @@ def episodic_returns(run: Path) -> list[float]:
     return [float(r["charts/episodic_return_mean"]) for r in rows if r.get("charts/episodic_return_mean")]
 
 
-def test_a2c_learns_to_balance(tmp_path):
+# The learning assertions below: the last logged mean episodic return (its 100-episode window) above
+# LEARNED_RETURN. Measured with the tests' settings on seeds 0-7 (the tests run seed 1), then under
+# `no_learning` (learning rate 0); the threshold sits 1.7x below the worst learning seed and 3.9x above the
+# best control:
+#   A2C                   34.05 (seed 6) .. 67.73; seeds 0-7: 49.91 67.73 61.96 50.21 50.94 42.13 34.05 50.56
+#   REINFORCE, baseline   38.70 (seed 5) .. 50.71; seeds 0-7: 43.52 40.57 50.71 43.39 45.35 38.70 47.50 43.96
+#   REINFORCE, none       35.32 (seed 2) .. 49.80; seeds 0-7: 42.48 39.52 35.32 46.23 49.80 36.97 46.47 46.36
+#   learning rate 0       3.92 .. 5.12 (A2C), 3.95 .. 5.03 (REINFORCE), on all 8 seeds
+LEARNED_RETURN = 2 * RANDOM_RETURN
+
+
+def test_a2c_learns_to_balance(tmp_path, learns):
     cfg = load_config(write_config(tmp_path / "a2c.yaml", "a2c", {"n_steps": 5}, train={"total_steps": 8000}))
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
     returns = episodic_returns(tmp_path / "run")
     assert returns[0] < RANDOM_RETURN
-    assert returns[-1] > 3 * RANDOM_RETURN, returns[-5:]
+    assert (returns[-1] > LEARNED_RETURN) == learns, returns[-5:]
 
 
-@pytest.mark.parametrize("baseline", [True, False])
-def test_reinforce_learns_to_balance(tmp_path, baseline):
+# One negative control for the assertion: at learning rate 0 the baseline changes nothing.
+@pytest.mark.parametrize(("baseline", "learns"), [(True, True), (False, True),
+                                                  pytest.param(True, False, id="lr0-control")])
+def test_reinforce_learns_to_balance(tmp_path, baseline, learns, request):
+    if not learns:
+        request.getfixturevalue("no_learning")
     cfg = load_config(write_config(tmp_path / "rf.yaml", "reinforce",
                                    {"batch_steps": 1000, "learning_rate": 0.01, "baseline": baseline,
                                     "grad_var_chunks": 4}))
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
     returns = episodic_returns(tmp_path / "run")
     assert returns[0] < RANDOM_RETURN
-    assert returns[-1] > 2 * RANDOM_RETURN, returns
+    assert (returns[-1] > LEARNED_RETURN) == learns, returns
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
     assert float(rows[-1]["diag/pg_variance_return"]) > 0
 
