@@ -9,6 +9,7 @@ import yaml
 from envs.wrappers import ActionBins, ObservationGrid
 from policies.checkpoint import load_checkpoint
 from policies.q_network import QNetwork
+from robotrl.agents.qlearning import td_update
 from robotrl.config import load_config
 from robotrl.train.trainer import Trainer, load_policy
 
@@ -148,3 +149,23 @@ def test_dqn_anneal_lr_decays_the_rate_linearly_to_zero_over_the_run(tmp_path):
     for step, lr in rows:
         assert lr == pytest.approx(1e-3 * (1 - step / 1200), abs=1e-9)
     assert rows[-1][1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tabular_anneal_lr_decays_alpha_linearly_to_zero_and_a_zero_alpha_leaves_the_table(tmp_path):
+    import csv
+
+    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
+    data = {"algo": "qlearning", "seed": 0,
+            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
+                    "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
+            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
+            "qlearning": {"learning_rate": 0.5, "anneal_lr": True, "steps_per_collect": 16}}
+    Trainer(_config(tmp_path, "q", data), tmp_path / "run", show_progress=False).run()
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = [(float(r["step"]), float(r["charts/learning_rate"])) for r in csv.DictReader(f)]
+    assert len(rows) == 1024 // 64
+    # Each collect reports the alpha of its last vector step, set at the 4 env steps before its end.
+    for step, alpha in rows:
+        assert alpha == pytest.approx(0.5 * (1 - (step - 4) / 1024), abs=1e-12)
+    q = np.zeros((2, 2))
+    assert td_update(q, 0, 1, 1.0, 1, False, 0.0, 0.99) == 1.0 and not q.any()

@@ -25,7 +25,7 @@ from policies.q_table import QTable
 from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
-from robotrl.core.schedules import linear_epsilon
+from robotrl.core.schedules import learning_rate, linear_epsilon
 from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.qlearning import Hyper
 
@@ -72,6 +72,8 @@ class TabularCollector:
 
     def __init__(self, env: VecEnv, policy: QTable, hp: Hyper, rng: np.random.Generator) -> None:
         self.env, self.policy, self.hp, self.rng = env, policy, hp, rng
+        self.alpha = hp.learning_rate
+        """The step size of the next updates (the agent sets it from the schedule)."""
         self.q = policy.q.numpy()  # shares memory with the module's buffer
         self.obs: np.ndarray | None = None
         self.actions: np.ndarray | None = None
@@ -109,19 +111,19 @@ class TabularCollector:
             if truncated.any():
                 bootstrap_actions[truncated] = self.choose(s_next[truncated], epsilon)
             for i in range(len(s)):
-                errors.append(td_update(self.q, s[i], a[i], reward[i], s_next[i], terminated[i], hp.learning_rate,
+                errors.append(td_update(self.q, s[i], a[i], reward[i], s_next[i], terminated[i], self.alpha,
                                         hp.gamma, bootstrap_actions[i]))
             self.actions = next_actions
         elif hp.method == "qlearning":
             for i in range(len(s)):
-                errors.append(td_update(self.q, s[i], a[i], reward[i], s_next[i], terminated[i], hp.learning_rate,
+                errors.append(td_update(self.q, s[i], a[i], reward[i], s_next[i], terminated[i], self.alpha,
                                         hp.gamma))
         else:
             for i in range(len(s)):
                 self.episodes[i].append((int(s[i]), int(a[i]), float(reward[i])))
                 if done[i]:
                     tail = 0.0 if terminated[i] else float(self.q[s_next[i]].max())
-                    mc_update(self.q, self.episodes[i], tail, hp.learning_rate, hp.gamma)
+                    mc_update(self.q, self.episodes[i], tail, self.alpha, hp.gamma)
                     self.episodes[i] = []
         self.obs = obs
         return float(np.mean(np.abs(errors))) if errors else float("nan")
@@ -151,13 +153,15 @@ class Agent:
 
     def collect(self, episodes: EpisodeStats) -> int:
         for _ in range(self.hp.steps_per_collect):
+            progress = min(self.env_steps / self.total_steps, 1.0)
+            self.collector.alpha = learning_rate(self.hp.learning_rate, self.hp.anneal_lr, progress)
             self.td_errors.append(self.collector.step(self.epsilon(), episodes))
             self.env_steps += self.num_envs
         return self.hp.steps_per_collect * self.num_envs
 
     def update(self, progress: float) -> dict[str, float]:
         q = self.collector.q
-        out = {"charts/epsilon": self.epsilon(),
+        out = {"charts/epsilon": self.epsilon(), "charts/learning_rate": self.collector.alpha,
                "charts/states_visited": float(np.mean(np.any(q != 0, axis=1)))}
         errors = [e for e in self.td_errors if not np.isnan(e)]
         if errors:

@@ -15,6 +15,10 @@ class Hyper:
     """Q-learning (off-policy TD), SARSA (on-policy TD) or every-visit Monte Carlo control."""
     learning_rate: float = 0.1
     """Step size alpha."""
+    anneal_lr: bool = False
+    """Decay alpha linearly to 0 over the run. With a constant alpha the table keeps following the latest
+    episodes, so in the states a coarse grid aliases the greedy action keeps flipping and the delivered
+    table is whichever side it was on last; a decaying alpha lets it settle (Robbins-Monro)."""
     gamma: float = 0.99
     exploration_initial_eps: float = 1.0
     exploration_final_eps: float = 0.01
