@@ -8,6 +8,8 @@ The defaults are SB3's A2C defaults so that `robotrl compare` can put the two si
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from policies.actor_critic import ActorCritic
@@ -45,7 +47,7 @@ def a2c_loss(policy: ActorCritic, batch: Batch, hp: Hyper) -> tuple[torch.Tensor
     return loss, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 
 
-def make_optimizer(params, hp: Hyper) -> torch.optim.Optimizer:
+def make_optimizer(params: Iterable[torch.Tensor], hp: Hyper) -> torch.optim.Optimizer:
     if hp.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=hp.learning_rate, alpha=hp.rmsprop_alpha, eps=hp.optimizer_eps)
     return torch.optim.Adam(params, lr=hp.learning_rate, eps=hp.optimizer_eps)
