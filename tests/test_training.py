@@ -42,7 +42,7 @@ def test_same_seed_gives_the_same_run(tiny_config, tmp_path):
         assert torch.equal(va, vb), k
 
 
-def test_ppo_learns_to_reach(tiny_config, tmp_path):
+def test_ppo_learns_to_reach(tiny_config, tmp_path, learns):
     """Within 300k steps (about 20 s) the arm gets much closer to its targets than at the start."""
     cfg = load_config(tiny_config(env={"num_envs": 32}, train={"total_steps": 300_000, "eval_every": 0,
                                                                  "final_eval_episodes": 32,
@@ -53,9 +53,13 @@ def test_ppo_learns_to_reach(tiny_config, tmp_path):
     rows = list(csv.DictReader((tmp_path / "run" / "metrics.csv").open()))
     returns = [float(r["charts/episodic_return_mean"]) for r in rows if r.get("charts/episodic_return_mean")]
     final = json.loads((tmp_path / "run" / "eval.json").read_text())
-    # A random policy scores about -30 per episode; one that reaches its targets scores above -15.
+    # The first episodes (random actions) score about -36. The final evaluation's return, with these
+    # settings: seeds 0-4 -9.03, -10.28, -9.57, -11.78, -8.61 (AMD EPYC, November 29); seed 1 gave -15.47
+    # on another CPU (the old threshold, -15, failed there: floating point differs between CPUs). At
+    # learning rate 0 (`no_learning`), seed 1: -47.26. The threshold sits 4.5 below the worst learning
+    # figure seen and 27 above the control.
     assert returns[0] < -20
-    assert final["return_mean"] > -15, final
+    assert (final["return_mean"] > -20) == learns, final
 
 
 def _metrics_steps(run: Path) -> list[float]:
