@@ -13,6 +13,8 @@ import pytest
 
 from envs.robots import load_robot
 from envs.robots.check import check_robot
+from robotrl.config import load_config
+from robotrl.train.trainer import Trainer
 
 PUBLISHED_MASS = {"go12": 12.7, "arm7": 18.0}
 """kg: Go1's published link masses sum to 12.74 kg; the Panda arm with its hand weighs about 18 kg."""
@@ -127,3 +129,17 @@ def test_arm7_end_effector_starts_near_the_panda_ready_pose_point_and_reaches_th
 def test_robot_check_accepts_the_shipped_description(name):
     result = check_robot(load_robot(name))
     assert result["ok"]
+
+
+@pytest.mark.parametrize("config", ["arm_reach_ppo", "legged_flat_ppo", "legged_rough_ppo"])
+def test_realistic_robot_configs_load_and_name_their_robot(config):
+    cfg = load_config(f"launch/{config}.yaml")
+    assert cfg.env.kwargs["robot"] == ("arm7" if config.startswith("arm") else "go12")
+
+
+@pytest.mark.slow
+def test_arm_reach_ppo_reaches_95_percent_success_within_30_minutes(tmp_path):
+    result = Trainer(load_config("launch/arm_reach_ppo.yaml"), tmp_path / "run", show_progress=False).run()
+    assert result.eval["episodes"] == 100
+    assert result.eval["success_rate"] >= 0.95
+    assert result.wall_s < 1800
