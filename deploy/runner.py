@@ -148,11 +148,17 @@ def _run_ticks(config: LoopConfig, tick: Callable[[int, int], None], log: TickLo
     return overruns, skipped
 
 
+def skipped_run_max(log: TickLog) -> int:
+    """The longest run of consecutive skipped ticks: what the machine alone makes the loop miss at once."""
+    gaps = np.diff(log.tick[:log.ticks]) - 1
+    return int(gaps.max()) if gaps.size else 0
+
+
 def run_floor(config: LoopConfig) -> dict[str, Any]:
     """The same scheduler with no policy and no I/O: what this machine's clock and scheduler allow."""
     log = TickLog(config.ticks, 1)
     overruns, skipped = run_schedule(config, lambda i, wake: None, log, StopFlag())
-    return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped,
+    return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped, "skipped_run_max": skipped_run_max(log),
             "lateness_us": percentiles(log.lateness_us[:log.ticks])}
 
 
@@ -168,7 +174,7 @@ def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray) 
         times[i] = (now_ns() - t0) / 1000.0
 
     overruns, skipped = run_schedule(config, tick, log, StopFlag(), warm=policy.warm)
-    return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped,
+    return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped, "skipped_run_max": skipped_run_max(log),
             "inference_us": percentiles(log.inference_us[:log.ticks], ("p50", "p99")),
             "lateness_us": percentiles(log.lateness_us[:log.ticks])}
 

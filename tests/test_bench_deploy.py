@@ -20,5 +20,6 @@ def test_bench_deploy_reports_the_loop_and_the_floor(exported_reacher, capsys):
     assert set(r["bare_inference_us"]) == {"p50", "p99"} and r["bare"]["ticks"] + r["bare"]["skipped"] == 500
     assert 0 < r["bare_inference_us"]["p50"] <= r["bare_inference_us"]["p99"]
     assert r["blind_ticks_max"] is not None and r["blind_ticks_max"] >= 0
+    assert 0 <= r["floor"]["skipped_run_max"] <= r["floor"]["skipped"]
     assert r["robot"]["kernel_timestamps"] and r["obs_age_us"]["p50"] >= r["latency_us"]["p50"]
     assert r["realtime"]["gc"] == "frozen and disabled" and r["realtime"]["gc_collections"] == 0

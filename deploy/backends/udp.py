@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import struct
 import time
@@ -59,6 +60,10 @@ class UdpBackend:
         self._rx_view = memoryview(self._rx)
         self._anc = socket.CMSG_SPACE(_TIMESPEC.size)
         self._hello = protocol.encode(protocol.HELLO, 0, 0)
+        # Asking the kernel whether a datagram waits (0.7 us) is cheaper than the failing receive that would
+        # end each drain otherwise (2.7 us, most of it raising BlockingIOError), measured on this machine.
+        self._ready = select.poll()
+        self._ready.register(self.sock.fileno(), select.POLLIN)
         self._hello_due = False
         self._size_buffers()
 
@@ -134,7 +139,7 @@ class UdpBackend:
     def read(self) -> Reading | None:
         got = False
         offset = 0
-        while True:
+        while self._ready.poll(0):
             try:
                 n, anc, _flags, source = self.sock.recvmsg_into((self._rx,), self._anc)
             except BlockingIOError:

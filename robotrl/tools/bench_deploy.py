@@ -115,10 +115,8 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
         "states": {k: v for k, v in result["states"].items() if k != "log"},
         "realtime": result["realtime"],
         "robot": result["robot"],
-        "floor": {"ticks": floor["ticks"], "overruns": floor["overruns"], "skipped": floor["skipped"],
-                  "lateness_us": floor["lateness_us"]},
-        "bare": {"ticks": bare["ticks"], "overruns": bare["overruns"], "skipped": bare["skipped"],
-                 "lateness_us": bare["lateness_us"]},
+        "floor": {k: floor[k] for k in ("ticks", "overruns", "skipped", "skipped_run_max", "lateness_us")},
+        "bare": {k: bare[k] for k in ("ticks", "overruns", "skipped", "skipped_run_max", "lateness_us")},
         "load_avg_1min": _load(),
         "load_avg_1min_before": load_before,
     }
@@ -165,7 +163,8 @@ def bench_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def format_bench(r: dict[str, Any]) -> str:
     f = r["floor"]
     return (f"{r['ticks']} ticks at {r['rate_hz']:g} Hz over UDP: {r['overruns']} overruns, {r['skipped']} skipped "
-            f"(floor {f['overruns']}, {f['skipped']}), blind ticks max {r['blind_ticks_max']}; latency us p50 "
+            f"(floor {f['overruns']}, {f['skipped']}), blind ticks max {r['blind_ticks_max']} (floor's longest "
+            f"skip {f['skipped_run_max']}); latency us p50 "
             f"{r['latency_us']['p50']} p99 {r['latency_us']['p99']} max {r['latency_us']['max']}; inference us p50 "
             f"{r['inference_us']['p50']} p99 {r['inference_us']['p99']} (bare p50 {r['bare_inference_us']['p50']} "
             f"p99 {r['bare_inference_us']['p99']}); lateness us p50 {r['lateness_us']['p50']} p99 "

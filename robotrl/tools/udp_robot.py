@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rt-priority", type=int, help="serve at this SCHED_FIFO priority (Linux)")
     parser.add_argument("--cpu", type=int, help="serve pinned to this CPU")
+    parser.add_argument("--no-mlock", action="store_true", help="do not lock memory under --rt-priority")
     args = parser.parse_args(argv)
     import envs
     from deploy.realtime import RealtimeConfig, realtime
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: peer.stop())
     print(f"port {peer.port}", flush=True)
     try:
-        with realtime(RealtimeConfig(priority=args.rt_priority, cpu=args.cpu)):
+        with realtime(RealtimeConfig(priority=args.rt_priority, cpu=args.cpu,
+                                     lock_memory=False if args.no_mlock else None)):
             peer.serve()
     except KeyboardInterrupt:
         pass
