@@ -131,7 +131,7 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
     base = load_config(config, overrides)
     if base.target is None:
         raise ValueError(f"{config}: no target: key, so there is nothing to check the seeds against")
-    rows = []
+    entry: dict[str, Any] = {}
     for seed in seeds:
         cfg = dataclasses.replace(base, seed=seed)
         run_dir = run_dir_of(cfg, seed, root)
@@ -143,11 +143,13 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
             train_s, resumed, cpu = previous["train_wall_s"], previous["resumed"], previous["cpu"]
         else:
             cpu = cpu_model()
-        rows.append(SeedRow(seed, str(run_dir), result["steps"], round(train_s, 1), resumed, round(eval_s, 1),
-                            result["episodes"], result["return_mean"], result.get("success_rate"),
-                            base.target.measured(result), result["target_met"], cpu,
-                            datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")))
-    return record(docs, config, base, rows, command, overrides or [])
+        row = SeedRow(seed, str(run_dir), result["steps"], round(train_s, 1), resumed, round(eval_s, 1),
+                      result["episodes"], result["return_mean"], result.get("success_rate"),
+                      base.target.measured(result), result["target_met"], cpu,
+                      datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+        # Recorded as each seed finishes: an invocation killed later keeps the seeds it completed.
+        entry = record(docs, config, base, [row], command, overrides or [])
+    return entry
 
 
 def _load(docs: Path) -> dict[str, Any]:
