@@ -80,6 +80,21 @@ def test_truncation_stores_the_last_state_and_only_termination_stops_the_bootstr
     assert agent.gradient_updates == 0
 
 
+def test_the_observation_normalizer_learns_from_the_warm_up_observations_only():
+    cfg = RunConfig(algo="sac", seed=2, env=EnvConfig(id="counting", num_envs=2),
+                    policy=PolicyConfig(hidden=(16, 16), activation="relu", normalize_obs=True),
+                    hyper=Hyper(batch_size=16, steps_per_iteration=32, learning_starts=20))
+    agent = Agent(cfg, CountingEnvs(), torch.device("cpu"))
+    agent.start(0)
+    for _ in range(2):
+        agent.collect(EpisodeStats(2))
+    assert agent.gradient_updates == 22  # learning ran on normalized observations past step 20
+    norm = agent.actor.normalizer
+    # The 10 warm-up vector steps saw t = 0,1,2,0,1,2,0,1,2,0 (env 0) and 0,1,0,1,... (env 1).
+    assert norm.count.item() == pytest.approx(20 + 1e-4)
+    assert norm.mean.tolist() == pytest.approx([(9 + 5) / 20, 0.5], abs=1e-5)
+
+
 @pytest.mark.parametrize("td3", [False, True])
 def test_a_restored_agent_continues_exactly_like_the_original(td3):
     cfg = _cfg("robotrl/Reacher-v0", 2, learning_starts=32, td3=td3)
