@@ -170,3 +170,19 @@ def test_an_unclipped_policy_is_spared_the_edge_cases_that_saturate_a_clip():
     clipped = edge_observations(typical, np.random.default_rng(1))
     assert np.abs(unclipped).max() < 100 and len(unclipped) == 1 + 256 + 256
     assert np.abs(clipped).max() == 1e6 and np.array_equal(clipped[:len(unclipped)], unclipped)
+
+
+def test_a_resumed_run_keeps_its_replay_and_counts_on(tmp_path):
+    from robotrl.train.trainer import Trainer
+
+    short = {**PENDULUM, "train": {**PENDULUM["train"], "total_steps": 400, "final_eval_episodes": 1,
+                                   "checkpoint_every": 200}, "sac": {**PENDULUM["sac"], "learning_starts": 100}}
+    Trainer(from_dict(short, "test_sac"), tmp_path / "run", show_progress=False).run()
+    first = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
+    longer = {**short, "train": {**short["train"], "total_steps": 700}}
+    Trainer(from_dict(longer, "test_sac"), tmp_path / "run", resume=True, show_progress=False).run()
+    second = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
+    assert (first["env_steps"], first["gradient_updates"]) == (400, 300)
+    assert (second["env_steps"], second["gradient_updates"]) == (700, 600)
+    assert torch.equal(second["replay"]["obs"][:400], first["replay"]["obs"])
+    assert not torch.equal(second["generator"], first["generator"])
