@@ -1,11 +1,9 @@
 """The CartPole robot behind Gymnasium's API: balance and swing-up, single and batched."""
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from envcheck import assert_same_episode_ends, check_env_apis, lockstep, uniform_actions
 
 import envs
 
@@ -20,12 +18,7 @@ def balance_controller(obs: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_cartpole_passes_gymnasium_and_sb3_env_checkers(task):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = envs.make("robotrl/CartPole-v0", task=task)
-    check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(env.unwrapped, warn=False)
-    env.close()
+    check_env_apis("robotrl/CartPole-v0", task=task)
 
 
 def test_cartpole_state_is_small_and_policy_runs_at_50hz():
@@ -113,27 +106,10 @@ def test_positive_force_pushes_the_cart_toward_plus_x():
 
 @pytest.mark.parametrize("task", TASKS)
 def test_batched_env_matches_sync_vector_env_step_by_step(task):
-    n, seed = 4, 11
-    ours = envs.make_vec("robotrl/CartPole-v0", n, task=task)
-    ref = SyncVectorEnv([lambda: gym.make("robotrl/CartPole-v0", task=task) for _ in range(n)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
-    rng = np.random.default_rng(0)
+    n = 4
     dones = 0
-    for t in range(1100):  # balance terminates often under random pushes; swing-up truncates twice
-        a = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)
-        o1, r1, te1, tr1, i1 = ours.step(a)
-        o2, r2, te2, tr2, i2 = ref.step(a)
-        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
-        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-8)
-        np.testing.assert_array_equal(te1, te2)
-        np.testing.assert_array_equal(tr1, tr2)
-        for i in np.flatnonzero(te1 | tr1):
-            dones += 1
-            np.testing.assert_allclose(i1["final_obs"][i], i2["final_obs"][i], rtol=1e-5, atol=1e-6)
-            assert i1["final_info"]["is_success"][i] == i2["final_info"]["is_success"][i]
+    # balance terminates often under random pushes; swing-up truncates twice
+    for ours, ref in lockstep("robotrl/CartPole-v0", n, 11, 1100, uniform_actions(1), obs_atol=1e-6,
+                              reward_atol=1e-8, task=task):
+        dones += len(assert_same_episode_ends(ours, ref, obs_atol=1e-6))
     assert dones >= 2 * n
-    ours.close()
-    ref.close()

@@ -1,9 +1,8 @@
 """The differential-drive robot behind Gymnasium's API, single and batched."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from envcheck import assert_same_episode_ends, lockstep
 
 import envs
 
@@ -60,27 +59,14 @@ def test_goals_lie_in_the_configured_annulus():
 
 
 def test_batched_env_matches_sync_vector_env_step_by_step():
-    n, seed = 4, 3
-    ours = envs.make_vec("robotrl/DiffDrive-v0", n, goal_radius=[0.3, 0.6])
-    ref = SyncVectorEnv([lambda: gym.make("robotrl/DiffDrive-v0", goal_radius=[0.3, 0.6]) for _ in range(n)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
-    rng = np.random.default_rng(0)
+    n = 4
     successes = 0
-    for t in range(300):  # goals are near, so steered drives end in successes and autoresets
-        a = steer_to_goal(o1) + rng.uniform(-3, 3, size=(n, 2)).astype(np.float32)
-        o1, r1, te1, tr1, i1 = ours.step(a)
-        o2, r2, te2, tr2, i2 = ref.step(a)
-        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-5, err_msg=f"step {t}")
-        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-7)
-        np.testing.assert_array_equal(te1, te2)
-        np.testing.assert_array_equal(tr1, tr2)
-        for i in np.flatnonzero(te1 | tr1):
-            successes += int(i1["final_info"]["is_success"][i])
-            np.testing.assert_allclose(i1["final_obs"][i], i2["final_obs"][i], rtol=1e-5, atol=1e-5)
-            assert i1["final_info"]["is_success"][i] == i2["final_info"]["is_success"][i]
+
+    def steered(obs, rng):  # goals are near, so steered drives end in successes and autoresets
+        return steer_to_goal(obs) + rng.uniform(-3, 3, size=(n, 2)).astype(np.float32)
+
+    for ours, ref in lockstep("robotrl/DiffDrive-v0", n, 3, 300, steered, obs_atol=1e-5, reward_atol=1e-7,
+                              goal_radius=[0.3, 0.6]):
+        for i in assert_same_episode_ends(ours, ref, obs_atol=1e-5):
+            successes += int(ours[4]["final_info"]["is_success"][i])
     assert successes >= 2 * n
-    ours.close()
-    ref.close()

@@ -1,11 +1,9 @@
 """Locomotion-v0 over a robot description: observation layout, commands, falls, terrain and pushes."""
 
-import gymnasium as gym
 import mujoco
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from envcheck import check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.robots.terrain import Terrain
@@ -15,9 +13,7 @@ TINY = {"robot": "tiny_quad"}
 
 
 def test_passes_the_gymnasium_env_checker():
-    env = envs.make(ID, **TINY)
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
+    check_env_apis(ID, sb3=False, **TINY)
 
 
 def test_observation_layout_matches_hand_computed_values():
@@ -107,24 +103,9 @@ def test_torque_mode_applies_effort_times_action_cut_by_the_motor_speed_envelope
 @pytest.mark.parametrize("extra", [{}, {"push_velocity": 0.5, "push_interval": [0.2, 0.4]},
                                    {"terrain": {"type": "rough", "roughness": 0.03, "size": 8.0}}])
 def test_batched_env_matches_sync_vector_env_step_by_step(extra):
-    n, seed = 3, 4
-    kwargs = {**TINY, **extra}
-    ours = envs.make_vec(ID, n, max_episode_steps=80, **kwargs)
-    ref = SyncVectorEnv([lambda: gym.make(ID, max_episode_steps=80, **kwargs) for _ in range(n)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
-    rng = np.random.default_rng(0)
-    for t in range(170):
-        a = rng.uniform(-1, 1, size=(n, 8)).astype(np.float32)
-        o1, r1, te1, tr1, _ = ours.step(a)
-        o2, r2, te2, tr2, _ = ref.step(a)
-        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-5, err_msg=f"step {t}")
-        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-7)
-        np.testing.assert_array_equal(te1 | tr1, te2 | tr2)
-    ours.close()
-    ref.close()
+    for ours, ref in lockstep(ID, 3, 4, 170, uniform_actions(8), obs_atol=1e-5, reward_atol=1e-7,
+                              max_episode_steps=80, **TINY, **extra):
+        np.testing.assert_array_equal(ours[2] | ours[3], ref[2] | ref[3])
 
 
 def test_pushes_change_the_base_velocity_the_same_way_for_the_same_seed():

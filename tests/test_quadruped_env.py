@@ -1,10 +1,8 @@
 """The quadruped behind Gymnasium's API: PD and torque action modes, falls, batched vs single."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from envcheck import assert_same_episode_ends, check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.tasks.quadruped import STAND, TORQUE_LIMIT
@@ -14,12 +12,7 @@ FORWARD = {"command_vx": [0.5, 0.5], "command_vy": [0.0, 0.0], "command_yaw": [0
 
 @pytest.mark.parametrize("mode", ["pd", "torque"])
 def test_quadruped_passes_gymnasium_and_sb3_env_checkers(mode):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = envs.make("robotrl/Quadruped-v0", action_mode=mode)
-    check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(env.unwrapped, warn=False)
-    env.close()
+    check_env_apis("robotrl/Quadruped-v0", action_mode=mode)
 
 
 def test_twelve_joints_policy_at_50hz_pd_at_200hz_and_20s_episodes():
@@ -80,29 +73,12 @@ def test_unknown_action_mode_is_a_clear_error():
 
 
 def test_batched_env_matches_sync_vector_env_step_by_step():
-    n, seed = 3, 2
-    ours = envs.make_vec("robotrl/Quadruped-v0", n, max_episode_steps=60)
-    ref = SyncVectorEnv([lambda: gym.make("robotrl/Quadruped-v0", max_episode_steps=60) for _ in range(n)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
-    rng = np.random.default_rng(0)
+    n = 3
     dones = 0
-    for t in range(130):
-        a = rng.uniform(-1, 1, size=(n, 12)).astype(np.float32)
-        o1, r1, te1, tr1, i1 = ours.step(a)
-        o2, r2, te2, tr2, i2 = ref.step(a)
-        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-5, err_msg=f"step {t}")
-        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-7)
-        np.testing.assert_array_equal(te1, te2)
-        np.testing.assert_array_equal(tr1, tr2)
-        for i in np.flatnonzero(te1 | tr1):
-            dones += 1
-            np.testing.assert_allclose(i1["final_obs"][i], i2["final_obs"][i], rtol=1e-5, atol=1e-5)
+    for ours, ref in lockstep("robotrl/Quadruped-v0", n, 2, 130, uniform_actions(12), obs_atol=1e-5,
+                              reward_atol=1e-7, max_episode_steps=60):
+        dones += len(assert_same_episode_ends(ours, ref, obs_atol=1e-5, success=False))
     assert dones >= 2 * n
-    ours.close()
-    ref.close()
 
 
 def test_actuator_gain_randomization_scales_kp_and_kv_together():

@@ -1,10 +1,8 @@
 """Reach-v0 over a robot description: observation layout, success at the last step, limits, modes."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from envcheck import check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.robots import load_robot
@@ -15,9 +13,7 @@ TINY = {"robot": "tiny_arm"}
 
 
 def test_passes_the_gymnasium_env_checker():
-    env = envs.make(ID, **TINY)
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
+    check_env_apis(ID, sb3=False, **TINY)
 
 
 def test_observation_layout_matches_hand_computed_forward_kinematics():
@@ -87,23 +83,9 @@ def test_the_drive_cuts_torque_at_the_motor_speed_limit():
 
 
 def test_batched_env_matches_sync_vector_env_step_by_step():
-    n, seed = 3, 5
-    ours = envs.make_vec(ID, n, **TINY, max_episode_steps=40)
-    ref = SyncVectorEnv([lambda: gym.make(ID, max_episode_steps=40, **TINY) for _ in range(n)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
-    rng = np.random.default_rng(0)
-    for t in range(90):
-        a = rng.uniform(-1, 1, size=(n, 3)).astype(np.float32)
-        o1, r1, _, tr1, _ = ours.step(a)
-        o2, r2, _, tr2, _ = ref.step(a)
-        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
-        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-8)
-        np.testing.assert_array_equal(tr1, tr2)
-    ours.close()
-    ref.close()
+    for ours, ref in lockstep(ID, 3, 5, 90, uniform_actions(3), obs_atol=1e-6, reward_atol=1e-8,
+                              max_episode_steps=40, **TINY):
+        np.testing.assert_array_equal(ours[3], ref[3])
 
 
 def test_a_legged_robot_is_refused_with_its_file_and_kind():

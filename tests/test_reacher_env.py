@@ -1,26 +1,15 @@
 """The Reacher robot behind Gymnasium's API, single and batched."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
-from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from envcheck import assert_same_episode_ends, check_env_apis, lockstep, uniform_actions
+from gymnasium.vector import AutoresetMode
 
 import envs
 
 
-def test_reacher_passes_gymnasium_env_checker():
-    env = envs.make("robotrl/Reacher-v0")
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
-
-
-def test_reacher_passes_sb3_env_checker():
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = envs.make("robotrl/Reacher-v0")
-    sb3_check_env(env.unwrapped, warn=False)
-    env.close()
+def test_reacher_passes_gymnasium_and_sb3_env_checkers():
+    check_env_apis("robotrl/Reacher-v0")
 
 
 def test_reacher_episode_is_200_steps_at_50hz_and_reports_success():
@@ -55,28 +44,9 @@ def test_torque_moves_the_arm():
 
 
 def test_batched_env_matches_sync_vector_env_step_by_step():
-    n, seed = 4, 7
-    ours = envs.make_vec("robotrl/Reacher-v0", n)
-    ref = SyncVectorEnv([lambda: gym.make("robotrl/Reacher-v0") for _ in range(n)],
-                        autoreset_mode=AutoresetMode.SAME_STEP)
-    o1, _ = ours.reset(seed=seed)
-    o2, _ = ref.reset(seed=seed)
-    np.testing.assert_allclose(o1, o2, rtol=1e-6, atol=1e-6)
-    rng = np.random.default_rng(0)
-    for t in range(450):  # crosses two autoresets
-        a = rng.uniform(-1, 1, size=(n, 2)).astype(np.float32)
-        o1, r1, te1, tr1, i1 = ours.step(a)
-        o2, r2, te2, tr2, i2 = ref.step(a)
-        np.testing.assert_allclose(o1, o2, rtol=1e-5, atol=1e-6, err_msg=f"step {t}")
-        np.testing.assert_allclose(r1, r2, rtol=1e-6, atol=1e-8)
-        np.testing.assert_array_equal(te1, te2)
-        np.testing.assert_array_equal(tr1, tr2)
-        if tr1.any():
-            for i in np.flatnonzero(tr1):
-                np.testing.assert_allclose(i1["final_obs"][i], i2["final_obs"][i], rtol=1e-5, atol=1e-6)
-                assert i1["final_info"]["is_success"][i] == i2["final_info"]["is_success"][i]
-    ours.close()
-    ref.close()
+    # 450 steps cross two autoresets
+    for ours, ref in lockstep("robotrl/Reacher-v0", 4, 7, 450, uniform_actions(2), obs_atol=1e-6, reward_atol=1e-8):
+        assert_same_episode_ends(ours, ref, obs_atol=1e-6)
 
 
 def test_same_seed_same_targets():

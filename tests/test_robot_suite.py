@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from gymnasium.utils.env_checker import check_env
+from envcheck import check_env_apis
 
 import envs
 from robotrl.cli import main
@@ -13,12 +13,7 @@ IDS = [f"robotrl/{name}" for name in envs.TASKS]
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_every_robot_passes_gymnasium_and_sb3_env_checkers(env_id):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = envs.make(env_id)
-    check_env(env.unwrapped, skip_render_check=True)
-    sb3_check_env(env.unwrapped, warn=False)
-    env.close()
+    check_env_apis(env_id)
 
 
 def test_envs_command_lists_each_robot_with_sizes_and_control_rate(capsys):
