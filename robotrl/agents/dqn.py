@@ -27,7 +27,7 @@ from robotrl.core.augment import random_shift
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.nstep import NStepAccumulator
 from robotrl.core.replay import FrameReplayBuffer, ReplayBuffer, Transitions
-from robotrl.core.schedules import learning_rate, linear_epsilon, set_learning_rate
+from robotrl.core.schedules import exploration_epsilon, learning_rate, set_learning_rate
 from robotrl.core.vec_env import VecEnv, space_shape
 from robotrl.core.weight_average import WeightAverage, lerp_weights_
 from robotrl.hyper.dqn import Hyper
@@ -143,9 +143,7 @@ class Agent:
         return self.online if self.average.network is None else self.average.network
 
     def epsilon(self) -> float:
-        hp = self.hp
-        return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction,
-                              self.env_steps / self.total_steps)
+        return exploration_epsilon(self.hp, self.env_steps / self.total_steps)
 
     def start(self, seed: int) -> None:
         self.collector.reset(seed=seed)

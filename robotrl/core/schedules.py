@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from torch.optim import Optimizer
+
+
+class Exploration(Protocol):
+    """The epsilon-greedy fields of a value-based agent's hyperparameters (DQN's, tabular Q-learning's)."""
+
+    @property
+    def exploration_initial_eps(self) -> float: ...
+    @property
+    def exploration_final_eps(self) -> float: ...
+    @property
+    def exploration_fraction(self) -> float: ...
 
 
 def linear_epsilon(start: float, end: float, fraction: float, progress: float) -> float:
@@ -13,6 +24,12 @@ def linear_epsilon(start: float, end: float, fraction: float, progress: float) -
     if fraction <= 0:
         return end
     return start + (end - start) * min(progress / fraction, 1.0)
+
+
+def exploration_epsilon(hp: Exploration, progress: float) -> float:
+    """`hp`'s epsilon at `progress` (0 to 1) of the run: `exploration_initial_eps` falling linearly to
+    `exploration_final_eps` over the first `exploration_fraction` of the run, then flat."""
+    return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction, progress)
 
 
 def learning_rate(base: float, anneal: bool, progress: float) -> float:
