@@ -197,6 +197,13 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def error_line(exc: BaseException) -> str:
+    """An error as the one line a command prints: its message's first line, or its type's name when the
+    message is empty."""
+    message = str(exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -207,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"deploy: error: {message}", file=sys.stderr)
+        print(f"deploy: error: {error_line(exc)}", file=sys.stderr)
         return 1
     print(f"per-tick records: {out_dir}", file=sys.stderr)
     print(json.dumps(summary) if args.json else format_summary(summary))

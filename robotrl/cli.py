@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.cli import error_line
+
 TRAIN_EXTRA_HINT = "this command needs the training stack: pip install 'robotrl[train]'"
 
 
@@ -373,8 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"robotrl {args.command}: error: {message}", file=sys.stderr)
+        print(f"robotrl {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
 
