@@ -8,8 +8,8 @@ returns the reset observation, and `info["final_obs"]` / `info["final_state"]` h
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import Any
+from abc import abstractmethod
+from typing import Any, Protocol
 
 import numpy as np
 from gymnasium.utils import seeding
@@ -18,30 +18,45 @@ from envs.sim import BatchSim
 from envs.tasks.multipush import MultiPushTask, multipush_model
 
 
-class MultiBatch(ABC):
-    """What every batched multi-robot env exposes (ours natively, others through ParallelBatch)."""
+class MultiBatch(Protocol):
+    """A batch of multi-robot simulations: arrays over (envs, robots), one team reward per simulation.
+
+    Ours inherit it (MultiPushBatch natively, ParallelBatch over PettingZoo envs) for `num_agents` and the
+    abstract methods; as a Protocol it is also the type the multi-robot agents take
+    (robotrl.core.vec_env.MultiVecEnv), where any object with these attributes fits, a wrapper included.
+    """
 
     num_envs: int
+    """Simulations stepped together; rewards, terminations and truncations are arrays of this length."""
     agents: list[str]
+    """The robots' names, in the order of the robot axis."""
     obs_dim: int
+    """One robot's observation size (padded to the largest robot's)."""
     state_dim: int
+    """The global state's size (a centralized critic's input)."""
     act_dim: int
+    """One robot's action size (padded to the largest robot's)."""
     action_low: np.ndarray
+    """[num_agents, act_dim] action lower bounds."""
     action_high: np.ndarray
+    """[num_agents, act_dim] action upper bounds."""
     max_episode_steps: int
+    """Steps after which an episode is truncated."""
 
     @property
     def num_agents(self) -> int:
+        """Robots per simulation."""
         return len(self.agents)
 
     @abstractmethod
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(obs [n, m, obs_dim], state [n, state_dim]); env e is seeded seed + e."""
+        """obs [num_envs, num_agents, obs_dim], global state [num_envs, state_dim]; env e is seeded seed + e."""
 
     @abstractmethod
     def step(self, actions: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """actions [n, m, act_dim] -> (obs, state, team reward [n], terminated [n], truncated [n], info)."""
+        """actions [num_envs, num_agents, act_dim] -> obs, state, team reward [num_envs], terminated [num_envs],
+        truncated [num_envs], info (`final_obs`, `final_state`, `done`: rows valid where an episode ended)."""
 
     @abstractmethod
     def close(self) -> None:

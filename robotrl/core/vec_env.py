@@ -12,6 +12,8 @@ from typing import Any, Protocol
 import numpy as np
 from gymnasium import spaces
 
+from envs.multi_batch import MultiBatch
+
 
 def space_shape(space: spaces.Space) -> tuple[int, ...]:
     """The shape of one observation or action (a Discrete one: ()), for sizing storage."""
@@ -53,28 +55,6 @@ class VecEnv(EnvHandle, Protocol):
         ...
 
 
-class MultiVecEnv(EnvHandle, Protocol):
-    """A batch of multi-robot simulations (envs.multi_batch): arrays over (envs, robots), one team reward."""
-
-    agents: list[str]
-    obs_dim: int
-    state_dim: int
-    act_dim: int
-    action_low: np.ndarray
-    action_high: np.ndarray
-    max_episode_steps: int
-
-    @property
-    def num_agents(self) -> int:
-        """Robots per simulation."""
-        ...
-
-    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """obs [num_envs, num_agents, obs_dim], global state [num_envs, state_dim]."""
-        ...
-
-    def step(self, actions: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        """actions [num_envs, num_agents, act_dim] -> obs, state, team reward [num_envs], terminated [num_envs],
-        truncated [num_envs], info (`final_obs`, `final_state`, `done`: rows valid where an episode ended)."""
-        ...
+MultiVecEnv = MultiBatch
+"""A batch of multi-robot simulations (envs.multi_batch's interface, a Protocol: envs cannot import robotrl,
+so the interface its batches inherit is also this seam's type)."""
