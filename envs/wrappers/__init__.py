@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, SyncVectorEnv, VectorEnv
@@ -78,21 +78,24 @@ def pixel_vector_env(make_env: Callable[[], gym.Env], num_envs: int, spec: dict[
                          autoreset_mode=AutoresetMode.SAME_STEP)
 
 
-def find_action_bins(env: object) -> ActionBins | None:
-    """The action discretization of a wrapped env (single or vector), or None."""
+T = TypeVar("T")
+
+
+def _find_in_wrappers(env: object, name: str, kind: type[T]) -> T | None:
+    """The first attribute `name` of type `kind` down a chain of wrappers (each holding the next as `env`)."""
     while env is not None:
-        bins = vars(env).get("bins")
-        if isinstance(bins, ActionBins):
-            return bins
+        found = vars(env).get(name)
+        if isinstance(found, kind):
+            return found
         env = vars(env).get("env")
     return None
+
+
+def find_action_bins(env: object) -> ActionBins | None:
+    """The action discretization of a wrapped env (single or vector), or None."""
+    return _find_in_wrappers(env, "bins", ActionBins)
 
 
 def find_observation_grid(env: object) -> ObservationGrid | None:
     """The observation grid of a wrapped env (single or vector), or None."""
-    while env is not None:
-        grid = vars(env).get("grid")
-        if isinstance(grid, ObservationGrid):
-            return grid
-        env = vars(env).get("env")
-    return None
+    return _find_in_wrappers(env, "grid", ObservationGrid)
