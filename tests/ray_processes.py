@@ -52,3 +52,22 @@ def metrics_rows(run) -> list[dict[str, str]]:
 
     path = run / "metrics.csv"
     return list(csv.DictReader(path.open())) if path.exists() else []
+
+
+def train_killing_a_worker(cfg, run, worker_pids: Callable[[], list[int]]):
+    """Trains `cfg` into the folder `run`, SIGKILLing the first of `worker_pids()` once three metrics rows
+    are written. Asserts that a worker was killed and that the run finished with one restart (none in its
+    first row) and a last checkpoint at its final step; returns (the Trainer's result, the metrics rows,
+    the killed pids)."""
+    from robotrl.train.trainer import Trainer, load_run
+
+    killer, killed = signal_actor_when(lambda: len(metrics_rows(run)) >= 3, worker_pids)
+    result = Trainer(cfg, run, show_progress=False).run()
+    killer.join(timeout=5)
+    assert killed, "the run ended before a worker could be killed"
+    rows = metrics_rows(run)
+    assert float(rows[0]["scale/worker_restarts"]) == 0
+    assert float(rows[-1]["scale/worker_restarts"]) == 1
+    _, state, _ = load_run(run)
+    assert state["step"] == result.steps
+    return result, rows, killed

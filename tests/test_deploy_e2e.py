@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+from runcheck import eval_json
 
 from robotrl.cli import main
 
@@ -27,9 +28,7 @@ def test_exported_reacher_in_the_loop_matches_its_checkpoint(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "launch/reacher_ppo.yaml", "--steps", "600000", "--run-dir", str(run),
                  "--no-progress", "--json"]) == 0
-    capsys.readouterr()
-    assert main(["eval", str(run), "--episodes", "100", "--json"]) == 0
-    ev = json.loads(capsys.readouterr().out)
+    ev = eval_json(run, 100, capsys)
     assert main(["export", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["parity_max_abs"] <= 1e-5
     assert main(["deploy", str(run / "policy.onnx"), "--backend", "sim", "--rate", "50", "--duration", "120",

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from runcheck import eval_json
 
 import envs
 from deploy.backends.sim import SimBackend
@@ -51,10 +52,8 @@ def test_robotrl_deploy_sim_writes_summary_ticks_and_plots(exported_reacher, tmp
 
 def test_eval_of_the_onnx_file_matches_eval_of_its_checkpoint(exported_reacher, capsys):
     run, path, _ = exported_reacher
-    assert main(["eval", str(run), "--episodes", "4", "--json"]) == 0
-    from_ckpt = json.loads(capsys.readouterr().out)
-    assert main(["eval", str(path), "--episodes", "4", "--json"]) == 0
-    from_onnx = json.loads(capsys.readouterr().out)
+    from_ckpt = eval_json(run, 4, capsys)
+    from_onnx = eval_json(path, 4, capsys)
     assert set(from_onnx) == set(from_ckpt)
     assert from_onnx["return_mean"] == pytest.approx(from_ckpt["return_mean"], abs=1e-3)
     assert from_onnx["success_rate"] == from_ckpt["success_rate"]

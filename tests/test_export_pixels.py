@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from runcheck import eval_json
 
 import envs
 from deploy.policy import OnnxPolicy
@@ -91,10 +92,8 @@ def test_onnx_q_values_and_actions_equal_torch_on_rendered_frames(pixel_run):
 
 def test_eval_of_the_pixel_onnx_file_renders_frames_and_matches_the_checkpoint(pixel_run, capsys):
     run, path, _ = pixel_run
-    assert main(["eval", str(path), "--episodes", "3", "--json"]) == 0
-    from_onnx = json.loads(capsys.readouterr().out)
-    assert main(["eval", str(run), "--episodes", "3", "--json"]) == 0
-    from_checkpoint = json.loads(capsys.readouterr().out)
+    from_onnx = eval_json(path, 3, capsys)
+    from_checkpoint = eval_json(run, 3, capsys)
     assert from_onnx["episodes"] == 3 and from_onnx["length_mean"] > 0
     assert from_onnx == from_checkpoint
 

