@@ -25,7 +25,7 @@ from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.flat_params import FlatParameters
-from robotrl.core.returns import explained_variance, gae
+from robotrl.core.returns import explained_variance
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
 from robotrl.core.vec_env import VecEnv
@@ -55,8 +55,7 @@ def make_optimizer(params: Iterable[torch.Tensor], hp: Hyper) -> torch.optim.Opt
 
 def rollout_batch(storage: RolloutStorage, last_value: torch.Tensor, hp: Hyper) -> Batch:
     """Advantages and returns of a full rollout, flattened into one batch (no shuffling: one step)."""
-    storage.advantages, storage.returns = gae(storage.rewards, storage.values, storage.dones, last_value,
-                                              hp.gamma, hp.gae_lambda)
+    storage.compute_returns(last_value, hp.gamma, hp.gae_lambda)
     return storage.flat()
 
 

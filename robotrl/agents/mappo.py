@@ -24,11 +24,11 @@ from torch import nn
 import envs
 from envs import multi_batch
 from policies.multi_actor_critic import MultiActorCritic
-from robotrl.agents.ppo import clipped_loss, ppo_epochs
+from robotrl.agents.ppo import check_batch_size, clipped_loss, ppo_epochs
 from robotrl.agents.protocol import Algorithm, RolloutCollector
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
-from robotrl.core.returns import bootstrap_truncated, explained_variance, gae
+from robotrl.core.returns import bootstrap_truncated, explained_variance
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
 from robotrl.core.vec_env import MultiVecEnv
@@ -175,9 +175,7 @@ class Agent:
                                     device)
         self.collector: RolloutCollector[MultiRollout] = MultiCollector(env, self.policy, self.hp, device)
         self.env_steps_per_rollout = self.hp.n_steps * env.num_envs
-        if self.hp.n_steps * columns % self.hp.batch_size:
-            raise ValueError(f"mappo.batch_size {self.hp.batch_size} must divide n_steps * num_envs * num_agents "
-                             f"= {self.hp.n_steps * columns}")
+        check_batch_size("mappo", self.hp.batch_size, self.hp.n_steps * columns, "n_steps * num_envs * num_agents")
 
     def start(self, seed: int) -> None:
         self.collector.reset(seed=seed)
@@ -190,8 +188,7 @@ class Agent:
         hp, st, policy = self.hp, self.storage, self.policy
         lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
         set_learning_rate(self.optimizer, lr)
-        st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
-                                        hp.gamma, hp.gae_lambda)
+        st.compute_returns(self.collector.last_value(), hp.gamma, hp.gae_lambda)
         if hp.value_norm:
             policy.value_norm.update(st.returns)
         # The critic learns in normalized units; the statistics stay fixed for the update's epochs.

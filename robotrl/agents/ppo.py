@@ -26,7 +26,7 @@ from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.flat_params import FlatParameters
-from robotrl.core.returns import explained_variance, gae
+from robotrl.core.returns import explained_variance
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, BatchT, RolloutStorage
 from robotrl.core.vec_env import VecEnv
@@ -68,6 +68,13 @@ def clipped_loss(batch: Batch, log_prob: torch.Tensor, entropy: torch.Tensor, va
                   "approx_kl": approx_kl, "clipfrac": clipfrac}
 
 
+def check_batch_size(section: str, batch_size: int, rollout: int, rollout_name: str) -> None:
+    """ppo_epochs splits the rollout into equal minibatches: a batch_size that does not divide it is an
+    error naming the config key, when the agent is built."""
+    if rollout % batch_size:
+        raise ValueError(f"{section}.batch_size {batch_size} must divide {rollout_name} = {rollout}")
+
+
 def ppo_epochs(storage: RolloutStorage[BatchT], hp: PPOUpdate,
                loss: Callable[[BatchT], tuple[torch.Tensor, dict[str, torch.Tensor]]],
                step: Callable[[torch.Tensor], None], **replace: torch.Tensor) -> dict[str, float]:
@@ -105,9 +112,7 @@ class Agent(PolicyOptimizerState):
         self.storage = rollout_storage(self.hp.n_steps, env, self.policy, device)
         self.collector: CollectorState = OnPolicyCollector(env, self.policy, self.hp.gamma, self.hp.scale_rewards,
                                                            device)
-        if self.storage.steps * env.num_envs % self.hp.batch_size:
-            raise ValueError(f"ppo.batch_size {self.hp.batch_size} must divide n_steps * num_envs "
-                             f"= {self.storage.steps * env.num_envs}")
+        check_batch_size("ppo", self.hp.batch_size, self.storage.steps * env.num_envs, "n_steps * num_envs")
 
     def start(self, seed: int) -> None:
         self.collector.reset(seed=seed)
@@ -121,8 +126,7 @@ class Agent(PolicyOptimizerState):
         hp, st = self.hp, self.storage
         lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
         set_learning_rate(self.optimizer, lr)
-        st.advantages, st.returns = gae(st.rewards, st.values, st.dones, self.collector.last_value(),
-                                        hp.gamma, hp.gae_lambda)
+        st.compute_returns(self.collector.last_value(), hp.gamma, hp.gae_lambda)
         with torch.no_grad():  # the normalizer is frozen during the update: normalize the rollout once
             normalized_obs = self.policy.normalizer(st.obs)
 

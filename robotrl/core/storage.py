@@ -9,7 +9,7 @@ from typing import Generic, Self, TypeVar
 
 import torch
 
-from robotrl.core.returns import discounted_returns
+from robotrl.core.returns import discounted_returns, gae
 
 
 @dataclass
@@ -32,7 +32,7 @@ BatchT = TypeVar("BatchT", bound=Batch)
 
 
 class RolloutStorage(Generic[BatchT]):
-    """(T, N, ...) tensors filled step by step by `add`, then turned into advantages by the agent.
+    """(T, N, ...) tensors filled step by step by `add`, then turned into advantages by `compute_returns`.
 
     `batch_type` is what `flat` and `minibatches` return: its fields name the stored tensors a batch
     carries, so a storage with more per-transition tensors (MAPPO's critic inputs) shares the generator.
@@ -66,6 +66,11 @@ class RolloutStorage(Generic[BatchT]):
 
     def clear(self) -> None:
         self.step = 0
+
+    def compute_returns(self, last_value: torch.Tensor, gamma: float, gae_lambda: float) -> None:
+        """GAE(lambda) advantages and returns of the full rollout, bootstrapped from `last_value`: V of the
+        observations after its last step (gae_lambda 1: plain n-step returns)."""
+        self.advantages, self.returns = gae(self.rewards, self.values, self.dones, last_value, gamma, gae_lambda)
 
     def flat(self, **replace: torch.Tensor) -> BatchT:
         """The whole rollout as one batch: (T, N, ...) viewed as (T * N, ...), time-major. `replace` gives
