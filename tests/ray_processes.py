@@ -1,4 +1,5 @@
-"""Finding and signalling Ray actor processes from a test, shared by the Ray worker-loss tests."""
+"""Shared by the Ray tests: finding and signalling Ray actor processes, a run that loses a worker, and
+learner weights that the workers can only have if the learner sends them."""
 
 from __future__ import annotations
 
@@ -44,6 +45,17 @@ def signal_actor_when(ready: Callable[[], bool], pids: Callable[[], list[int]], 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread, signalled
+
+
+def perturb_weights(policy) -> None:
+    """Moves a new policy's weights and observation normalizer away from their initial values: weights the
+    workers cannot have unless the learner sends them."""
+    import torch
+
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+        policy.normalizer.update(torch.randn(64, policy.obs_dim) * 2 + 1)
 
 
 def metrics_rows(run) -> list[dict[str, str]]:

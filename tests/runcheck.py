@@ -1,12 +1,18 @@
-"""Checks on whole runs that several test files make: the same seed gives the same weights, and
-`robotrl eval --json` of one run's files."""
+"""Whole runs as several test files use them: a shipped config trained as it is, the same seed giving the
+same weights, and `robotrl eval --json` of one run's files."""
 
 import json
 
 import torch
 
 from robotrl.cli import main
+from robotrl.config import load_config
 from robotrl.train.trainer import Trainer, load_policy
+
+
+def train_shipped(config: str, tmp_path):
+    """The shipped config `config` (a launch/*.yaml path) trained as it is into tmp_path/run: the result."""
+    return Trainer(load_config(config), tmp_path / "run", show_progress=False).run()
 
 
 def assert_same_seed_same_weights(cfg, tmp_path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from runcheck import assert_same_seed_same_weights, eval_json
+from runcheck import assert_same_seed_same_weights, eval_json, train_shipped
 
 from envs.multi_batch import MultiPushBatch
 from policies.multi_actor_critic import MultiActorCritic
@@ -173,7 +173,6 @@ def test_bad_mappo_values_name_the_key(tmp_path):
 
 @pytest.mark.slow
 def test_shipped_multipush_mappo_config_brings_the_box_to_the_goal_in_80_percent(tmp_path):
-    cfg = load_config("launch/multipush_mappo.yaml")
-    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    result = train_shipped("launch/multipush_mappo.yaml", tmp_path)
     assert result.eval["episodes"] == 100
     assert result.eval["success_rate"] >= 0.8

@@ -15,6 +15,16 @@ AFTER_END = 1000.0
 """Reward an env pays once its scripted episode is over: it must never reach an observed return."""
 
 
+def _short_run(config, run, total_steps, checkpoint_every, learning_starts):
+    """A shipped DQN config trained for `total_steps` into `run` (200-step iterations, no periodic evaluation,
+    two final episodes); returns its config."""
+    cfg = load_config(config, [f"train.total_steps={total_steps}", "train.eval_every=0", "train.final_eval_episodes=2",
+                               f"train.checkpoint_every={checkpoint_every}", f"dqn.learning_starts={learning_starts}",
+                               "dqn.steps_per_iteration=200"])
+    Trainer(cfg, run, show_progress=False).run()
+    return cfg
+
+
 class ScriptedEpisodes:
     """A vector env (same-step autoreset) whose env i starts in state i, pays `rewards[i]` one per step
     and then ends by `ends[i]` ('terminated' or 'truncated'); afterwards it plays on, paying AFTER_END."""
@@ -110,10 +120,8 @@ def test_averages_over_episodes_of_different_lengths_without_counting_rewards_af
 
 
 def test_measure_of_a_cartpole_run_is_the_geometric_sum_of_its_episode_lengths(tmp_path):
-    cfg = load_config("launch/cartpole_dqn.yaml", [
-        "train.total_steps=400", "train.eval_every=0", "train.final_eval_episodes=2", "train.checkpoint_every=400",
-        "dqn.learning_starts=200", "dqn.steps_per_iteration=200"])
-    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    cfg = _short_run("launch/cartpole_dqn.yaml", tmp_path / "run", total_steps=400, checkpoint_every=400,
+                     learning_starts=200)
     result = measure(tmp_path / "run", episodes=4, seed=5)
     policy, _, _ = load_policy(tmp_path / "run")
     env = envs.make_vec("robotrl/CartPole-v0", 4, **cfg.env.kwargs)
@@ -130,10 +138,8 @@ def test_measure_of_a_cartpole_run_is_the_geometric_sum_of_its_episode_lengths(t
 
 
 def test_over_training_averages_the_kept_checkpoints_and_groups_by_method(tmp_path):
-    cfg = load_config("launch/cartpole_double_dqn.yaml", [
-        "train.total_steps=600", "train.eval_every=0", "train.final_eval_episodes=2", "train.checkpoint_every=200",
-        "dqn.learning_starts=100", "dqn.steps_per_iteration=200"])
-    Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    _short_run("launch/cartpole_double_dqn.yaml", tmp_path / "run", total_steps=600, checkpoint_every=200,
+               learning_starts=100)
     result = measure_over_training(tmp_path / "run", episodes=3, seed=5)
     kept = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))
     assert len(kept) == len(result["checkpoints"]) >= 3

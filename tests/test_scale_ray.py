@@ -12,7 +12,7 @@ import torch
 
 ray = pytest.importorskip("ray")
 
-from ray_processes import actor_pids, signal_actor_when, train_killing_a_worker  # noqa: E402
+from ray_processes import actor_pids, perturb_weights, signal_actor_when, train_killing_a_worker  # noqa: E402
 
 from robotrl.agents.common import OnPolicyCollector  # noqa: E402
 from robotrl.agents.ppo import Agent  # noqa: E402
@@ -50,10 +50,7 @@ def test_ray_workers_fill_the_same_storage_as_local_envs(local_ray, tiny_config)
                       ppo={"n_steps": 16, "batch_size": 128}, policy={"init_log_std": -20.0})
     with RayRollouts(cfg) as rollouts:
         agent = Agent(cfg, rollouts.spec_env(), torch.device("cpu"))
-        with torch.no_grad():  # weights the workers cannot have unless the learner sends them
-            for p in agent.policy.parameters():
-                p.add_(0.3 * torch.randn_like(p))
-            agent.policy.normalizer.update(torch.randn(64, agent.policy.obs_dim) * 2 + 1)
+        perturb_weights(agent.policy)
         rollouts.attach(agent)
         remote = agent.storage
         remote_eps = EpisodeStats(8)

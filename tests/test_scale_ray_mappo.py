@@ -10,7 +10,7 @@ import yaml
 
 ray = pytest.importorskip("ray")
 
-from ray_processes import actor_pids, train_killing_a_worker  # noqa: E402
+from ray_processes import actor_pids, perturb_weights, train_killing_a_worker  # noqa: E402
 
 from robotrl.agents.mappo import Agent, MultiCollector  # noqa: E402
 from robotrl.config import load_config  # noqa: E402
@@ -50,10 +50,8 @@ def test_ray_workers_fill_the_same_multi_rollout_as_local_envs(local_ray, tmp_pa
                             policy={"init_log_std": -20.0})
     with RayRollouts(cfg) as rollouts:
         agent = Agent(cfg, rollouts.spec_env(), torch.device("cpu"))
-        with torch.no_grad():  # weights the workers cannot have unless the learner sends them
-            for p in agent.policy.parameters():
-                p.add_(0.3 * torch.randn_like(p))
-            agent.policy.normalizer.update(torch.randn(64, agent.policy.obs_dim) * 2 + 1)
+        perturb_weights(agent.policy)
+        with torch.no_grad():
             agent.policy.critic_normalizer.update(torch.randn(64, agent.policy.critic_dim) * 2 + 1)
             agent.policy.value_norm.update(torch.tensor([0.0, 4.0]))  # so V is not ~0 and the bootstrap shows
         rollouts.attach(agent)
