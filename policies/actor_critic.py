@@ -14,7 +14,7 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from policies.activations import ACTIVATIONS
-from policies.derived import cached
+from policies.derived import scale_to_bounds
 from policies.normalizer import IdentityNormalizer, RunningNormalizer
 
 __all__ = ["ACTIVATIONS", "ActorCritic", "DeterministicActor", "mlp"]
@@ -125,13 +125,7 @@ class ActorCritic(nn.Module):
         """Policy units to the env's: rescale [-1, 1] onto [low, high] and clip (continuous only)."""
         if not self.continuous:
             return action
-        mid, half = self._action_affine()
-        return torch.clamp(torch.addcmul(mid, half, action), self.action_low, self.action_high)
-
-    def _action_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Centre and half-range of the action bounds, cached until the buffers change (policies.derived)."""
-        low, high = self.action_low, self.action_high
-        return cached(self, "action_affine", (low, high), lambda: ((high + low) / 2, (high - low) / 2))
+        return scale_to_bounds(self, action, self.action_low, self.action_high)
 
     def export_actor(self) -> nn.Module:
         """Raw observations -> env actions, deterministic, with normalization and scaling inside (for ONNX)."""
