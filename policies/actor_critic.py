@@ -14,8 +14,8 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from policies.activations import ACTIVATIONS
-from policies.derived import scale_to_bounds
-from policies.normalizer import IdentityNormalizer, RunningNormalizer
+from policies.bounds import register_action_bounds, scale_to_bounds
+from policies.normalizer import obs_normalizer
 
 __all__ = ["ACTIVATIONS", "ActorCritic", "DeterministicActor", "mlp"]
 
@@ -55,12 +55,8 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.obs_dim, self.act_dim, self.continuous = obs_dim, act_dim, continuous
         # The Gaussian acts in [-1, 1] units; to_env maps them onto the actuator bounds.
-        low = torch.as_tensor(action_low if action_low is not None else [-1.0] * act_dim, dtype=torch.float32)
-        high = torch.as_tensor(action_high if action_high is not None else [1.0] * act_dim, dtype=torch.float32)
-        self.register_buffer("action_low", low)
-        self.register_buffer("action_high", high)
-        self.normalizer: RunningNormalizer | IdentityNormalizer = (RunningNormalizer(obs_dim) if normalize_obs
-                                                                  else IdentityNormalizer())
+        register_action_bounds(self, act_dim, action_low, action_high)
+        self.normalizer = obs_normalizer(obs_dim, normalize_obs)
         self.actor = mlp([obs_dim, *hidden, act_dim], activation, out_gain=0.01)
         self.critic = mlp([critic_obs_dim or obs_dim, *hidden, 1], activation, out_gain=1.0)
         if continuous:

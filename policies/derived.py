@@ -33,9 +33,3 @@ def cached(owner: Any, name: str, sources: tuple[torch.Tensor, ...], compute: Ca
         object.__setattr__(owner, slot, hit)
     return hit[1]
 
-
-def scale_to_bounds(owner: Any, action: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] policy units onto [low, high], clipped; the centre and half-range of the bounds are cached on
-    `owner` until the bounds change."""
-    mid, half = cached(owner, "action_affine", (low, high), lambda: ((high + low) / 2, (high - low) / 2))
-    return torch.clamp(torch.addcmul(mid, half, action), low, high)

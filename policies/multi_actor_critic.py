@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from policies.actor_critic import mlp
-from policies.normalizer import IdentityNormalizer, RunningNormalizer
+from policies.bounds import register_action_bounds
+from policies.normalizer import RunningNormalizer, obs_normalizer
 
 
 class ValueNormalizer(nn.Module):
@@ -49,15 +50,10 @@ class MultiActorCritic(nn.Module):
         super().__init__()
         self.obs_dim, self.critic_dim, self.act_dim = obs_dim, critic_dim, act_dim
         self.num_agents, self.shared_actor = num_agents, shared_actor
-        low = torch.as_tensor(action_low if action_low is not None else [-1.0] * act_dim, dtype=torch.float32)
-        high = torch.as_tensor(action_high if action_high is not None else [1.0] * act_dim, dtype=torch.float32)
-        self.register_buffer("action_low", low)
-        self.register_buffer("action_high", high)
+        register_action_bounds(self, act_dim, action_low, action_high)
         self.register_buffer("eye", torch.eye(num_agents))
-        self.normalizer: RunningNormalizer | IdentityNormalizer = (RunningNormalizer(obs_dim) if normalize_obs
-                                                                  else IdentityNormalizer())
-        self.critic_normalizer: RunningNormalizer | IdentityNormalizer = (
-            RunningNormalizer(critic_dim) if normalize_obs else IdentityNormalizer())
+        self.normalizer = obs_normalizer(obs_dim, normalize_obs)
+        self.critic_normalizer = obs_normalizer(critic_dim, normalize_obs)
         n_actors = 1 if shared_actor else num_agents
         actor_in = obs_dim + (num_agents if shared_actor else 0)
         self.actors = nn.ModuleList(mlp([actor_in, *hidden, act_dim], activation, 0.01) for _ in range(n_actors))

@@ -48,6 +48,11 @@ class RunningNormalizer(nn.Module):
                       lambda: (self.mean.to(dtype), torch.sqrt(self.var + self.eps).to(dtype)), extra=dtype)
 
 
+def obs_normalizer(dim: int, enabled: bool) -> RunningNormalizer | IdentityNormalizer:
+    """A RunningNormalizer over `dim` features, or the identity when normalization is off."""
+    return RunningNormalizer(dim) if enabled else IdentityNormalizer()
+
+
 class IdentityNormalizer(nn.Module):
     """Stand-in when normalization is off, so the policy's forward keeps one shape."""
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from policies.actor_critic import ACTIVATIONS, mlp
 from policies.cnn import NatureCNN
-from policies.normalizer import IdentityNormalizer, RunningNormalizer
+from policies.normalizer import IdentityNormalizer, RunningNormalizer, obs_normalizer
 
 
 class GreedyActor(nn.Module):
@@ -63,7 +63,7 @@ class QNetwork(nn.Module):
             width = cnn.features
         else:
             (obs_dim,) = self.obs_shape
-            self.normalizer = RunningNormalizer(obs_dim) if normalize_obs else IdentityNormalizer()
+            self.normalizer = obs_normalizer(obs_dim, normalize_obs)
             self.encoder = nn.Sequential(mlp([obs_dim, *hidden], activation, out_gain=np.sqrt(2)),
                                          ACTIVATIONS[activation]()) if hidden else nn.Identity()
             width = hidden[-1] if hidden else obs_dim
