@@ -54,6 +54,7 @@ def test_eval_of_the_onnx_file_matches_eval_of_its_checkpoint(exported_reacher, 
     run, path, _ = exported_reacher
     from_ckpt = eval_json(run, 4, capsys)
     from_onnx = eval_json(path, 4, capsys)
-    assert set(from_onnx) == set(from_ckpt)
+    # A policy file carries no run config, so it has no target to report against.
+    assert set(from_onnx) == set(from_ckpt) - {"target", "target_met"}
     assert from_onnx["return_mean"] == pytest.approx(from_ckpt["return_mean"], abs=1e-3)
     assert from_onnx["success_rate"] == from_ckpt["success_rate"]
