@@ -11,7 +11,8 @@ from robotrl.config import ConfigError, TargetConfig, from_dict, load_config
 from robotrl.train.seeds import parse_seeds, run_seeds
 
 # The goals the issues set for the shipped configs (issue 2: PPO; 3: robot suite; 4: A2C; 5: value-based;
-# 8: MAPPO). A target may only rise: lowering one here and in the config together is a visible change.
+# 8: MAPPO; 20: the realistic robots). A target may only get stricter: loosening one here and in the
+# config together is a visible change.
 GOALS = {
     "reacher_ppo": ("success_rate", ">=", 0.9),
     "inverted_pendulum_ppo": ("return_mean", ">=", 1000),
@@ -26,6 +27,8 @@ GOALS = {
     "reacher_double_dqn": ("success_rate", ">=", 0.8),
     "cartpole_pixels_dqn": ("success_rate", ">=", 0.8),
     "multipush_mappo": ("success_rate", ">=", 0.8),
+    "arm_reach_ppo": ("success_rate", ">=", 0.95),
+    "legged_flat_ppo": ("info_means.velocity_error", "<=", 0.15),
 }
 
 
@@ -34,7 +37,7 @@ def test_shipped_config_carries_its_task_goal_as_target(name):
     metric, op, value = GOALS[name]
     target = load_config(f"launch/{name}.yaml").target
     assert target is not None and target.metric == metric and target.op == op
-    assert target.value >= value
+    assert target.value >= value if op.startswith(">") else target.value <= value
 
 
 def test_target_compares_its_metric_and_reports_none_without_a_measurement():
