@@ -17,8 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from policies.activations import ACTIVATIONS
-from policies.derived import cached
-from policies.normalizer import IdentityNormalizer, RunningNormalizer
+from policies.bounds import register_action_bounds, scale_to_bounds
+from policies.normalizer import obs_normalizer
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 """Clamp of the state-dependent log-std (SB3's and the original SAC's bounds)."""
@@ -57,12 +57,8 @@ class SquashedGaussianActor(nn.Module):
                  action_high: Sequence[float] | None = None) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.continuous = obs_dim, act_dim, True
-        low = torch.as_tensor(action_low if action_low is not None else [-1.0] * act_dim, dtype=torch.float32)
-        high = torch.as_tensor(action_high if action_high is not None else [1.0] * act_dim, dtype=torch.float32)
-        self.register_buffer("action_low", low)
-        self.register_buffer("action_high", high)
-        self.normalizer: RunningNormalizer | IdentityNormalizer = (RunningNormalizer(obs_dim) if normalize_obs
-                                                                  else IdentityNormalizer())
+        register_action_bounds(self, act_dim, action_low, action_high)
+        self.normalizer = obs_normalizer(obs_dim, normalize_obs)
         self.latent_pi = _trunk([obs_dim, *hidden], activation)
         self.mu = nn.Linear(hidden[-1] if hidden else obs_dim, act_dim)
         self.log_std = nn.Linear(hidden[-1] if hidden else obs_dim, act_dim)
@@ -95,12 +91,7 @@ class SquashedGaussianActor(nn.Module):
 
     def to_env(self, action: torch.Tensor) -> torch.Tensor:
         """[-1, 1] policy units onto the actuator bounds, clipped."""
-        mid, half = self._action_affine()
-        return torch.clamp(torch.addcmul(mid, half, action), self.action_low, self.action_high)
-
-    def _action_affine(self) -> tuple[torch.Tensor, torch.Tensor]:
-        low, high = self.action_low, self.action_high
-        return cached(self, "action_affine", (low, high), lambda: ((high + low) / 2, (high - low) / 2))
+        return scale_to_bounds(self, action, self.action_low, self.action_high)
 
     def export_actor(self) -> nn.Module:
         """Raw observations -> env actions through the deterministic head (for ONNX)."""

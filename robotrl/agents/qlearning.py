@@ -25,7 +25,7 @@ from policies.q_table import QTable
 from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
-from robotrl.core.schedules import learning_rate, linear_epsilon
+from robotrl.core.schedules import exploration_epsilon, learning_rate
 from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.qlearning import Hyper
 
@@ -144,9 +144,7 @@ class Agent:
         self.td_errors: list[float] = []
 
     def epsilon(self) -> float:
-        hp = self.hp
-        return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction,
-                              self.env_steps / self.total_steps)
+        return exploration_epsilon(self.hp, self.env_steps / self.total_steps)
 
     def start(self, seed: int) -> None:
         self.collector.reset(seed=seed)

@@ -19,17 +19,13 @@ class Exploration(Protocol):
     def exploration_fraction(self) -> float: ...
 
 
-def linear_epsilon(start: float, end: float, fraction: float, progress: float) -> float:
-    """Epsilon falling linearly from `start` to `end` over the first `fraction` of training, then flat."""
-    if fraction <= 0:
-        return end
-    return start + (end - start) * min(progress / fraction, 1.0)
-
-
 def exploration_epsilon(hp: Exploration, progress: float) -> float:
     """`hp`'s epsilon at `progress` (0 to 1) of the run: `exploration_initial_eps` falling linearly to
     `exploration_final_eps` over the first `exploration_fraction` of the run, then flat."""
-    return linear_epsilon(hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction, progress)
+    start, end, fraction = hp.exploration_initial_eps, hp.exploration_final_eps, hp.exploration_fraction
+    if fraction <= 0:
+        return end
+    return start + (end - start) * min(progress / fraction, 1.0)
 
 
 def learning_rate(base: float, anneal: bool, progress: float) -> float:
