@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from robotrl.config import RunConfig, load_config, target_fields
+from policies.checkpoint import atomic_write_bytes
+from robotrl.config import RunConfig, load_config
 from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
 
 EVAL_SEED = 123_456
@@ -162,16 +163,17 @@ def record(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command
     """Merge `rows` into the record (a seed measured again replaces its old row) and redraw the table."""
     data = _load(docs)
     entry = data["configs"].setdefault(config, {"seeds": {}})
-    entry.update({"target": target_fields(cfg.target, {})["target"], "total_steps": cfg.train.total_steps,
-                  "overrides": overrides})
+    target = dataclasses.asdict(cfg.target) if cfg.target else None
+    entry.update({"target": target, "total_steps": cfg.train.total_steps, "overrides": overrides})
     for row in rows:
         entry["seeds"][str(row.seed)] = {**dataclasses.asdict(row), "command": command}
     entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
     met = [s["target_met"] for s in entry["seeds"].values()]
     entry["met"], entry["measured_seeds"] = sum(m is True for m in met), len(met)
     docs.mkdir(parents=True, exist_ok=True)
-    (docs / RECORD).write_text(json.dumps(data, indent=2) + "\n")
-    (docs / TABLE).write_text(markdown(data))
+    # Atomic: the record merges seeds measured across sessions, and a killed write must not lose them.
+    atomic_write_bytes(docs / RECORD, (json.dumps(data, indent=2) + "\n").encode())
+    atomic_write_bytes(docs / TABLE, markdown(data).encode())
     return entry
 
 
