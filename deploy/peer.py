@@ -48,6 +48,7 @@ class UdpPeer:
         """When this session sent its first datagram (perf_counter_ns): when a runner can first see it."""
         self.actions_received = 0
         self.foreign_actions = 0
+        self._thread: threading.Thread | None = None
         self.last_action: np.ndarray | None = None
         self.stop_event = threading.Event()
         s = robot.spec
@@ -94,10 +95,17 @@ class UdpPeer:
         """Serve on a daemon thread (tests)."""
         thread = threading.Thread(target=self.serve, daemon=True)
         thread.start()
+        self._thread = thread
         return thread
 
     def stop(self) -> None:
         self.stop_event.set()
 
     def close(self) -> None:
+        """Stop serving, wait for the serving thread to leave recvfrom, then close the socket.
+
+        Closing under a thread blocked in recvfrom makes it fail with EBADF instead of stopping."""
+        self.stop_event.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
         self.sock.close()

@@ -37,9 +37,13 @@ def test_video_of_three_reacher_episodes_is_playable_and_faster_than_real_time(r
         assert arm_pixels(frames[i]) > 300, f"frame {i}: the arm is not drawn"
     assert frames[0].std() > 20, "a blank frame"
     assert not np.array_equal(frames[100], frames[200]), "the arm does not move"
-    # The whole command (start-up, policy, physics, rendering, encoding) costs less CPU than the
-    # 12 s it shows; its wall time also depends on what else this shared machine runs.
-    assert cpu_s < 12.0, f"{cpu_s:.1f} s of CPU for 12 s of video (wall {result['wall_s']:.1f} s)"
+    # The recording (policy, physics, rendering, encoding; all threads) costs less CPU than the 12 s
+    # it shows, so it keeps up with real time even on one free core. Wall time depends on what else
+    # this shared machine runs; CPU does not. Interpreter start-up and imports (about 2.5 s) come on
+    # top once per command, so the whole command gets the video's length plus that.
+    recording = f"{result['cpu_s']:.1f} s of CPU for 12 s of video (wall {result['wall_s']:.1f} s)"
+    assert result["cpu_s"] < 12.0, recording
+    assert cpu_s < 12.0 + 4.0, f"the command took {cpu_s:.1f} s of CPU"
 
 
 def test_arm_check_sees_no_arm_when_the_arm_is_hidden():
