@@ -12,6 +12,7 @@ keeps its n envs, the batch grows with K), the usual way to add workers to PPO.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import statistics
 import sys
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+DEFAULT_WORKERS = (1, 2, 8, 32, 128)
+"""Worker counts the report predicts unless told others."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class ScalingModel:
         overhead = max(median("time/rollout_wait_s") - rollout - median("time/worker_load_s"), 0.0)
         return cls(per_worker, rollout, median("time/broadcast_s") + median("time/worker_load_s"), overhead, learner)
 
-    def report(self, workers: tuple[int, ...] = (1, 2, 8, 32, 128)) -> str:
+    def report(self, workers: tuple[int, ...] = DEFAULT_WORKERS) -> str:
         lines = [f"per-worker steps/s {self.per_worker_steps_per_s():,.0f} ({self.steps_per_worker} steps in "
                  f"{self.rollout_s * 1e3:.1f} ms); broadcast {self.broadcast_s * 1e3:.2f} ms; Ray overhead "
                  f"{self.overhead_s * 1e3:.1f} ms; learner {self.learner_s_per_step * 1e6:.2f} µs per step",
@@ -89,12 +93,28 @@ class ScalingModel:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m robotrl.scale.model RUN_DIR`: print the model fitted to a Ray run."""
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m robotrl.scale.model RUN_DIR", file=sys.stderr)
-        return 2
-    print(ScalingModel.from_run(argv[0]).report())
+    """`python -m robotrl.scale.model RUN_DIR`: print the model fitted to a Ray run; a folder that is not a
+    Ray run says why in one line (exit 1) rather than a traceback."""
+    parser = argparse.ArgumentParser(prog="python -m robotrl.scale.model", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="a run trained with scale.backend: ray (reads its config.yaml and metrics.csv)")
+    parser.add_argument("--workers", type=int, nargs="+", default=list(DEFAULT_WORKERS), metavar="K",
+                        help="worker counts to predict (default: %(default)s)")
+    parser.add_argument("--skip", type=int, default=2,
+                        help="first iterations left out as start-up (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if min(args.workers) < 1 or args.skip < 0:
+        parser.error("--workers must be at least 1 and --skip at least 0")
+    try:
+        model = ScalingModel.from_run(args.run_dir, skip=args.skip)
+    except (OSError, ValueError) as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
+    except KeyError as exc:
+        print(f"{parser.prog}: {args.run_dir}: no {exc} in its config.yaml or metrics.csv (was the run made "
+              "with scale.backend: ray?)", file=sys.stderr)
+        return 1
+    print(model.report(tuple(args.workers)))
     return 0
 
 
