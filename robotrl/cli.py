@@ -259,7 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically, watch it, film it")
+    p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically, watch it, film it",
+                       description="Evaluate a policy deterministically. A run folder or checkpoint is also checked "
+                                   "against its config's target: the text says met or NOT met, --json reports "
+                                   "`target` and `target_met` (null without a target).")
     p.add_argument("path", help="run folder, checkpoint (.pt) or exported policy (.onnx)")
     p.add_argument("--episodes", type=int, help="episodes to run (default 10; 3 with --video)")
     p.add_argument("--viewer", action="store_true", help="watch in MuJoCo's viewer in real time ([space] pauses)")
@@ -271,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=123_456)
     p.add_argument("--set", action="append", metavar="env.kwargs.KEY=VALUE",
                    help="override an env kwarg of the run for this evaluation (repeatable)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object: episodes, return_mean, return_std, "
+                   "length_mean, success_rate, terminated, info_means, target, target_met")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("compare", help="train ours and stable-baselines3 on one config; returns with 95%% CI")

@@ -23,6 +23,11 @@ def test_every_subcommand_has_help():
         assert proc.returncode == 0 and "usage: robotrl" in proc.stdout
 
 
+def test_eval_help_says_it_reports_the_target():
+    text = " ".join(run("eval", "--help").stdout.split())
+    assert "against its config's target" in text and "`target_met`" in text
+
+
 def test_train_without_the_training_stack_says_what_to_install(tmp_path):
     # Simulate a controller's base install: torch cannot be imported.
     code = ("import sys; sys.modules['torch'] = None; from robotrl.cli import main; "
