@@ -75,13 +75,22 @@ def add_realtime_arguments(p: argparse.ArgumentParser, default_priority: int | N
 
 
 def realtime_config(args: argparse.Namespace) -> RealtimeConfig:
-    """The RealtimeConfig of the parsed flags; --rt-priority 0 means time-sharing."""
-    priority = getattr(args, "rt_priority", None) or None
-    cpu = getattr(args, "cpu", None)
-    return RealtimeConfig(priority=priority, cpu=None if cpu is None or cpu < 0 else cpu,
-                          lock_memory=False if getattr(args, "no_mlock", False) else None,
-                          freeze_gc=not getattr(args, "keep_gc", False),
-                          dma_latency=False if getattr(args, "no_dma_latency", False) else None)
+    """The RealtimeConfig of the parsed flags (add_realtime_arguments); --rt-priority 0 means time-sharing.
+    A namespace without one of the flags is an error, not a silent default."""
+    cpu = args.cpu
+    return RealtimeConfig(priority=args.rt_priority or None, cpu=None if cpu is None or cpu < 0 else cpu,
+                          lock_memory=False if args.no_mlock else None, freeze_gc=not args.keep_gc,
+                          dma_latency=False if args.no_dma_latency else None)
+
+
+def run_configs(args: argparse.Namespace, rate_hz: float) -> tuple[LoopConfig, SafetyConfig, StartConfig]:
+    """The loop, safety and start settings of the parsed deploy flags (add_arguments). The single robot and
+    every runner of a team deploy (robotrl/export/team.py) take them from here, so no runner falls back to
+    a default that a flag was given to change."""
+    loop = LoopConfig(rate_hz=rate_hz, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us,
+                      prewarm=not args.no_prewarm, realtime=realtime_config(args))
+    safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
+    return loop, safety, StartConfig(passive_s=args.passive_s, ramp_s=args.ramp_s)
 
 
 def _check_number(flag: str, value: float | None, low: float, low_ok: bool) -> None:
@@ -99,8 +108,8 @@ def check_flags(args: argparse.Namespace) -> None:
     _check_number("--spin-us", args.spin_us, 0, True)
     _check_number("--watchdog-ms", args.watchdog_ms, 0, False)
     _check_number("--max-rate", args.max_rate, 0, False)
-    _check_number("--passive-s", getattr(args, "passive_s", 0.0), 0, True)
-    _check_number("--ramp-s", getattr(args, "ramp_s", 0.0), 0, True)
+    _check_number("--passive-s", args.passive_s, 0, True)
+    _check_number("--ramp-s", args.ramp_s, 0, True)
     realtime_config(args)
     if args.backend == "udp":
         resolve(args.host, args.port)
@@ -141,10 +150,7 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     check_flags(args)
     policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
-    loop = LoopConfig(rate_hz=rate, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us,
-                      prewarm=not args.no_prewarm, realtime=realtime_config(args))
-    safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
-    start = StartConfig(passive_s=args.passive_s, ramp_s=args.ramp_s)
+    loop, safety, start = run_configs(args, rate)
     show_transitions()
     if args.backend == "sim":
         from deploy.backends.sim import SimBackend

@@ -1,18 +1,22 @@
 """Decentralized execution: one ONNX actor per robot, lock-step runners on a shared MultiPush simulation."""
 
 import json
-from types import SimpleNamespace
+import os
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
 import yaml
+from onnx import TensorProto, helper
 
 import envs
 from deploy.metadata import METADATA_KEY
+from policies.export import INPUT_NAME, OUTPUT_NAME, set_description
+from robotrl.cli import build_parser
 from robotrl.config import load_config
-from robotrl.export.team import RobotBackend, TeamSim, deploy_team, export_team
+from robotrl.export.team import TEAM_FILE, RobotBackend, TeamSim, deploy_team, export_team, robot_description
 from robotrl.train.trainer import Trainer, load_policy
 
 
@@ -58,11 +62,68 @@ def test_export_writes_one_checked_self_describing_actor_per_robot_and_deploy_ru
         assert meta["obs_dim"] == 12 and meta["control_hz"] == 20.0
         expected = policy.export_actor(i)(torch.as_tensor(obs)).detach().numpy()
         np.testing.assert_allclose(session.run(["action"], {"obs": obs})[0], expected, atol=1e-5)
-    args = SimpleNamespace(policy=str(run / "policy_robot_0.onnx"), backend="sim", env=None, rate=200.0,
-                           duration=1.0, provider="cpu", overrun="skip", safe_action="hold", max_rate=None,
-                           watchdog_ms=1000.0, spin_us=0.0, seed=0, out=str(tmp_path / "deploy"))
+    args = build_parser().parse_args(["deploy", str(run / "policy_robot_0.onnx"), "--backend", "sim", "--rate", "200",
+                                      "--duration", "1", "--safe-action", "hold", "--watchdog-ms", "1000",
+                                      "--spin-us", "0", "--out", str(tmp_path / "deploy")])
     team = json.loads(ort.InferenceSession(args.policy, providers=["CPUExecutionProvider"]).get_modelmeta()
                       .custom_metadata_map[METADATA_KEY])
     summary, out_dir = deploy_team(args, team)
     assert len(summary["robots"]) == 2 and all(s["ticks"] > 0 for s in summary["robots"])
     assert (out_dir / "robot_1" / "ticks.npz").exists() and (out_dir / "summary.json").exists()
+
+
+def _linear_team(folder, env_id="robotrl/MultiPush-v0", n_robots=2):
+    """One small linear ONNX actor per robot with the metadata export_team writes (no training, no torch
+    export): enough for the runners, whose settings are under test, not the actors."""
+    env = envs.make_multi(env_id, n_robots=n_robots)
+    files = [TEAM_FILE.format(i) for i in range(n_robots)]
+    try:
+        for i, agent in enumerate(env.possible_agents):
+            described = robot_description(env, agent)
+            obs_dim, act_dim = described["obs_dim"], described["act_dim"]
+            weight = helper.make_tensor("w", TensorProto.FLOAT, [obs_dim, act_dim], [0.01] * (obs_dim * act_dim))
+            graph = helper.make_graph(
+                [helper.make_node("MatMul", [INPUT_NAME, "w"], [OUTPUT_NAME])], "actor",
+                [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", obs_dim])],
+                [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", act_dim])], [weight])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+            model.ir_version = 8
+            description = {**described, "env_id": env_id, "env_kwargs": {"n_robots": n_robots}, "algo": "mappo",
+                           "train_steps": 0, "source": "test", "quantized": None, "agent": agent,
+                           "agent_index": i, "num_agents": n_robots, "team_files": files}
+            set_description(model, description)
+            onnx.save(model, folder / files[i])
+    finally:
+        env.close()
+    return folder / files[0], description
+
+
+def test_team_deploy_gives_every_runner_the_start_safety_loop_and_realtime_flags(tmp_path):
+    policy, team = _linear_team(tmp_path)
+    cpu = max(os.sched_getaffinity(0))
+    args = build_parser().parse_args([
+        "deploy", str(policy), "--backend", "sim", "--rate", "100", "--duration", "0.3", "--passive-s", "0.05",
+        "--ramp-s", "0.05", "--spin-us", "150", "--no-prewarm", "--keep-gc", "--cpu", str(cpu), "--no-mlock",
+        "--no-dma-latency", "--rt-priority", "0", "--watchdog-ms", "500", "--safe-action", "zero",
+        "--max-rate", "40", "--overrun", "stop", "--out", str(tmp_path / "out")])
+    summary, _ = deploy_team(args, team)
+    assert len(summary["robots"]) == 2
+    for s in summary["robots"]:
+        # The defaults (passive 0.5 s, ramp 2 s) would keep a 0.3 s run passive throughout.
+        assert s["states"]["transitions"].get("passive->ramp") == 1
+        assert s["states"]["transitions"].get("ramp->policy") == 1
+        assert s["settings"] == {"spin_us": 150.0, "prewarm": False, "overrun": "stop", "watchdog_ms": 500.0,
+                                 "max_rate": 40.0, "passive_s": 0.05, "ramp_s": 0.05}
+        assert s["safe_command"] == "zero"
+        assert s["realtime"]["cpu"] == cpu and s["realtime"]["priority"] is None
+        assert s["realtime"]["gc"] == "enabled"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--passive-s", "-1"], "--passive-s"), (["--ramp-s", "nan"], "--ramp-s"), (["--spin-us", "-5"], "--spin-us"),
+    (["--cpu", "4096"], "--cpu")])
+def test_team_deploy_refuses_a_bad_flag_naming_it_before_any_robot_starts(tmp_path, flags, message):
+    policy, team = _linear_team(tmp_path)
+    args = build_parser().parse_args(["deploy", str(policy), "--backend", "sim", "--duration", "0.1", *flags])
+    with pytest.raises(ValueError, match=message):
+        deploy_team(args, team)

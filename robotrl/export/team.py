@@ -9,6 +9,7 @@ from a shared simulation that advances once every robot has answered the step it
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from pathlib import Path
@@ -20,11 +21,10 @@ from pettingzoo import ParallelEnv
 
 import envs
 from deploy.backends.base import Reading
-from deploy.cli import write_outputs
+from deploy.cli import check_flags, run_configs, write_outputs
 from deploy.metadata import RobotSpec
 from deploy.policy import OnnxPolicy
-from deploy.runner import LoopConfig, Runner
-from deploy.safety import SafetyConfig
+from deploy.runner import Runner
 from deploy.timing import now_ns
 from policies.checkpoint import atomic_write_bytes
 from policies.export import check_parity, edge_observations, to_onnx
@@ -189,17 +189,23 @@ class RobotBackend:
         self.sim.release()
 
 
-def deploy_team(args, team: dict[str, Any]) -> tuple[dict[str, Any], Path]:
-    """Run every robot of the team from its own ONNX file, one runner thread each, on the sim backend."""
+def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """Run every robot of the team from its own ONNX file, one runner thread each, on the sim backend.
+
+    Every runner gets the deploy flags of a single robot (deploy.cli.run_configs): start sequence, safety,
+    spin, warm-up and the real-time set-up. The priority and `--cpu` apply to each runner's thread (all of
+    them on that one CPU). Locked memory and the frozen GC are the process's: the first runner to end
+    may undo them (the runners share one duration, so the others have at most a tick or two left).
+    """
     if args.backend != "sim":
         raise ValueError("a team policy deploys with --backend sim (one runner per robot on a shared simulation)")
+    check_flags(args)
     folder = Path(args.policy).parent
+    rate = args.rate if args.rate is not None else team["control_hz"]
+    loop, safety, start = run_configs(args, rate)
     env_id = args.env or team["env_id"]
     sim = TeamSim(envs.make_multi(env_id, **team.get("env_kwargs", {})), seed=args.seed)
-    rate = args.rate if args.rate is not None else team["control_hz"]
-    loop = LoopConfig(rate_hz=rate, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us)
-    safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
-    runners = [Runner(OnnxPolicy(folder / name, args.provider), RobotBackend(sim, agent), loop, safety)
+    runners = [Runner(OnnxPolicy(folder / name, args.provider), RobotBackend(sim, agent), loop, safety, start)
                for name, agent in zip(team["team_files"], sim.agents, strict=True)]
     summaries: list[dict[str, Any] | None] = [None] * len(runners)
 
