@@ -3,7 +3,8 @@
 A tick: wake at its deadline; read the newest observation; move the safety state machine
 (deploy/states.py: passive -> ramp -> policy, safe on a stale observation); compute the state's
 command (the policy runs in ramp and policy); clamp and rate-limit; send. No new observation:
-repeat the last command until the watchdog says the observation is stale, then go safe. A tick
+repeat the last command until the watchdog says the observation is stale (older than --watchdog-ms
+since it arrived, see observed_ns), then go safe. A tick
 that ends after the next deadline is an overrun: `skip` holds the last command and resumes at the
 next deadline still ahead; `stop` sends the safe command and ends the run. SIGINT and SIGTERM end
 the run the same way. A backend with sessions (UDP) that reports a new one restarts the start
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from deploy.backends.base import Backend, BackendError, RobotRefused
+from deploy.backends.base import Backend, BackendError, Reading, RobotRefused
 from deploy.metadata import check_compatible
 from deploy.policy import OnnxPolicy
 from deploy.realtime import RealtimeConfig, realtime
@@ -190,6 +191,16 @@ def blind_ticks_max(tick: np.ndarray, fresh: np.ndarray) -> int | None:
     return max(int(gaps.max()) if gaps.size else 0, tail)
 
 
+def observed_ns(reading: Reading) -> int:
+    """When the watchdog counts an observation from: its arrival (the kernel's receive timestamp) where the
+    backend has it, else when the runner read it. Counting from the read would let an observation that sat
+    in the socket, or a runner that stalled before reading it, restart the watchdog's clock late. An
+    arrival after the read can only be a realtime-clock step between the two (the kernel stamps in
+    CLOCK_REALTIME): the read time then bounds it, so a step never delays the watchdog."""
+    arrived = reading.arrived_ns
+    return reading.received_ns if arrived is None else min(arrived, reading.received_ns)
+
+
 class Runner:
     """Runs `policy` on `backend` at a fixed rate; refuses a robot that does not match the policy."""
 
@@ -292,7 +303,7 @@ class Runner:
         elif not safety.finite(reading.obs):
             command = safety.safe("bad_observation")
         else:
-            self._last_obs_ns = reading.received_ns
+            self._last_obs_ns = observed_ns(reading)
             command = self._fresh(i, wake, reading.obs)
             fresh = safety.total == faults_before
         sent = self._send(command)

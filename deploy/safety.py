@@ -27,7 +27,8 @@ class SafetyConfig:
     max_rate: float | None = None
     """Largest change of an action component per second (None: no rate limit)."""
     watchdog_s: float = 0.05
-    """No valid observation for this long: the observation is stale and the runner goes safe."""
+    """No valid observation for this long: the observation is stale and the runner goes safe. Counted from
+    the newest observation's arrival (kernel receive timestamp) where the backend has it, else its read."""
 
     def __post_init__(self) -> None:
         if self.safe_action not in SAFE_ACTIONS:

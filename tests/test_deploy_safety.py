@@ -178,6 +178,36 @@ def test_a_stale_observation_makes_the_runner_safe_and_fresh_ones_restart_the_se
     assert states_of(runner)[5:] == [SAFE] * 3 + [RAMP] * 2
 
 
+class ArrivalBackend(ClockBackend):
+    """ClockBackend whose readings also carry an arrival time, `lag_ns` before the read."""
+
+    def __init__(self, script, lag_ns):
+        super().__init__(script)
+        self.lag_ns = lag_ns
+
+    def read(self):
+        reading = super().read()
+        if reading is not None:
+            reading.arrived_ns = self.now - self.lag_ns
+        return reading
+
+
+@pytest.mark.parametrize("lag_ms, stale_tick", [
+    (8, 4),     # arrived 8 ms before it was read: the last one (read at 20 ms) is 28 ms old at tick 4
+    (None, 5),  # no arrival time: counted from the read, 30 ms old at tick 5
+    (-8, 5),    # an arrival after the read (a realtime-clock step): the read time bounds it
+])
+def test_the_watchdog_counts_from_the_observation_s_arrival_where_the_backend_has_it(policies, lag_ms, stale_tick):
+    obs = obs_with_joints([0.3, -0.1])
+    script = [obs] * 3 + [None] * 5
+    backend = ClockBackend(script) if lag_ms is None else ArrivalBackend(script, lag_ms * 1_000_000)
+    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=1),
+                    SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.02))
+    drive(runner, 8)
+    assert (stale_tick, "policy", "safe") in transitions(runner)
+    assert states_of(runner)[stale_tick - 1:stale_tick + 1] == [POLICY, SAFE]
+
+
 @pytest.mark.parametrize("mode, override, expected", [
     ("torque", "hold", "last"), ("position", "zero", "zero")])
 def test_safe_action_flag_overrides_what_the_safe_state_sends(policies, mode, override, expected):
@@ -388,6 +418,32 @@ def test_datagrams_from_another_address_and_unknown_sessions_are_counted_not_use
         backend.close()
     peer.thread.join(timeout=3)
     assert protocol.HELLO in peer.kinds[1:] and peer.kinds[-1] == protocol.BYE
+
+
+def test_an_observation_that_waited_in_the_socket_is_as_old_as_its_arrival_over_udp(policies):
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    if not backend.timestamps:
+        backend.close()
+        pytest.skip("no kernel receive timestamps (SO_TIMESTAMPNS) on this OS")
+    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=1),
+                    SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.0))
+    try:
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.1), session=5), peer.addr)
+        time.sleep(0.02)  # the datagram waits in the runner's socket for 20 ms or more
+        read_at = now_ns()
+        for i, wake in enumerate((read_at, read_at + 10_000_000)):
+            runner.log.tick[i] = i
+            runner._tick(i, wake)
+            runner.log.ticks += 1
+        # Tick 1 is 10 ms after the read but 30 ms or more after the arrival: past the 25 ms watchdog.
+        assert runner.log.fresh[0] and runner.log.obs_age_us[0] >= 20_000
+        assert transitions(runner)[-1] == (1, "policy", "safe")
+        assert runner.safety.counts["stale_observation"] == 1 and runner.repeats == 0
+    finally:
+        backend.close()
+        peer.thread.join(timeout=3)
+        peer.sock.close()
 
 
 # ---- flags, checked before anything starts -------------------------------------------------------------
