@@ -30,3 +30,37 @@ def load_baseline(path: Path) -> dict[str, Any]:
 
 def list_baselines(root: Path = BASELINE_DIR) -> list[Path]:
     return sorted(root.glob("*__*.json"))
+
+
+def estimated_train_s(base: dict[str, Any]) -> float | None:
+    """A rough duration of the baseline's regression test: its seeds times its budget at the steps/s the
+    SB3 side ran at when the baseline was made (the test trains ours, at our speed, on whatever machine
+    runs it); None when the file has no steps_per_s."""
+    rate = base.get("steps_per_s")
+    return None if not rate else len(base["seeds"]) * base["steps"] / rate
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def regression_table(paths: list[Path]) -> str:
+    """The README's table of the regression tier: one row per stored baseline with its seeds, budget, the
+    SB3 steps/s it recorded and the estimate above, then the tier's total."""
+    rows = ["| baseline (`tests/baselines/sb3/`) | config | seeds | steps per seed | SB3 steps/s (stored) "
+            "| estimate |", "|---|---|---|---:|---:|---:|"]
+    total, unknown = 0.0, 0
+    for path in paths:
+        base = load_baseline(path)
+        estimate = estimated_train_s(base)
+        rate = base.get("steps_per_s")
+        if estimate is None:
+            unknown += 1
+        else:
+            total += estimate
+        rows.append(f"| `{path.name}` | `{base['config']}` | {', '.join(map(str, base['seeds']))} "
+                    f"| {base['steps']:,} | {'not recorded' if not rate else f'{rate:.0f}'} "
+                    f"| {'unknown' if estimate is None else '~' + _duration(estimate)} |")
+    left_out = f" ({unknown} without a recorded steps/s left out)" if unknown else ""
+    rows.append(f"| all {len(paths)} | | | | | ~{_duration(total)}{left_out} |")
+    return "\n".join(rows)
