@@ -27,7 +27,7 @@ from deploy.metadata import check_compatible
 from deploy.policy import OnnxPolicy
 from deploy.realtime import RealtimeConfig, realtime
 from deploy.safety import Safety, SafetyConfig
-from deploy.states import PASSIVE, RAMP, SAFE, ActionMode, StartConfig, StateMachine
+from deploy.states import PASSIVE, POLICY, RAMP, SAFE, ActionMode, StartConfig, StateMachine
 from deploy.timing import Scheduler, TickLog, now_ns, percentiles
 
 OVERRUN_POLICIES = ("skip", "stop")
@@ -258,6 +258,8 @@ class Runner:
         """The command for a fresh, finite observation in the current state."""
         states, safety, mode = self.states, self.safety, self.mode
         before = states.state
+        if before == POLICY:  # the steady state: nothing to advance
+            return safety.filter(self._act(i, obs))
         progress = states.advance(int(self.log.tick[i]), wake)
         state = states.state
         if state == PASSIVE:
@@ -274,7 +276,7 @@ class Runner:
     def _tick(self, i: int, wake: int) -> None:
         safety, log, states = self.safety, self.log, self.states
         faults_before = safety.total
-        fresh = False
+        fresh = valid = False
         try:
             reading = self.backend.read()
         except RobotRefused as exc:
@@ -303,10 +305,13 @@ class Runner:
         elif not safety.finite(reading.obs):
             command = safety.safe("bad_observation")
         else:
-            self._last_obs_ns = observed_ns(reading)
+            valid = True
             command = self._fresh(i, wake, reading.obs)
             fresh = safety.total == faults_before
         sent = self._send(command)
+        # After the send: what only later ticks need stays out of the observation-to-command latency.
+        if valid:
+            self._last_obs_ns = observed_ns(reading)
         states.ticks[states.state] += 1
         log.state[i] = states.state
         log.fresh[i] = fresh

@@ -11,11 +11,14 @@ jump to the default pose).
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 
 import numpy as np
 
 SAFE_ACTIONS = ("auto", "zero", "hold")
+SMALL = 64
+"""Vectors up to this size are checked on Python floats (cheaper than numpy calls at robot sizes)."""
 FAULTS = ("bad_observation", "bad_action", "stale_observation", "read_error", "no_observation")
 
 
@@ -60,6 +63,8 @@ class Safety:
         session, or none at all, must never be sent)."""
         self._zero = self.last.copy()
         self._out = self.last.copy()
+        self._lows, self._highs = self.low.tolist(), self.high.tolist()
+        self._pack = struct.Struct(f"={self.low.size}f").pack_into
         self._step = (np.float32(self.config.max_rate * self.period_s)
                       if self.config.max_rate is not None else None)
         mode = self.config.safe_action
@@ -74,7 +79,7 @@ class Safety:
         np.isfinite(x).all() (2 vs 11 us per call measured on the loaded 2-core machine)."""
         if x.dtype == np.uint8:
             return True
-        if x.size <= 64:
+        if x.size <= SMALL:
             return math.isfinite(sum(x.tolist()))
         return math.isfinite(x.sum(dtype=np.float64))
 
@@ -83,7 +88,18 @@ class Safety:
         self.total += 1
 
     def filter(self, action: np.ndarray) -> np.ndarray | None:
-        """The command for a policy action: non-finite -> safe; else clamp and rate-limit."""
+        """The command for a policy action: non-finite -> safe; else clamp and rate-limit. The result is a
+        buffer of this object's that the next call overwrites."""
+        if self._step is None and action.size <= SMALL:
+            # A robot-sized command is checked and clamped on Python floats (C builtins, no numpy call) and
+            # written back with one struct call: in the loop, after the tick's system calls, each numpy call
+            # on a few values costs microseconds, far more than the same call in isolation (measured).
+            values = action.tolist()
+            if not math.isfinite(sum(values)):
+                return self.safe("bad_action")
+            self._pack(self.last, 0, *map(min, map(max, values, self._lows), self._highs))
+            self.has_last = True
+            return self.last
         if not self.finite(action):
             return self.safe("bad_action")
         out = self._out

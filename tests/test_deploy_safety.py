@@ -420,6 +420,39 @@ def test_datagrams_from_another_address_and_unknown_sessions_are_counted_not_use
     assert protocol.HELLO in peer.kinds[1:] and peer.kinds[-1] == protocol.BYE
 
 
+def test_a_datagram_dropped_after_the_newest_observation_leaves_that_observation_intact():
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    try:
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.25), session=5), peer.addr)
+        peer.sock.sendto(protocol.encode(protocol.OBS, 2, 0, np.full(8, 0.75), session=9), peer.addr)  # unknown
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.5), session=5), peer.addr)  # old seq
+        time.sleep(0.05)
+        np.testing.assert_array_equal(backend.read().obs, np.full(8, 0.25, np.float32))
+        assert backend.counts["unknown_session"] == 1 and backend.counts["out_of_order"] == 1
+    finally:
+        backend.close()
+        peer.thread.join(timeout=3)
+        peer.sock.close()
+
+
+def test_an_observation_read_before_a_restart_in_the_same_drain_is_not_the_new_robot_s():
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    try:
+        peer.sock.sendto(protocol.encode(protocol.OBS, 7, 0, np.full(8, 0.25), session=5), peer.addr)
+        peer.sock.sendto(_spec([8, 2, -1, -1, 1, 1], session=6), peer.addr)  # the robot restarted
+        time.sleep(0.05)
+        assert backend.read() is None and backend.session == 6 and backend.counts["restarts"] == 1
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.5), session=6), peer.addr)
+        time.sleep(0.05)
+        np.testing.assert_array_equal(backend.read().obs, np.full(8, 0.5, np.float32))
+    finally:
+        backend.close()
+        peer.thread.join(timeout=3)
+        peer.sock.close()
+
+
 def test_an_observation_that_waited_in_the_socket_is_as_old_as_its_arrival_over_udp(policies):
     peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
     backend = UdpBackend("127.0.0.1", peer.port)
