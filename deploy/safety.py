@@ -77,10 +77,10 @@ class Safety:
         """All values finite. A float64 sum is NaN or Inf exactly when one of the float32 values is (their
         sum cannot overflow it); for a robot-sized vector, summing its Python floats costs a fifth of
         np.isfinite(x).all() (2 vs 11 us per call measured on the loaded 2-core machine)."""
+        if x.size <= SMALL:  # integers sum to a finite number too: no dtype test on the loop's path
+            return math.isfinite(sum(x.tolist()))
         if x.dtype == np.uint8:
             return True
-        if x.size <= SMALL:
-            return math.isfinite(sum(x.tolist()))
         return math.isfinite(x.sum(dtype=np.float64))
 
     def count(self, fault: str) -> None:
