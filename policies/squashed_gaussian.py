@@ -67,13 +67,17 @@ class SquashedGaussianActor(nn.Module):
         """tanh(mu) of normalized observations `z`, with gradients: TD3's actor, SAC's deterministic head."""
         return torch.tanh(self.mu(_forward(self.latent_pi, z)))
 
+    def _mean_log_std(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # The heads through F.linear: nn.Module's call costs about as much as these small layers.
+        latent = _forward(self.latent_pi, z)
+        mean = F.linear(latent, self.mu.weight, self.mu.bias)
+        return mean, F.linear(latent, self.log_std.weight, self.log_std.bias).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
     def sample(self, z: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(action, log pi(action|s)) for normalized observations `z` and standard normal `noise` of the
         action's shape, reparametrized so gradients reach mu and log_std. The density is the Gaussian's
         in closed form from its noise, minus the tanh's log-Jacobian."""
-        latent = _forward(self.latent_pi, z)
-        mean = self.mu(latent)
-        log_std = self.log_std(latent).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        mean, log_std = self._mean_log_std(z)
         action = torch.tanh(mean + log_std.exp() * noise)
         log_prob = (noise.square() * -0.5 - log_std).sum(-1) - self.act_dim * HALF_LOG_2PI
         log_prob = log_prob - torch.log(1.0 - action.square() + SQUASH_EPS).sum(-1)
@@ -81,8 +85,10 @@ class SquashedGaussianActor(nn.Module):
 
     @torch.no_grad()
     def explore(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """A sampled [-1, 1] action for raw observations: what SAC collects with."""
-        return self.sample(self.normalizer(obs), noise)[0]
+        """A sampled [-1, 1] action for raw observations: what SAC collects with (sample()'s action,
+        without the log-density that acting does not use)."""
+        mean, log_std = self._mean_log_std(self.normalizer(obs))
+        return torch.tanh(mean + log_std.exp() * noise)
 
     @torch.no_grad()
     def deterministic(self, obs: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """SAC (and its TD3 option): truncated episodes bootstrap from their last state, a restored agent continues
-exactly as the original would have, a short run learns, and the exported tanh-mean actor equals torch's."""
+exactly as the original would have, a short run learns, and the exported tanh-mean actor equals torch's.
+The agent's Adam (the fused kernel called directly) steps and checkpoints exactly as torch.optim.Adam."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 import envs
-from robotrl.agents.sac import Agent
+from robotrl.agents.sac import Agent, FusedAdam
 from robotrl.config import EnvConfig, PolicyConfig, RunConfig, from_dict
 from robotrl.core.episodes import EpisodeStats
 from robotrl.hyper.sac import Hyper
@@ -186,3 +187,37 @@ def test_a_resumed_run_keeps_its_replay_and_counts_on(tmp_path):
     assert (second["env_steps"], second["gradient_updates"]) == (700, 600)
     assert torch.equal(second["replay"]["obs"][:400], first["replay"]["obs"])
     assert not torch.equal(second["generator"], first["generator"])
+
+
+def test_fused_adam_steps_and_checkpoints_exactly_as_torch_adam():
+    torch.manual_seed(0)
+    # The last layer gets no gradient on odd steps: a parameter without a gradient is skipped, as Adam does.
+    net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 3), torch.nn.Linear(3, 2))
+    twin = copy.deepcopy(net)
+    reference = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
+    ours = FusedAdam(twin.parameters(), 1e-2)
+
+    def steps(pairs, first: int, n: int) -> None:
+        for k in range(first, first + n):
+            x = torch.randn(16, 5, generator=torch.Generator().manual_seed(k))
+            for model, opt in pairs:
+                opt.zero_grad()
+                out = model(x) if k % 2 == 0 else model[:3](x)
+                out.square().mean().backward()
+                opt.step()
+
+    steps([(net, reference), (twin, ours)], 0, 5)
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+    state = ours.state_dict()
+    assert state["param_groups"] == reference.state_dict()["param_groups"]
+    # Either optimizer's checkpoint continues in the other one, and the runs stay equal.
+    restored_ref = torch.optim.Adam(net.parameters(), lr=1e-2, fused=True)
+    restored_ref.load_state_dict(copy.deepcopy(state))
+    restored_ours = FusedAdam(twin.parameters(), 1e-2)
+    restored_ours.load_state_dict(copy.deepcopy(reference.state_dict()))
+    steps([(net, restored_ref), (twin, restored_ours)], 5, 4)
+    for a, b in zip(net.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="float32"):
+        FusedAdam([torch.zeros(2, dtype=torch.float64, requires_grad=True)], 1e-3)
