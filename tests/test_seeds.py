@@ -110,6 +110,22 @@ def test_seeds_trains_each_seed_as_its_own_run_and_merges_the_table_across_invoc
     assert len(rows) == 2 and all("| pass |" in row for row in rows)
 
 
+def test_a_seed_trained_with_another_config_is_set_aside_and_trained_again(tiny_config, tmp_path, capsys):
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    run_seeds(config, [0], episodes=2, root=root, docs=docs)
+    old = (root / "tiny-0" / "eval.json").read_text()
+    # The shipped file changed (here through --set): the finished run measures the old config, so its row
+    # would describe a config nobody ships any more.
+    entry = run_seeds(config, [0], episodes=2, root=root, docs=docs, overrides=["policy.hidden=[8]"])
+    assert "trained with another config (policy.hidden)" in capsys.readouterr().out
+    stale = [p for p in root.iterdir() if p.name.startswith("tiny-0.stale-")]
+    assert len(stale) == 1 and (stale[0] / "eval.json").read_text() == old
+    assert (root / "tiny-0" / "eval.json").read_text() != old and entry["seeds"]["0"]["train_wall_s"] > 0
+    saved = (root / "tiny-0" / "config.yaml").read_text()
+    assert "- 8" in saved or "[8]" in saved
+
+
 def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):
     assert main(["seeds", tiny_config(), "--root", str(tmp_path / "r"), "--docs", str(tmp_path / "d")]) == 1
     assert "no target: key" in capsys.readouterr().err

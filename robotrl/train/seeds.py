@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from policies.checkpoint import atomic_write_bytes
-from robotrl.config import RunConfig, load_config
+from robotrl.config import RunConfig, load_config, resume_differences
 from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
 
 EVAL_SEED = 123_456
@@ -97,15 +98,39 @@ def finished(run_dir: Path, total_steps: int) -> bool:
     return path.is_file() and json.loads(path.read_text()).get("steps", 0) >= total_steps
 
 
+def set_aside(run_dir: Path, why: str) -> Path:
+    """Move a run folder out of the way (never delete a run): `<name>.<why>-<timestamp>`."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = run_dir.with_name(f"{run_dir.name}.{why}-{stamp}")
+    shutil.move(str(run_dir), str(target))
+    return target
+
+
+def stale_keys(cfg: RunConfig, run_dir: Path) -> list[str]:
+    """The keys where the config being checked differs from the one the seed's run was trained with
+    (besides its budget, device and target): such a run measures another config, so its row would lie."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return []
+    saved = yaml.safe_load(path.read_text())
+    return [key for key, _, _ in resume_differences(saved, cfg)]
+
+
 def train_seed(cfg: RunConfig, run_dir: Path, show_progress: bool) -> tuple[float, bool]:
-    """Train (or resume, or skip if finished) one seed's run; (wall seconds spent here, resumed)."""
+    """Train (or resume, or skip if finished) one seed's run; (wall seconds spent here, resumed).
+
+    A run trained with another config (the shipped file changed since) is set aside and trained anew."""
+    changed = stale_keys(cfg, run_dir)
+    if changed:
+        moved = set_aside(run_dir, "stale")
+        print(f"{run_dir}: trained with another config ({', '.join(changed[:6])}); set aside as {moved.name}",
+              flush=True)
     if finished(run_dir, cfg.train.total_steps):
         return 0.0, False
     resume = (run_dir / "checkpoints" / "latest.pt").is_file()
     if run_dir.exists() and not resume:
         # Killed before its first checkpoint: nothing to continue; set it aside rather than delete it.
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        shutil.move(str(run_dir), str(run_dir.with_name(f"{run_dir.name}.unfinished-{stamp}")))
+        set_aside(run_dir, "unfinished")
     start = time.perf_counter()
     Trainer(cfg, run_dir, resume=resume, show_progress=show_progress).run()
     return time.perf_counter() - start, resume
