@@ -79,8 +79,8 @@ class FusedAdam(torch.optim.Adam):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            if group["amsgrad"] or group["capturable"] or group["differentiable"] or \
-                    group["decoupled_weight_decay"] or isinstance(group["lr"], torch.Tensor):
+            if group["amsgrad"] or group.get("capturable") or group.get("differentiable") or \
+                    group.get("decoupled_weight_decay") or isinstance(group["lr"], torch.Tensor):
                 raise ValueError("FusedAdam: amsgrad, capturable, differentiable, decoupled weight decay and "
                                  "a tensor learning rate are not supported")
             params = [p for p in group["params"] if p.grad is not None]
@@ -114,8 +114,14 @@ def _adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
     # The fused kernel steps every parameter in one call: the unfused CPU loop took 1.8 ms per critic
     # step here, more than the critics' forward and backward (SB3 uses the unfused one). FusedAdam calls
     # it without torch's per-step Python.
-    if device.type in ("cpu", "cuda"):
-        return FusedAdam(params, lr)
+    # torch.optim.Adam's fused kernel is private API: a torch without it (or without its CPU version,
+    # older than 2.4) gets the public optimizer, the same update a little slower.
+    params = list(params)
+    if device.type in ("cpu", "cuda") and hasattr(torch, "_fused_adam_"):
+        try:
+            return FusedAdam(params, lr)
+        except RuntimeError:
+            pass
     return torch.optim.Adam(params, lr=lr)
 
 
