@@ -1,5 +1,7 @@
 """Locomotion-v0 over a robot description: observation layout, commands, falls, terrain and pushes."""
 
+import re
+
 import mujoco
 import numpy as np
 import pytest
@@ -7,6 +9,7 @@ from envcheck import check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.robots.terrain import Terrain
+from robotrl.config import load_config
 
 ID = "robotrl/Locomotion-v0"
 TINY = {"robot": "tiny_quad"}
@@ -101,11 +104,74 @@ def test_torque_mode_applies_effort_times_action_cut_by_the_motor_speed_envelope
 
 
 @pytest.mark.parametrize("extra", [{}, {"push_velocity": 0.5, "push_interval": [0.2, 0.4]},
-                                   {"terrain": {"type": "rough", "roughness": 0.03, "size": 8.0}}])
+                                   {"terrain": {"type": "rough", "roughness": 0.03, "size": 8.0}},
+                                   {"gait": {"period": 0.5, "offsets": [0.0, 0.5, 0.5, 0.0]},
+                                    "weights": {"gait_contact": 0.5}}])
 def test_batched_env_matches_sync_vector_env_step_by_step(extra):
     for ours, ref in lockstep(ID, 3, 4, 170, uniform_actions(8), obs_atol=1e-5, reward_atol=1e-7,
                               max_episode_steps=80, **TINY, **extra):
         np.testing.assert_array_equal(ours[2] | ours[3], ref[2] | ref[3])
+
+
+TROT = {"period": 0.5, "offsets": [0.0, 0.5, 0.5, 0.0]}
+
+
+def test_the_gait_clock_is_appended_to_the_observation_and_advances_with_the_control_period():
+    env = envs.make(ID, **TINY, gait=TROT)
+    obs, _ = env.reset(seed=0)
+    task = env.unwrapped.task
+    assert task.obs_fields[-1] == ("gait_clock", 2) and obs.shape == (38,)
+    info = task.describe()
+    assert info["obs_units"][-1][0] == "gait_clock"
+    assert info["robot"]["env_kwargs"]["gait"] == {**TROT, "swing": 0.5}  # what deploy rebuilds the env with
+    task.phase[0] = 0.25
+    np.testing.assert_allclose(task.observe()[0, 36:], [1.0, 0.0], atol=1e-6)  # sin, cos of pi / 2
+    obs, *_ = env.step(np.zeros(8, np.float32))
+    assert task.phase[0] == pytest.approx(0.25 + 0.02 / 0.5)  # one 50 Hz step of a 0.5 s cycle
+    angle = 2 * np.pi * task.phase[0]
+    np.testing.assert_allclose(obs[36:], [np.sin(angle), np.cos(angle)], atol=1e-6)
+    phases = [envs.make(ID, **TINY, gait=TROT).reset(seed=s)[0][36:] for s in (1, 1, 2)]
+    np.testing.assert_array_equal(phases[0], phases[1])  # a seeded random start
+    assert not np.allclose(phases[0], phases[2])
+    env.close()
+
+
+def test_the_gait_reward_scores_each_feet_contact_against_the_schedule():
+    # All four feet swing in the first half of the cycle and stand in the second: a robot standing on
+    # its four feet mismatches every foot in the first half (-1) and matches every foot in the second (+1).
+    gait = {"period": 1.0, "offsets": [0.0] * 4, "swing": 0.5}
+    env = envs.make(ID, **TINY, gait=gait, weights={"gait_contact": 1.0}, stand_still=1.0)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    for _ in range(20):  # settle onto the feet
+        env.step(np.zeros(8, np.float32))
+    contact = task.sensordata[0, task.foot_sensors] > 1.0
+    assert contact.all()
+    task.phase[0] = 0.1
+    env.step(np.zeros(8, np.float32))
+    assert task.terms["gait_contact"][0] == -1.0
+    task.phase[0] = 0.6
+    env.step(np.zeros(8, np.float32))
+    assert task.terms["gait_contact"][0] == 1.0
+    # The trot keeps two feet in the air at every phase: standing scores 0.
+    trot = envs.make(ID, **TINY, gait=TROT)
+    trot.reset(seed=0)
+    for step in range(40):
+        trot.step(np.zeros(8, np.float32))
+        assert step < 20 or trot.unwrapped.task.terms["gait_contact"][0] == 0.0
+    env.close()
+    trot.close()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"gait": {"period": 0.5, "offsets": [0.0, 0.5]}}, "gait.offsets: expected 4 phases"),
+    ({"gait": {"period": 0.0, "offsets": [0.0] * 4}}, "expected period > 0"),
+    ({"gait": {"offsets": [0.0] * 4}}, "Locomotion gait: expected {period"),
+    ({"weights": {"gait_contact": 1.0}}, "weights.gait_contact: needs a `gait`"),
+])
+def test_a_wrong_gait_names_the_key(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        envs.make(ID, **TINY, **kwargs)
 
 
 def test_pushes_change_the_base_velocity_the_same_way_for_the_same_seed():
@@ -167,4 +233,17 @@ def test_the_curriculum_moves_a_robot_up_after_walking_and_down_after_a_fall():
     env._reset_ids(np.arange(2))
     np.testing.assert_array_equal(task.terrain.level, [2, 0])
     assert task.spawn_xy[0, 0] == pytest.approx(-4.0 + 2.0 * 2.5)  # the middle of band 2
+    env.close()
+
+
+def test_the_shipped_flat_config_trains_with_a_trot_clock():
+    kwargs = load_config("launch/legged_flat_ppo.yaml").env.kwargs
+    env = envs.make(ID, **kwargs)
+    task = env.unwrapped.task
+    assert task.obs_fields[-1] == ("gait_clock", 2) and task.weights["gait_contact"] > 0
+    feet = task.robot.legged.feet
+    offset = dict(zip(feet, task.gait.offsets, strict=True))
+    # A trot: each diagonal pair in phase, the two pairs half a cycle apart.
+    assert offset["FR_foot"] == offset["RL_foot"] and offset["FL_foot"] == offset["RR_foot"]
+    assert abs(offset["FR_foot"] - offset["FL_foot"]) == 0.5
     env.close()
