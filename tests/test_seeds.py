@@ -95,14 +95,15 @@ def test_seeds_trains_each_seed_as_its_own_run_and_merges_the_table_across_invoc
     first = entry["seeds"]["1"]
     assert first["steps"] == 1024 and first["episodes"] == 2 and first["train_wall_s"] > 0 and first["cpu"]
 
-    # More steps for seed 1: its run resumes from its checkpoint; seed 0 stays in the table as it was.
-    entry = run_seeds(config, [1], episodes=2, root=root, docs=docs, overrides=["train.total_steps=2048"])
-    assert entry["seeds"]["1"]["resumed"] is True and entry["seeds"]["1"]["steps"] == 2048
+    # A killed seed resumes from its checkpoint; seed 0 stays in the table as it was.
+    (root / "tiny-1" / "eval.json").unlink()
+    entry = run_seeds(config, [1], episodes=2, root=root, docs=docs)
+    assert entry["seeds"]["1"]["resumed"] is True and entry["seeds"]["1"]["steps"] == 1024
     assert entry["seeds"]["0"] == json.loads((docs / "seeds.json").read_text())["configs"][config]["seeds"]["0"]
     assert entry["measured_seeds"] == 2
 
     # A finished seed is evaluated again, not retrained: it keeps the wall time of the run that trained it.
-    again = run_seeds(config, [1], episodes=2, root=root, docs=docs, overrides=["train.total_steps=2048"])
+    again = run_seeds(config, [1], episodes=2, root=root, docs=docs)
     assert again["seeds"]["1"]["train_wall_s"] == entry["seeds"]["1"]["train_wall_s"]
     table = (docs / "seeds.md").read_text()
     assert f"## {config}" in table and "met on **2 of 2** seeds" in table
@@ -116,7 +117,7 @@ def test_a_seed_trained_with_another_config_is_set_aside_and_trained_again(tiny_
     run_seeds(config, [0], episodes=2, root=root, docs=docs)
     old = (root / "tiny-0" / "eval.json").read_text()
     # The shipped file changed (here through --set): the finished run measures the old config, so its row
-    # would describe a config nobody ships any more.
+    # would describe a config nobody ships any more. A raised budget too: schedules run over the budget.
     entry = run_seeds(config, [0], episodes=2, root=root, docs=docs, overrides=["policy.hidden=[8]"])
     assert "trained with another config (policy.hidden)" in capsys.readouterr().out
     stale = [p for p in root.iterdir() if p.name.startswith("tiny-0.stale-")]
@@ -124,6 +125,10 @@ def test_a_seed_trained_with_another_config_is_set_aside_and_trained_again(tiny_
     assert (root / "tiny-0" / "eval.json").read_text() != old and entry["seeds"]["0"]["train_wall_s"] > 0
     saved = (root / "tiny-0" / "config.yaml").read_text()
     assert "- 8" in saved or "[8]" in saved
+
+    run_seeds(config, [0], episodes=2, root=root, docs=docs, overrides=["policy.hidden=[8]", "train.total_steps=2048"])
+    assert "trained with another config (train.total_steps)" in capsys.readouterr().out
+    assert json.loads((root / "tiny-0" / "eval.json").read_text())["steps"] == 2048
 
 
 def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):

@@ -108,12 +108,17 @@ def set_aside(run_dir: Path, why: str) -> Path:
 
 def stale_keys(cfg: RunConfig, run_dir: Path) -> list[str]:
     """The keys where the config being checked differs from the one the seed's run was trained with
-    (besides its budget, device and target): such a run measures another config, so its row would lie."""
+    (besides its device and target): such a run measures another config, so its row would lie."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         return []
     saved = yaml.safe_load(path.read_text())
-    return [key for key, _, _ in resume_differences(saved, cfg)]
+    keys = [key for key, _, _ in resume_differences(saved, cfg)]
+    # `train --resume` may raise a budget; a seed's row may not: exploration and learning-rate schedules
+    # run over the budget, so a run stretched to it is not the config trained from scratch.
+    if saved.get("train", {}).get("total_steps") != cfg.train.total_steps:
+        keys.append("train.total_steps")
+    return keys
 
 
 def train_seed(cfg: RunConfig, run_dir: Path, show_progress: bool) -> tuple[float, bool]:
