@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from robotrl.cli import main
 from robotrl.config import ConfigError, TargetConfig, from_dict, load_config
-from robotrl.train.seeds import parse_seeds, run_seeds
+from robotrl.train.seeds import SeedRow, parse_seeds, record, run_seeds
 
 # The goals the issues set for the shipped configs (issue 2: PPO; 3: robot suite; 4: A2C; 5: value-based;
 # 8: MAPPO; 20: the realistic robots). A target may only get stricter: loosening one here and in the
@@ -129,6 +130,19 @@ def test_a_seed_trained_with_another_config_is_set_aside_and_trained_again(tiny_
     run_seeds(config, [0], episodes=2, root=root, docs=docs, overrides=["policy.hidden=[8]", "train.total_steps=2048"])
     assert "trained with another config (train.total_steps)" in capsys.readouterr().out
     assert json.loads((root / "tiny-0" / "eval.json").read_text())["steps"] == 2048
+
+
+def test_rows_of_an_older_budget_stay_in_the_table_but_are_not_counted(tiny_config, tmp_path):
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    docs = tmp_path / "docs"
+    cfg = load_config(config)
+    row = SeedRow(0, "runs/tiny-0", cfg.train.total_steps, 1.0, False, 1.0, 2, 0.0, None, 0.0, True, "cpu", "today")
+    assert record(docs, config, cfg, [row], "", [])["met"] == 1
+    raised = load_config(config, [f"train.total_steps={2 * cfg.train.total_steps}"])
+    entry = record(docs, config, raised, [dataclasses.replace(row, seed=1, steps=2 * cfg.train.total_steps)], "", [])
+    assert (entry["met"], entry["measured_seeds"]) == (1, 1)
+    table = (docs / "seeds.md").read_text()
+    assert "| 0 | 1,024 |" in table and "pass (older budget, not counted)" in table and "| 1 | 2,048 |" in table
 
 
 def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):

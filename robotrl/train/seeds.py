@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import fcntl
 import json
 import platform
 import shutil
@@ -191,6 +192,16 @@ def _load(docs: Path) -> dict[str, Any]:
 def record(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command: str,
            overrides: list[str]) -> dict[str, Any]:
     """Merge `rows` into the record (a seed measured again replaces its old row) and redraw the table."""
+    docs.mkdir(parents=True, exist_ok=True)
+    # Two invocations (two configs, or two sessions' terminals) may finish a seed at the same moment: the
+    # read-merge-write holds a lock so neither drops the other's row.
+    with open(docs / f"{RECORD}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _merge(docs, config, cfg, rows, command, overrides)
+
+
+def _merge(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command: str,
+           overrides: list[str]) -> dict[str, Any]:
     data = _load(docs)
     entry = data["configs"].setdefault(config, {"seeds": {}})
     target = dataclasses.asdict(cfg.target) if cfg.target else None
@@ -198,9 +209,9 @@ def record(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command
     for row in rows:
         entry["seeds"][str(row.seed)] = {**dataclasses.asdict(row), "command": command}
     entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
-    met = [s["target_met"] for s in entry["seeds"].values()]
+    # Rows trained at another budget (the file's total_steps changed since) stay visible but are not counted.
+    met = [s["target_met"] for s in entry["seeds"].values() if s["steps"] >= cfg.train.total_steps]
     entry["met"], entry["measured_seeds"] = sum(m is True for m in met), len(met)
-    docs.mkdir(parents=True, exist_ok=True)
     # Atomic: the record merges seeds measured across sessions, and a killed write must not lose them.
     atomic_write_bytes(docs / RECORD, (json.dumps(data, indent=2) + "\n").encode())
     atomic_write_bytes(docs / TABLE, markdown(data).encode())
@@ -227,13 +238,16 @@ def markdown(data: dict[str, Any]) -> str:
                   f"Target `{target['metric']} {target['op']} {target['value']:g}`, {entry['total_steps']:,} steps"
                   + (f", overrides {entry['overrides']}" if entry["overrides"] else "")
                   + f": met on **{entry['met']} of {entry['measured_seeds']}** seeds measured ({verdict}).", "",
-                  "| seed | target metric | pass | return | success | episodes | train wall s | CPU | date |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| seed | steps | target metric | pass | return | success | episodes | train wall s | CPU | date |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for seed, s in entry["seeds"].items():
             passed = "-" if s["target_met"] is None else "pass" if s["target_met"] else "**fail**"
+            if s["steps"] < entry["total_steps"]:
+                passed += " (older budget, not counted)"
             wall = f"{s['train_wall_s']:.0f}" + (" (resumed)" if s["resumed"] else "")
-            lines.append(f"| {seed} | {_fmt(s['measured'], 3)} | {passed} | {_fmt(s['return_mean'])} | "
-                         f"{_fmt(s['success_rate'])} | {s['episodes']} | {wall} | {s['cpu']} | {s['date']} |")
+            lines.append(f"| {seed} | {s['steps']:,} | {_fmt(s['measured'], 3)} | {passed} | "
+                         f"{_fmt(s['return_mean'])} | {_fmt(s['success_rate'])} | {s['episodes']} | {wall} | "
+                         f"{s['cpu']} | {s['date']} |")
         commands = sorted({s["command"] for s in entry["seeds"].values() if s["command"]})
         lines += [""] + [f"`{c}`" for c in commands] + [""]
     return "\n".join(lines)
