@@ -17,7 +17,8 @@ CONFIG = "launch/cartpole_dqn.yaml"
 def cartpole_run(tmp_path_factory):
     """A CartPole DQN run (forces binned to full left / full right) and its ONNX export."""
     root = tmp_path_factory.mktemp("eval_set")
-    cfg = load_config(CONFIG, ["train.total_steps=400", "train.eval_every=0", "train.final_eval_episodes=2",
+    cfg = load_config(CONFIG, ["train.total_steps=400", "train.eval_every=0", "train.keep_best=false",
+                               "train.final_eval_episodes=2",
                                "train.checkpoint_every=400", "dqn.learning_starts=200",
                                "dqn.steps_per_iteration=200"])
     Trainer(cfg, root / "run", show_progress=False).run()

@@ -18,7 +18,8 @@ AFTER_END = 1000.0
 def _short_run(config, run, total_steps, checkpoint_every, learning_starts):
     """A shipped DQN config trained for `total_steps` into `run` (200-step iterations, no periodic evaluation,
     two final episodes); returns its config."""
-    cfg = load_config(config, [f"train.total_steps={total_steps}", "train.eval_every=0", "train.final_eval_episodes=2",
+    cfg = load_config(config, [f"train.total_steps={total_steps}", "train.eval_every=0", "train.keep_best=false",
+                               "train.final_eval_episodes=2",
                                f"train.checkpoint_every={checkpoint_every}", f"dqn.learning_starts={learning_starts}",
                                "dqn.steps_per_iteration=200"])
     Trainer(cfg, run, show_progress=False).run()
