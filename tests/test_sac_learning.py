@@ -4,17 +4,13 @@
 import json
 
 import torch
+from test_sac import PENDULUM
 
 from robotrl.config import from_dict
 from robotrl.train.trainer import Trainer
 
-CONFIG = {
-    "algo": "sac", "seed": 0,
-    "env": {"id": "InvertedPendulum-v5", "num_envs": 1},
-    "policy": {"hidden": [32, 32], "activation": "relu", "normalize_obs": False},
-    "train": {"total_steps": 1200, "eval_every": 0, "final_eval_episodes": 5, "checkpoint_every": 1200},
-    "sac": {"learning_starts": 300, "batch_size": 32, "learning_rate": 0.001, "steps_per_iteration": 600},
-}
+# test_sac.py's InvertedPendulum run (the export test trains it), cut to 1,200 steps.
+CONFIG = {**PENDULUM, "train": {**PENDULUM["train"], "total_steps": 1200, "checkpoint_every": 1200}}
 
 # The learning assertion below: the final evaluation's mean return (5 episodes; return = steps balanced)
 # above LEARNED_RETURN after 1,200 env steps (900 gradient steps). Measured with this config on seeds 0-7
