@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -111,8 +112,17 @@ class OnnxPolicy:
                                   shape=self._action.shape, buffer_ptr=self._action.ctypes.data)
         # Chosen once: the per-call path has no provider test. No RunOptions argument: passing one costs
         # ~25 µs per call in onnxruntime 1.32 (measured).
-        self._run = (partial(self.session.run_with_iobinding, self._binding) if provider == "cpu"
-                     else self._run_copy)
+        self._run = self._bound_run() if provider == "cpu" else self._run_copy
+
+    def _bound_run(self) -> Callable[[], object]:
+        """The session's compiled run_with_iobinding bound to this policy's binding. The Python wrapper
+        (InferenceSession.run_with_iobinding) checks the binding's session and asks the session about WebGPU
+        graph capture on every call, which the loop pays for each tick; its own check is done here once.
+        An onnxruntime without these attributes gets the public call."""
+        compiled, bound = getattr(self.session, "_sess", None), getattr(self._binding, "_iobinding", None)
+        if compiled is None or bound is None or getattr(self._binding, "_session", None) is not compiled:
+            return partial(self.session.run_with_iobinding, self._binding)
+        return partial(compiled.run_with_iobinding, bound, None)
 
     def _run_copy(self) -> None:
         self._action[:] = self.session.run([self.spec.output_name], {self.spec.input_name: self._obs})[0]

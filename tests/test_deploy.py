@@ -182,6 +182,29 @@ def test_no_observation_yet_gives_the_safe_action(onnx_policy):
 
 # ---- policy file and robot checks -----------------------------------------------------------------------
 
+class _PublicSession:
+    """An InferenceSession seen through its public methods only (an onnxruntime without `_sess`)."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def run_with_iobinding(self, binding, run_options=None):
+        return self._session.run_with_iobinding(binding, run_options)
+
+
+def test_act_through_the_bound_compiled_call_matches_session_run_and_falls_back_to_the_public_call(onnx_policy):
+    policy = OnnxPolicy(onnx_policy)
+    rng = np.random.default_rng(1)
+    observations = rng.standard_normal((20, policy.spec.obs_dim)).astype(np.float32)
+    expected = policy.session.run([policy.spec.output_name], {policy.spec.input_name: observations})[0]
+    for obs, want in zip(observations, expected, strict=True):
+        np.testing.assert_allclose(policy.act(obs), want, atol=1e-6)
+    policy.session = _PublicSession(policy.session)
+    policy._run = policy._bound_run()
+    for obs, want in zip(observations[::-1], expected[::-1], strict=True):
+        np.testing.assert_allclose(policy.act(obs), want, atol=1e-6)
+
+
 def test_a_truncated_onnx_file_is_refused_with_a_clear_error(onnx_policy, tmp_path):
     bad = tmp_path / "cut.onnx"
     bad.write_bytes(onnx_policy.read_bytes()[:500])
