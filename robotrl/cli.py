@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,10 @@ def cmd_robot(args: argparse.Namespace) -> None:
         # MuJoCo picks its OpenGL once, at import: a window for the viewer, EGL/OSMesa for videos.
         from robotrl.tools import gl
 
-        gl.use_offscreen() if args.video else gl.use_window()
+        if args.video:
+            gl.use_offscreen()
+        else:
+            gl.use_window(("the robot", f"robotrl robot show {args.file} --video FILE.mp4"))
     _require_train_stack()
     from robotrl.tools import robot
 
@@ -376,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("robotrl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (`robotrl ... | head`): not an error of ours. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again, and exit as SIGPIPE would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         if args.debug:
             raise

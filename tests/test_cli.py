@@ -1,6 +1,7 @@
 """The CLI's contract: listing, one-line errors, and a clear message without the training stack."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -48,3 +49,23 @@ def test_eval_of_a_missing_run_is_one_line(tmp_path):
     proc = run("eval", str(tmp_path / "norun"))
     assert proc.returncode == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and "checkpoint not found" in proc.stderr
+
+
+def test_output_into_a_closed_pipe_is_not_an_error():
+    # `robotrl ... | head`: the reader is gone before the command prints. Was `error: [Errno 32] Broken pipe`.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "robot", "check", "go12"], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert "Broken pipe" not in proc.stderr and "error" not in proc.stderr, proc.stderr
+
+
+def test_robot_show_without_a_display_suggests_its_own_video_command():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = run("robot", "show", "go12", env=env, timeout=120)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0], proc.stderr
+    assert "`robotrl robot show go12 --video FILE.mp4`" in lines[0], proc.stderr

@@ -37,27 +37,30 @@ def use_offscreen() -> str:
     return chosen
 
 
-NO_DISPLAY = ("no display for the viewer ({why}): record the episodes instead with "
-              "`robotrl eval RUN --video FILE.mp4`")
+NO_DISPLAY = "no display for the viewer ({why}): record {what} instead with `{command}`"
+EVAL_VIDEO = ("the episodes", "robotrl eval RUN --video FILE.mp4")
 
 
 class NoDisplayError(RuntimeError):
     """The viewer cannot open a window here."""
 
 
-def check_display() -> None:
-    """Raise NoDisplayError (one line that suggests --video) when no window can be opened."""
+def check_display(video_hint: tuple[str, str] = EVAL_VIDEO) -> None:
+    """Raise NoDisplayError (one line that suggests the caller's --video command: what it records, the
+    command) when no window can be opened."""
+    what, command = video_hint
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise NoDisplayError(NO_DISPLAY.format(why="DISPLAY is not set"))
+        raise NoDisplayError(NO_DISPLAY.format(why="DISPLAY is not set", what=what, command=command))
     import glfw
 
     # Checked here because a failed init inside the viewer's thread would leave launch_passive waiting.
     if not glfw.init():
-        raise NoDisplayError(NO_DISPLAY.format(why=f"cannot connect to {os.environ.get('DISPLAY', 'the display')}"))
+        raise NoDisplayError(NO_DISPLAY.format(why=f"cannot connect to {os.environ.get('DISPLAY', 'the display')}",
+                                                 what=what, command=command))
 
 
-def use_window() -> None:
+def use_window(video_hint: tuple[str, str] = EVAL_VIDEO) -> None:
     """Check for a display, then set MUJOCO_GL for the viewer's window (GLFW), overriding an offscreen
     choice such as ./dev's egl."""
-    check_display()
+    check_display(video_hint)
     os.environ["MUJOCO_GL"] = "glfw"
