@@ -71,7 +71,8 @@ def add_realtime_arguments(p: argparse.ArgumentParser, default_priority: int | N
                    help="do not hold /dev/cpu_dma_latency at 0 under --rt-priority")
     p.add_argument("--keep-gc", action="store_true", help="leave garbage collection on during the loop")
     p.add_argument("--no-prewarm", action="store_true",
-                   help="do not run the policy once on its last input after each sleep (cache warm-up)")
+                   help="do not run the policy once on its last input (and the tick's checks, without "
+                   "sending) after each sleep (cache warm-up)")
 
 
 def realtime_config(args: argparse.Namespace) -> RealtimeConfig:

@@ -137,6 +137,16 @@ class OnnxPolicy:
         self._run()
         return self._action_row
 
+    @property
+    def last_input(self) -> np.ndarray:
+        """The observation of the last call, flat (a view the next call overwrites)."""
+        return self._flat
+
+    @property
+    def last_action(self) -> np.ndarray:
+        """The action of the last call (a view the next call overwrites)."""
+        return self._action_row
+
     def warm(self) -> None:
         """Run the last input again and discard the result (the next `act` overwrites it): brings the
         session's code and weights back into the caches before a deadline."""

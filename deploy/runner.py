@@ -46,7 +46,8 @@ class LoopConfig:
     rt_priority: int | None = None
     """SCHED_FIFO priority of the loop (Linux; None: the default time-sharing scheduler)."""
     prewarm: bool = True
-    """Run the policy once on its last input after each sleep, before the spin (see Scheduler.warm)."""
+    """After each sleep, before the spin: the policy once on its last input and the tick's checks, clamp and
+    packing without sending (Runner.warm, Scheduler.warm)."""
     realtime: RealtimeConfig | None = field(default=None)
     """The other real-time habits (CPU, locked memory, GC, wake-up latency); None: the defaults for
     `rt_priority`."""
@@ -216,6 +217,7 @@ class Runner:
         self.flag = StopFlag()
         self._watchdog_ns = round(self.safety.config.watchdog_s * 1e9)
         self._last_obs_ns: int | None = None
+        self._backend_warm = getattr(backend, "warm", None)
         self._sessions = hasattr(backend, "session")
         self._session = getattr(backend, "session", None)
         self._ramp_from = np.zeros(policy.spec.act_dim, dtype=np.float32)
@@ -223,6 +225,16 @@ class Runner:
         self.realtime: dict[str, Any] = {}
         self.write_errors = 0
         self.repeats = 0
+
+    def warm(self) -> None:
+        """After each sleep (LoopConfig.prewarm): the policy on its last input, then the safety checks and
+        clamp on that input and action without changing state, so the tick's own code is in the caches
+        again when the observation comes."""
+        policy = self.policy
+        policy.warm()
+        self.safety.warm(policy.last_input, policy.last_action)
+        if self._backend_warm is not None:
+            self._backend_warm(self.safety.last)
 
     def _send(self, command: np.ndarray | None) -> int:
         if command is not None:
@@ -330,7 +342,7 @@ class Runner:
         overruns = skipped = 0
         try:
             overruns, skipped = run_schedule(self.loop, self._tick, self.log, self.flag, self.realtime,
-                                             warm=self.policy.warm)
+                                             warm=self.warm)
         finally:
             reason = self.flag.reason or "end of run"
             if self.states.state != SAFE:

@@ -63,6 +63,7 @@ class Safety:
         session, or none at all, must never be sent)."""
         self._zero = self.last.copy()
         self._out = self.last.copy()
+        self._scratch = self.last.copy()
         self._lows, self._highs = self.low.tolist(), self.high.tolist()
         self._pack = struct.Struct(f"={self.low.size}f").pack_into
         self._step = (np.float32(self.config.max_rate * self.period_s)
@@ -108,6 +109,17 @@ class Safety:
         if self._step is not None:
             np.clip(out, self.last - self._step, self.last + self._step, out=out)
         return self._keep(out)
+
+    def warm(self, obs: np.ndarray, action: np.ndarray) -> None:
+        """The checks and the clamp of a tick on `obs` and `action`, into a scratch buffer, changing no state
+        and counting nothing: run after the loop's sleep, it brings their code back into the caches before the
+        observation comes (measured over loopback UDP after a 0.6 ms sleep: the finite check and the filter of
+        the tick 4-5 us faster at p10/p50)."""
+        self.finite(obs)
+        if action.size <= SMALL:
+            values = action.tolist()
+            if math.isfinite(sum(values)):
+                self._pack(self._scratch, 0, *map(min, map(max, values, self._lows), self._highs))
 
     def clamp(self, command: np.ndarray) -> np.ndarray:
         """A command the runner computed itself (passive pose, zero torque): bounds, no rate limit."""

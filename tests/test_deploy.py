@@ -319,6 +319,32 @@ class FaultyPeer:
         self.sock.close()
 
 
+def test_the_warm_up_after_each_sleep_changes_no_state_and_sends_nothing(onnx_policy):
+    peer = FaultyPeer()
+    backend = UdpBackend("127.0.0.1", peer.port)
+    runner = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=1),
+                    SafetyConfig(safe_action="zero", watchdog_s=1.0), NO_START)
+    try:
+        safety = runner.safety
+        command = safety.filter(np.array([0.25, -3.0], np.float32)).copy()
+        runner.policy.act(np.full(8, np.nan, np.float32))  # the warm-up reruns a NaN input and action
+        runner.warm()
+        runner.policy.act(np.full(8, 0.5, np.float32))
+        runner.warm()
+        np.testing.assert_array_equal(safety.last, command)
+        assert safety.has_last and safety.total == 0 and not any(safety.counts.values())
+        assert backend.counts["sent"] == 0
+        peer.sock.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            peer.sock.recvfrom(2048)
+        backend.write(safety.last)
+        packet = protocol.decode(peer.sock.recvfrom(2048)[0], protocol.ACTION, 2)
+        np.testing.assert_array_equal(packet.values, command)
+    finally:
+        backend.close()
+        peer.close()
+
+
 def test_wrong_size_and_out_of_order_datagrams_are_dropped_and_counted():
     peer = FaultyPeer()
     backend = UdpBackend("127.0.0.1", peer.port)
