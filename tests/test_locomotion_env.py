@@ -9,7 +9,10 @@ from envcheck import check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.robots.terrain import Terrain
+from envs.tasks.locomotion import direction_progress
 from robotrl.config import load_config
+from robotrl.tools.playback import format_playback
+from robotrl.train.evaluate import evaluate
 
 ID = "robotrl/Locomotion-v0"
 TINY = {"robot": "tiny_quad"}
@@ -163,6 +166,32 @@ def test_the_gait_reward_scores_each_feet_contact_against_the_schedule():
     trot.close()
 
 
+def test_direction_progress_is_the_velocity_along_the_command_over_its_speed():
+    command = np.array([[-1.0, 0.0], [-1.0, 0.0], [0.0, 0.5], [0.6, 0.8], [0.6, 0.8], [0.05, 0.0], [1.0, 0.0]])
+    velocity = np.array([[-0.2, 0.3], [0.5, 0.0], [0.1, 0.25], [0.3, 0.4], [3.0, 4.0], [0.05, 0.0], [-2.0, 0.0]])
+    # -0.2 m/s against -1: 0.2 of the way; 0.5 forward against -1: -0.5; 0.25 of 0.5 sideways: 0.5;
+    # half of (0.6, 0.8); five times it, cut to 1; a command under 0.1 m/s scores 0; -2 against 1 cut to -1.
+    np.testing.assert_allclose(direction_progress(command, velocity), [0.2, -0.5, 0.5, 0.5, 1.0, 0.0, -1.0])
+
+
+def test_the_direction_term_is_off_by_default_and_joins_the_reward_with_its_weight():
+    rewards = []
+    for weights in ({}, {"tracking_direction": 2.0}):
+        env = envs.make(ID, **TINY, command_vx=-0.5, command_vy=0.0, command_yaw=0.0, stand_still=0.0,
+                        only_positive_rewards=False, weights=weights)
+        env.reset(seed=3)
+        task = env.unwrapped.task
+        env.step(np.zeros(8, np.float32))
+        task.sim.qpos[0, 3:7] = (1.0, 0.0, 0.0, 0.0)  # the base level, facing world x,
+        task.sim.qvel[0, :3] = (-0.25, 0.0, 0.0)  # moving back at 0.25 m/s
+        result = task.evaluate(np.zeros((1, 8)))
+        assert task.terms["tracking_direction"][0] == pytest.approx(0.5, abs=1e-6)  # -0.25 of -0.5 m/s
+        rewards.append(result.reward[0])
+        env.close()
+    assert task.weights["tracking_direction"] == 2.0
+    assert rewards[1] - rewards[0] == pytest.approx(2.0 * 0.5 * 0.02, abs=1e-9)  # weight x term x 20 ms
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"gait": {"period": 0.5, "offsets": [0.0, 0.5]}}, "gait.offsets: expected 4 phases"),
     ({"gait": {"period": 0.0, "offsets": [0.0] * 4}}, "expected period > 0"),
@@ -247,3 +276,21 @@ def test_the_shipped_flat_config_trains_with_a_trot_clock():
     assert offset["FR_foot"] == offset["RL_foot"] and offset["FL_foot"] == offset["RR_foot"]
     assert abs(offset["FR_foot"] - offset["FL_foot"]) == 0.5
     env.close()
+
+
+def test_evaluation_reports_falls_and_the_velocity_error():
+    # Zero actions hold the default pose: no fall in 20 s. With a tilt limit of a millionth of a radian, the
+    # first step's wobble is a fall in every episode; evaluation counts them and `robotrl eval` prints them.
+    def zero(obs):
+        return np.zeros((len(obs), 8), np.float32)
+
+    kwargs = {**TINY, "command_vx": 0.4, "command_vy": 0.0, "command_yaw": 0.0, "stand_still": 0.0}
+    standing = evaluate(zero, ID, 2, seed=0, env_kwargs=kwargs)
+    assert standing["terminated"] == 0 and standing["length_mean"] == 1000
+    assert standing["info_means"]["velocity_error"] == pytest.approx(0.4, abs=0.05)  # it does not walk
+    fallen = evaluate(zero, ID, 3, seed=0, env_kwargs={**kwargs, "max_tilt": 1e-6})
+    assert fallen["terminated"] == 3 and fallen["length_mean"] < 5
+    assert "3 ended by termination (a fall, for a legged robot)" in format_playback(fallen, ID, [])
+    error = standing["info_means"]["velocity_error"]
+    assert "\nmeasured: forward_velocity " in format_playback(standing, ID, [])
+    assert f"velocity_error {error:.3f}" in format_playback(standing, ID, [])

@@ -17,6 +17,13 @@ Standing still scores 0 on it and a trot 1, so stepping pays before the robot tr
 recipe alone go12 stood still through 3M PPO steps, with the trot it walked within 0.4M
 (envs/robots/go12/README.md, "Learning to walk").
 
+`tracking_direction` (weight 0 by default) is the planar base velocity projected on the commanded direction,
+over the commanded speed, cut to [-1, 1] (0 for commands slower than 0.1 m/s). legged_gym's exp kernel
+exp(-error^2 / sigma) is flat far from the command: under a -1 m/s command standing scores exp(-4) = 0.018
+and stepping back at 0.2 m/s 0.077, so with the trot prior's gait_contact worth about 0.8 a step the
+policy learned forward walking (where it first moved) but stood under backward and sideways commands. This
+term pays each m/s toward the command alike, from standing to the commanded speed, and nothing beyond it.
+
 `velocity_error` in the infos is the norm of (commanded - measured) planar base velocity in the base
 frame; its Gymnasium mask `_velocity_error` is false during the first `settle_time` seconds of each
 command, and evaluation averages it over the other steps, as issue 20 defines the figure.
@@ -43,9 +50,12 @@ from envs.tasks.robot_task import RobotTask
 
 WEIGHTS = {"tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,
            "orientation": -1.0, "torques": -1e-5, "power": 0.0, "dof_acc": -2.5e-7, "action_rate": -0.01,
-           "feet_air_time": 1.0, "stand_still": 0.0, "gait_contact": 0.0}
+           "feet_air_time": 1.0, "stand_still": 0.0, "gait_contact": 0.0, "tracking_direction": 0.0}
 """legged_gym's reward scales (LeggedRobotCfg.rewards.scales, with an orientation penalty); each is
-multiplied by the control period; `gait_contact` (0 unless a `gait` is given) is ours."""
+multiplied by the control period; `gait_contact` (0 unless a `gait` is given) and `tracking_direction`
+(off by default) are ours."""
+DIRECTION_MIN_SPEED = 0.1
+"""m/s: `tracking_direction` scores only commands at least this fast (a stand-still command has no direction)."""
 CONTACT_FORCE = 1.0
 """N: a touch sensor reading above this is a contact."""
 
@@ -88,6 +98,16 @@ class Gait:
     def swinging(self, phase: np.ndarray) -> np.ndarray:
         """(n, feet) whether each foot should be in the air at `phase` (n,)."""
         return np.mod(phase[:, None] + np.asarray(self.offsets), 1.0) < self.swing
+
+
+def direction_progress(command: np.ndarray, velocity: np.ndarray) -> np.ndarray:
+    """(n,) planar `velocity` (n, 2) along the unit direction of `command` (n, 2), over the command's speed,
+    cut to [-1, 1]; 0 where the command is slower than DIRECTION_MIN_SPEED. Linear, so unlike the exp
+    kernel it pays the first steps toward a far command as much as the last ones."""
+    speed = np.linalg.norm(command, axis=1)
+    moving = speed >= DIRECTION_MIN_SPEED
+    along = np.sum(command * velocity, axis=1) / np.where(moving, speed * speed, 1.0)
+    return np.where(moving, np.clip(along, -1.0, 1.0), 0.0)
 
 
 def _quat_z(angle: np.ndarray) -> np.ndarray:
@@ -282,6 +302,7 @@ class LocomotionTask(RobotTask):
             "action_rate": np.sum(np.square(self.last_action - self.prev_action), axis=1),
             "feet_air_time": air,
             "stand_still": np.sum(np.abs(offset), axis=1) * ~moving,
+            "tracking_direction": direction_progress(self.command[:, :2], linear[:, :2]),
         }
         if self.gait is not None:
             # The contacts after this step against the schedule at the phase they belong to.
