@@ -41,6 +41,9 @@ Rules the runner keeps:
   session, counts it (`restarts`) and starts its start sequence again (passive, ramp, policy) from
   the session's first observation. An OBS of an unknown session is dropped and counted
   (`unknown_session`) and answered with HELLO, so a restarted robot announces itself with SPEC.
+- A tick with no command to send (a position policy before its first fresh observation) sends HELLO
+  instead, at most once per --watchdog-ms (counted, `asked`); the robot answers SPEC and its current OBS
+  as at the start, and a SPEC of the current session changes nothing.
 - A robot that receives an ACTION of a session that is not its own (it restarted while the runner
   kept sending) does not apply it: it answers SPEC and its first OBS, as for a HELLO.
 - The protocol carries commands only, no gains: "damping" or "zero torque" exist only as the command

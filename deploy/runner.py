@@ -4,7 +4,8 @@ A tick: wake at its deadline; read the newest observation; move the safety state
 (deploy/states.py: passive -> ramp -> policy, safe on a stale observation); compute the state's
 command (the policy runs in ramp and policy); clamp and rate-limit; send. No new observation:
 repeat the last command until the watchdog says the observation is stale (older than --watchdog-ms
-since it arrived, see observed_ns), then go safe. A tick
+since it arrived, see observed_ns), then go safe. A new observation that is already older than
+--watchdog-ms when its tick wakes is stale too: counted, never used for a command. A tick
 that ends after the next deadline is an overrun: `skip` holds the last command and resumes at the
 next deadline still ahead; `stop` sends the safe command and ends the run. SIGINT and SIGTERM end
 the run the same way. A backend with sessions (UDP) that reports a new one restarts the start
@@ -218,6 +219,8 @@ class Runner:
         self._watchdog_ns = round(self.safety.config.watchdog_s * 1e9)
         self._last_obs_ns: int | None = None
         self._backend_warm = getattr(backend, "warm", None)
+        self._ask = getattr(backend, "ask", None)
+        self._asked_ns: int | None = None
         self._sessions = hasattr(backend, "session")
         self._session = getattr(backend, "session", None)
         self._ramp_from = np.zeros(policy.spec.act_dim, dtype=np.float32)
@@ -242,7 +245,21 @@ class Runner:
                 self.backend.write(command)
             except BackendError:
                 self.write_errors += 1
+        elif self._ask is not None:
+            self._ask_robot()
         return now_ns()
+
+    def _ask_robot(self) -> None:
+        """No command to send (nothing sent to this robot yet): ask the backend for a new observation, at most
+        once per watchdog period, so a lock-step robot whose observation was lost or stale sends another."""
+        t = now_ns()
+        if self._asked_ns is not None and t - self._asked_ns < self._watchdog_ns:
+            return
+        self._asked_ns = t
+        try:
+            self._ask()
+        except BackendError:
+            self.write_errors += 1
 
     def _robot_restarted(self, i: int) -> None:
         """A new session: the start sequence again, from the new robot's first observation."""
@@ -285,6 +302,13 @@ class Runner:
             return safety.filter(np.multiply(self._ramp_from, np.float32(1.0 - progress), out=self._ramp_cmd))
         return safety.filter(self._act(i, obs))
 
+    def _stale(self, i: int, reason: str) -> np.ndarray | None:
+        """The watchdog's answer: count it, move to safe, send the safe command."""
+        self.safety.count("stale_observation")
+        if self.states.state != SAFE:
+            self.states.to(SAFE, int(self.log.tick[i]), reason)
+        return self.safety.safe()
+
     def _tick(self, i: int, wake: int) -> None:
         safety, log, states = self.safety, self.log, self.states
         faults_before = safety.total
@@ -307,13 +331,16 @@ class Runner:
                 safety.count("no_observation")
                 command = safety.zero() if self.mode.torque else safety.hold()
             elif wake - self._last_obs_ns > self._watchdog_ns:
-                safety.count("stale_observation")
-                if states.state != SAFE:
-                    states.to(SAFE, int(log.tick[i]), "stale observation")
-                command = safety.safe()
+                command = self._stale(i, "stale observation")
             else:
                 self.repeats += 1
                 command = safety.hold()
+        elif (((after := reading.arrived_after_ns) is None or wake - after > self._watchdog_ns)
+              and wake - observed_ns(reading) > self._watchdog_ns):
+            # New to the runner but older than the watchdog already (it waited in the socket, or the robot's
+            # link delayed it): not used for a command. A backend's lower bound on the arrival that is within
+            # the watchdog proves it fresh without converting the kernel's timestamp (the usual tick).
+            command = self._stale(i, "observation stale on arrival")
         elif not safety.finite(reading.obs):
             command = safety.safe("bad_observation")
         else:

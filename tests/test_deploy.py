@@ -373,10 +373,11 @@ def test_wrong_size_and_out_of_order_datagrams_are_dropped_and_counted():
 def test_a_stalled_peer_trips_the_watchdog_and_the_loop_keeps_its_rate(onnx_policy):
     peer = FaultyPeer()
     backend = UdpBackend("127.0.0.1", peer.port)
-    peer.send(1, np.zeros(8))
-    # The peer sends one observation and then nothing: after 30 ms every tick is stale.
-    s = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.3),
-               SafetyConfig(safe_action="zero", watchdog_s=0.03)).run()
+    runner = Runner(OnnxPolicy(onnx_policy), backend, LoopConfig(rate_hz=100, duration_s=0.3),
+                    SafetyConfig(safe_action="zero", watchdog_s=0.03))
+    # The peer sends one observation as the loop starts and then nothing: 30 ms later every tick is stale.
+    threading.Timer(0.01, peer.send, (1, np.zeros(8))).start()
+    s = runner.run()
     peer.close()
     assert s["ticks"] + s["skipped"] == 30 and s["stopped_by"] == "duration"
     assert s["safe_actions"]["stale_observation"] >= 20

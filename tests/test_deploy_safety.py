@@ -208,6 +208,38 @@ def test_the_watchdog_counts_from_the_observation_s_arrival_where_the_backend_ha
     assert states_of(runner)[stale_tick - 1:stale_tick + 1] == [POLICY, SAFE]
 
 
+class LagBackend(ClockBackend):
+    """ClockBackend whose k-th reading arrived `lags_ms[k]` before it was read."""
+
+    def __init__(self, script, lags_ms):
+        super().__init__(script)
+        self.lags = list(lags_ms)
+
+    def read(self):
+        reading = super().read()
+        if reading is not None:
+            reading.arrived_ns = self.now - self.lags.pop(0) * 1_000_000
+        return reading
+
+
+@pytest.mark.parametrize("mode", ["torque", "position"])
+def test_a_new_observation_already_older_than_the_watchdog_is_stale_and_not_used(policies, mode):
+    obs = obs_with_joints([0.3, -0.1])
+    # Policy from tick 2; the observation read at tick 3 arrived 30 ms before (the watchdog is 25 ms).
+    runner = Runner(OnnxPolicy(policies[mode]), LagBackend([obs] * 5, [0, 0, 0, 30, 0]),
+                    LoopConfig(rate_hz=100, duration_s=1), SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.02))
+    commands = drive(runner, 5)
+    assert transitions(runner) == [(0, "passive", "ramp"), (2, "ramp", "policy"), (3, "policy", "safe"),
+                                   (4, "safe", "passive"), (4, "passive", "ramp")]
+    assert runner.safety.counts["stale_observation"] == 1 and sum(runner.safety.counts.values()) == 1
+    assert runner.log.fresh[:5].tolist() == [True, True, True, False, True]
+    if mode == "torque":
+        np.testing.assert_array_equal(commands[3], [0.0, 0.0])
+    else:
+        np.testing.assert_array_equal(commands[3], commands[2])  # the last target, held
+    assert runner.log.obs_age_us[3] >= 30_000
+
+
 @pytest.mark.parametrize("mode, override, expected", [
     ("torque", "hold", "last"), ("position", "zero", "zero")])
 def test_safe_action_flag_overrides_what_the_safe_state_sends(policies, mode, override, expected):
@@ -287,6 +319,25 @@ class LinearRobot:
     def apply(self, action):
         self.applied.append(action.copy())
         self.obs = 0.5 * np.tile(action, 4).astype(np.float32)
+
+
+def test_a_lock_step_robot_whose_first_observation_went_stale_is_asked_for_a_new_one(policies):
+    # A position policy has nothing to send before its first fresh observation; a lock-step robot answers only
+    # datagrams. Its first observation waits 50 ms before the loop starts (older than the 25 ms watchdog).
+    robot = LinearRobot()
+    peer = UdpPeer(robot)
+    peer.start()
+    runner = Runner(OnnxPolicy(policies["position"]), UdpBackend("127.0.0.1", peer.port),
+                    LoopConfig(rate_hz=100, duration_s=0.5), SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.02))
+    time.sleep(0.05)
+    try:
+        s = runner.run()
+    finally:
+        peer.close()
+    assert s["safe_actions"]["stale_observation"] == 1 and s["robot"]["asked"] >= 1
+    assert s["states"]["log"][0]["reason"] == "observation stale on arrival"
+    assert ("ramp", "policy") in [(t["from"], t["to"]) for t in s["states"]["log"]]
+    assert int(runner.log.fresh[:runner.log.ticks].sum()) >= 30 and len(robot.applied) >= 30
 
 
 def test_a_robot_restarted_mid_run_is_recognised_within_two_ticks_and_gets_its_start_sequence(policies):
@@ -473,6 +524,39 @@ def test_an_observation_that_waited_in_the_socket_is_as_old_as_its_arrival_over_
         assert runner.log.fresh[0] and runner.log.obs_age_us[0] >= 20_000
         assert transitions(runner)[-1] == (1, "policy", "safe")
         assert runner.safety.counts["stale_observation"] == 1 and runner.repeats == 0
+    finally:
+        backend.close()
+        peer.thread.join(timeout=3)
+        peer.sock.close()
+
+
+def test_an_observation_that_waited_in_the_socket_past_the_watchdog_is_not_used_over_udp(policies):
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    if not backend.timestamps:
+        backend.close()
+        pytest.skip("no kernel receive timestamps (SO_TIMESTAMPNS) on this OS")
+    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=1),
+                    SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.0))
+    try:
+        peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.1), session=5), peer.addr)
+        time.sleep(0.04)  # the datagram waits in the runner's socket for 40 ms or more
+        runner.log.tick[0] = 0
+        runner._tick(0, now_ns())
+        runner.log.ticks = 1
+        assert not runner.log.fresh[0] and runner.log.obs_age_us[0] >= 40_000
+        assert transitions(runner) == [(0, "passive", "safe")]
+        assert runner.safety.counts["stale_observation"] == 1 and backend.counts["received"] == 1
+        np.testing.assert_array_equal(runner.log.actions[0], [0.0, 0.0])  # zero torque, not the policy's
+        # 40 ms later a datagram that has just arrived: the socket was last seen empty too long ago to prove it
+        # fresh by that, so its timestamp decides, and it is used.
+        time.sleep(0.04)
+        peer.sock.sendto(protocol.encode(protocol.OBS, 2, 0, np.full(8, 0.1), session=5), peer.addr)
+        time.sleep(0.002)
+        runner.log.tick[1] = 1
+        runner._tick(1, now_ns())
+        runner.log.ticks = 2
+        assert runner.log.fresh[1] and runner.safety.counts["stale_observation"] == 1
     finally:
         backend.close()
         peer.thread.join(timeout=3)

@@ -22,11 +22,13 @@ class RobotRefused(BackendError):
 @dataclass
 class Reading:
     """The newest observation, the runner-clock time it was read (perf_counter_ns) and, where the
-    backend knows it, the time it arrived (the kernel's receive timestamp, on the same clock)."""
+    backend knows it, the time it arrived (the kernel's receive timestamp, on the same clock) and a time it
+    certainly arrived after (a cheap lower bound that lets the runner skip the timestamp's conversion)."""
 
     obs: np.ndarray
     received_ns: int
     arrived_ns: int | None = None
+    arrived_after_ns: int | None = None
 
 
 class Backend(Protocol):

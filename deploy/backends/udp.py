@@ -27,8 +27,8 @@ _SEQ_STAMP = struct.Struct("<IQ")
 
 class KernelStampedReading(Reading):
     """A reading whose arrival time comes from the kernel's receive timestamp (CLOCK_REALTIME), converted to
-    the runner's clock when first asked for. The runner asks after it has sent the command, which keeps the
-    conversion out of the observation-to-command latency."""
+    the runner's clock when first asked for: the runner asks for the newest reading of a tick only (to
+    refuse one that is already older than its watchdog), never for the datagrams the drain passed over."""
 
     @property
     def arrived_ns(self) -> int | None:
@@ -72,7 +72,7 @@ class UdpBackend:
         self.address = resolve(host, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.counts = {"received": 0, "sent": 0, "bad_size": 0, "bad_header": 0, "out_of_order": 0,
-                       "wrong_address": 0, "unknown_session": 0, "restarts": 0, "robot_bye": 0}
+                       "wrong_address": 0, "unknown_session": 0, "restarts": 0, "robot_bye": 0, "asked": 0}
         self.session = 0
         self.last_seq = -1
         try:
@@ -90,6 +90,9 @@ class UdpBackend:
         self._ready = select.poll()
         self._ready.register(self.sock.fileno(), select.POLLIN)
         self._hello_due = False
+        self._emptied_ns: int | None = None
+        """When a drain last found the socket empty (the receive before the poll that said so): every datagram
+        read later arrived after it, which proves a new observation fresh without converting its timestamp."""
         self._size_buffers()
 
     def _size_buffers(self) -> None:
@@ -178,7 +181,7 @@ class UdpBackend:
         # (one comparison), everything else goes through _sort, which counts why it was dropped.
         ready, recv, address, counts = self._ready.poll, self.sock.recvmsg_into, self.address, self.counts
         anc_size, expected, prefix = self._anc, self._expected, self._obs_prefix
-        newest = None
+        newest, emptied = None, self._emptied_ns
         # Receive first and ask whether more wait after each datagram: a tick with one new observation (the
         # usual one) makes two system calls, not three; a tick with none pays a failing receive instead.
         more = True
@@ -209,10 +212,13 @@ class UdpBackend:
             newest = (received, anc)
             self._reading.obs = self._rx_obs[self._spare]
             self._spare ^= 1
+        if not more:  # the kernel said the socket was empty after the last receive: later datagrams came after
+            self._emptied_ns = received
         if newest is None:
             return None
         reading = self._reading
         reading.received_ns, anc = newest
+        reading.arrived_after_ns = emptied
         reading.stamp(anc[0][2] if anc else None)
         return reading
 
@@ -262,6 +268,15 @@ class UdpBackend:
         except OSError as exc:
             raise BackendError(f"udp write: {exc}") from exc
         self.counts["sent"] += 1
+
+    def ask(self) -> None:
+        """HELLO to the robot: a request for its current observation when the runner has no command to send
+        (a lock-step robot answers only datagrams; its one observation may have been lost or gone stale)."""
+        try:
+            self.sock.sendto(self._hello, self.address)
+        except OSError as exc:
+            raise BackendError(f"udp write: {exc}") from exc
+        self.counts["asked"] += 1
 
     def summary(self) -> dict[str, Any]:
         return {**self.counts, "kernel_timestamps": self.timestamps}
