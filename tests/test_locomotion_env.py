@@ -9,7 +9,7 @@ from envcheck import check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.robots.terrain import Terrain
-from envs.tasks.locomotion import direction_progress
+from envs.tasks.locomotion import direction_progress, foot_targets
 from robotrl.config import load_config
 from robotrl.tools.playback import format_playback
 from robotrl.train.evaluate import evaluate
@@ -172,6 +172,36 @@ def test_direction_progress_is_the_velocity_along_the_command_over_its_speed():
     # -0.2 m/s against -1: 0.2 of the way; 0.5 forward against -1: -0.5; 0.25 of 0.5 sideways: 0.5;
     # half of (0.6, 0.8); five times it, cut to 1; a command under 0.1 m/s scores 0; -2 against 1 cut to -1.
     np.testing.assert_allclose(direction_progress(command, velocity), [0.2, -0.5, 0.5, 0.5, 1.0, 0.0, -1.0])
+
+
+def test_foot_targets_move_each_foot_half_a_stride_around_its_stance_along_its_commanded_velocity():
+    stance = np.array([[0.2, -0.1], [-0.2, 0.1]])
+    # 1 m/s forward, a 0.25 s stance: a 0.25 m stride. Phase 0 starts the swing half a stride behind;
+    # phase 0.75 is mid-stance, under the hip.
+    np.testing.assert_allclose(foot_targets(np.array([[1.0, 0.0, 0.0]]), stance, np.array([[0.0, 0.75]]), 0.5, 0.5),
+                               [[[0.075, -0.1], [-0.2, 0.1]]])
+    # Turning at 2 rad/s: the second foot, at (-0.2, 0.1), moves at (-0.2, -0.4) m/s; at phase 0.5 (the end of
+    # its swing) it is half a 0.25 s stance ahead: (-0.025, -0.05) from its stance. The first is mid-swing.
+    np.testing.assert_allclose(foot_targets(np.array([[0.0, 0.0, 2.0]]), stance, np.array([[0.25, 0.5]]), 0.5, 0.5),
+                               [[[0.2, -0.1], [-0.225, 0.05]]])
+    # Backward and sideways mirror it: -1 m/s at phase 0 starts the swing half a stride ahead.
+    np.testing.assert_allclose(foot_targets(np.array([[-1.0, 0.5, 0.0]]), stance, np.array([[0.0, 0.0]]), 0.5, 0.5),
+                               [[[0.325, -0.1625], [-0.075, 0.0375]]])
+
+
+def test_foot_positions_are_in_the_base_frame_and_the_stance_is_the_default_pose():
+    env = envs.make(ID, **TINY, gait=TROT, weights={"foot_placement": -1.0})
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    # tiny_quad's hips at (+-0.12, +-0.1); thigh and calf 0.12 m at 0.6 and 0.6 - 1.2 rad: the foot under the hip.
+    np.testing.assert_allclose(task.stance, [[0.12, 0.1], [0.12, -0.1], [-0.12, 0.1], [-0.12, -0.1]], atol=1e-9)
+    task.sim.qpos[0, :7] = (1.0, 2.0, 0.3, np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4))  # turned 90 degrees
+    task.sim.qpos[0, task.drive.qpos_index] = task.drive.default_pose
+    task.sim.forward()
+    np.testing.assert_allclose(task.foot_positions()[0], task.stance, atol=1e-9)
+    env.close()
+    with pytest.raises(ValueError, match=re.escape("weights.foot_placement: needs a `gait`")):
+        envs.make(ID, **TINY, weights={"foot_placement": -1.0})
 
 
 def test_the_direction_term_is_off_by_default_and_joins_the_reward_with_its_weight():

@@ -24,6 +24,16 @@ and stepping back at 0.2 m/s 0.077, so with the trot prior's gait_contact worth 
 policy learned forward walking (where it first moved) but stood under backward and sideways commands. This
 term pays each m/s toward the command alike, from standing to the commanded speed, and nothing beyond it.
 
+`foot_placement` (weight 0 by default, a penalty: give it a negative weight; needs a `gait`) is the Raibert
+heuristic of walk-these-ways written for our schedule: a foot at the commanded base velocity (plus the yaw
+rate times its lever arm) moves, relative to the base, from half a stride behind its standing position
+to half a stride ahead during its swing and back during its stance, a stride being that velocity times the
+stance time (`foot_targets`). The term is the sum over the feet of the squared planar distance (m^2, base
+frame) between each foot and that target. Tracking rewards velocity a gait produces over many steps; this
+term says at every step where each foot should be for the commanded direction, forward, backward, sideways
+or turning alike. The feet's positions are MuJoCo's kinematics of the control period's last physics step
+(one physics step, 5 ms on go12, behind the state the policy observes).
+
 `velocity_error` in the infos is the norm of (commanded - measured) planar base velocity in the base
 frame; its Gymnasium mask `_velocity_error` is false during the first `settle_time` seconds of each
 command, and evaluation averages it over the other steps, as issue 20 defines the figure.
@@ -50,10 +60,11 @@ from envs.tasks.robot_task import RobotTask
 
 WEIGHTS = {"tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,
            "orientation": -1.0, "torques": -1e-5, "power": 0.0, "dof_acc": -2.5e-7, "action_rate": -0.01,
-           "feet_air_time": 1.0, "stand_still": 0.0, "gait_contact": 0.0, "tracking_direction": 0.0}
+           "feet_air_time": 1.0, "stand_still": 0.0, "gait_contact": 0.0, "tracking_direction": 0.0,
+           "foot_placement": 0.0}
 """legged_gym's reward scales (LeggedRobotCfg.rewards.scales, with an orientation penalty); each is
-multiplied by the control period; `gait_contact` (0 unless a `gait` is given) and `tracking_direction`
-(off by default) are ours."""
+multiplied by the control period; `gait_contact`, `foot_placement` (0 unless a `gait` is given) and
+`tracking_direction` (off by default) are ours."""
 DIRECTION_MIN_SPEED = 0.1
 """m/s: `tracking_direction` scores only commands at least this fast (a stand-still command has no direction)."""
 CONTACT_FORCE = 1.0
@@ -110,6 +121,18 @@ def direction_progress(command: np.ndarray, velocity: np.ndarray) -> np.ndarray:
     return np.where(moving, np.clip(along, -1.0, 1.0), 0.0)
 
 
+def foot_targets(command: np.ndarray, stance: np.ndarray, foot_phase: np.ndarray, swing: float,
+                 period: float) -> np.ndarray:
+    """(n, feet, 2) planar foot positions in the base frame for commands (n, 3) (vx, vy, yaw rate): each
+    foot's standing position `stance` (feet, 2) plus its velocity under the command, v = (vx - yaw y, vy +
+    yaw x), times the stance time (1 - swing) x period, times a triangle wave of the foot's phase (n, feet)
+    in [0, 1): from -1/2 to +1/2 over the swing (phase < swing), back to -1/2 over the stance."""
+    x, y = stance[:, 0], stance[:, 1]
+    velocity = np.stack([command[:, :1] - command[:, 2:3] * y, command[:, 1:2] + command[:, 2:3] * x], axis=-1)
+    wave = np.where(foot_phase < swing, foot_phase / swing - 0.5, 0.5 - (foot_phase - swing) / (1.0 - swing))
+    return stance + velocity * ((1.0 - swing) * period * wave)[..., None]
+
+
 def _quat_z(angle: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(angle / 2), np.zeros_like(angle), np.zeros_like(angle), np.sin(angle / 2)], axis=-1)
 
@@ -133,7 +156,8 @@ class LocomotionTask(RobotTask):
         assert legged is not None
         model = sim.model
         nj = len(self.robot.joints)
-        self.gait = Gait.from_kwargs(gait, len(legged.feet))
+        nf_ = len(legged.feet)
+        self.gait = Gait.from_kwargs(gait, nf_)
         self.obs_fields = (("gravity_in_base", 3), ("base_linear_velocity", 3), ("base_angular_velocity", 3),
                            ("command", 3), ("joint_offset", nj), ("joint_velocity", nj), ("last_action", nj)) \
             + ((("gait_clock", 2),) if self.gait else ())
@@ -147,8 +171,9 @@ class LocomotionTask(RobotTask):
         if unknown:
             raise ValueError(f"Locomotion weights.{unknown[0]}: unknown reward term (terms: {', '.join(WEIGHTS)})")
         self.weights = {**WEIGHTS, **(weights or {})}
-        if self.weights["gait_contact"] and self.gait is None:
-            raise ValueError("Locomotion weights.gait_contact: needs a `gait` (the schedule it rewards)")
+        for term in ("gait_contact", "foot_placement"):
+            if self.weights[term] and self.gait is None:
+                raise ValueError(f"Locomotion weights.{term}: needs a `gait` (the schedule it rewards)")
         self.stand_still = float(stand_still)
         self.tracking_sigma = tracking_sigma
         self.air_time_target = air_time_target
@@ -165,6 +190,9 @@ class LocomotionTask(RobotTask):
         self.sensordata = sim.bind("sensordata")
         sensors = self._sensor_indices(model)
         self.foot_sensors, self.base_sensors = sensors.foot_sensors, sensors.base_sensors
+        self.foot_geoms = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, f) for f in legged.feet])
+        self.base_body = base
+        self.stance = self._stance_positions(model) if self.weights["foot_placement"] else np.zeros((nf_, 2))
         self.terrain = TerrainMap(Terrain.from_kwargs(terrain), self.n)
         self.push_velocity = float(push_velocity)
         if self.push_velocity < 0 or not (0 < push_interval[0] <= push_interval[1]):
@@ -191,6 +219,22 @@ class LocomotionTask(RobotTask):
                           **task_kwargs: Any) -> RobotModel:
         spec_terrain = Terrain.from_kwargs(terrain)
         return build_model(robot, edit=None if spec_terrain is None else spec_terrain.add_to)
+
+    def _stance_positions(self, model: mujoco.MjModel) -> np.ndarray:
+        """(feet, 2): each foot's planar position in the base frame in the default pose (level base)."""
+        data = mujoco.MjData(model)
+        b = self.base_qpos
+        data.qpos[b + 3:b + 7] = (1.0, 0.0, 0.0, 0.0)
+        data.qpos[self.drive.qpos_index] = self.drive.default_pose
+        mujoco.mj_kinematics(model, data)
+        return (data.geom_xpos[self.foot_geoms, :2] - data.xpos[self.base_body, :2]).copy()
+
+    def foot_positions(self) -> np.ndarray:
+        """(n, feet, 2): the feet's planar positions in the base frame."""
+        geom_xpos, xpos, xquat = self.sim.bind("geom_xpos"), self.sim.bind("xpos"), self.sim.bind("xquat")
+        quat = np.repeat(xquat[:, self.base_body], len(self.foot_geoms), axis=0)
+        relative = (geom_xpos[:, self.foot_geoms] - xpos[:, self.base_body, None]).reshape(-1, 3)
+        return rotate_to_body(quat, relative)[:, :2].reshape(self.n, -1, 2)
 
     def _sensor_indices(self, model: mujoco.MjModel) -> RobotModel:
         def by_prefix(prefix: str) -> np.ndarray:
@@ -309,6 +353,10 @@ class LocomotionTask(RobotTask):
             self.phase = np.mod(self.phase + dt / self.gait.period, 1.0)
             match = contact != self.gait.swinging(self.phase)
             terms["gait_contact"] = np.mean(np.where(match, 1.0, -1.0), axis=1)
+            if w["foot_placement"]:
+                foot_phase = np.mod(self.phase[:, None] + np.asarray(self.gait.offsets), 1.0)
+                target = foot_targets(self.command, self.stance, foot_phase, self.gait.swing, self.gait.period)
+                terms["foot_placement"] = np.sum(np.square(self.foot_positions() - target), axis=(1, 2))
         self.terms = terms
         reward = sum(w[k] * terms[k] for k in WEIGHTS if w[k]) * dt
         if self.only_positive:
