@@ -174,11 +174,21 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     return summary, out_dir
 
 
+class _Stderr(logging.Handler):
+    """Writes to the sys.stderr of the moment (a StreamHandler keeps the one it was made with)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr)
+        except Exception:  # logging's rule: a failing handler reports itself and does not raise
+            self.handleError(record)
+
+
 def show_transitions() -> None:
     """State transitions go to stderr as they happen (one short line each; they are rare)."""
     logger = logging.getLogger("deploy")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("deploy: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

@@ -207,13 +207,15 @@ class Runner:
     """Runs `policy` on `backend` at a fixed rate; refuses a robot that does not match the policy."""
 
     def __init__(self, policy: OnnxPolicy, backend: Backend, loop: LoopConfig,
-                 safety: SafetyConfig | None = None, start: StartConfig | None = None) -> None:
+                 safety: SafetyConfig | None = None, start: StartConfig | None = None,
+                 name: str | None = None) -> None:
+        """`name` prefixes the logged state transitions (the robot's, where one process runs several)."""
         check_compatible(policy.spec, backend.spec(), str(policy.path))
         self.policy, self.backend, self.loop = policy, backend, loop
         self.mode = ActionMode(policy.spec, str(policy.path))
         self.safety = Safety(policy.spec.action_low, policy.spec.action_high, 1.0 / loop.rate_hz,
                              safety or SafetyConfig(), torque=self.mode.torque)
-        self.states = StateMachine(start or StartConfig())
+        self.states = StateMachine(start or StartConfig(), name)
         self.log = TickLog(loop.ticks, policy.spec.act_dim)
         self.flag = StopFlag()
         self._watchdog_ns = round(self.safety.config.watchdog_s * 1e9)

@@ -106,8 +106,10 @@ class ActionMode:
 class StateMachine:
     """The current state, its clock, and the transitions so far (logged, counted, kept for the summary)."""
 
-    def __init__(self, config: StartConfig) -> None:
+    def __init__(self, config: StartConfig, name: str | None = None) -> None:
         self.config = config
+        self._prefix = f"{name}: " if name else ""
+        """The robot's name before each logged transition (a team deploy runs one machine per robot)."""
         self.state = PASSIVE
         self.since_ns: int | None = None
         """When the current state's clock started (passive: the first fresh observation in it)."""
@@ -123,7 +125,7 @@ class StateMachine:
         if len(self.transitions) < MAX_LOGGED:
             self.transitions.append({"tick": tick, "from": STATE_NAMES[self.state], "to": STATE_NAMES[state],
                                      "reason": reason})
-        log.info("tick %d: %s (%s)", tick, key, reason)
+        log.info("%stick %d: %s (%s)", self._prefix, tick, key, reason)
         self.state, self.since_ns = state, None
 
     def advance(self, tick: int, now_ns: int) -> float:

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper
 
 import envs
 from deploy.metadata import METADATA_KEY
+from deploy.timing import now_ns
 from policies.export import INPUT_NAME, OUTPUT_NAME, set_description
 from robotrl.cli import build_parser
 from robotrl.config import load_config
@@ -34,6 +35,16 @@ def test_team_sim_steps_only_when_every_robot_answered_what_it_saw():
     assert sim.version == 1
     # Robot 0 pushed +x (its first answer), robot 1 pushed +y.
     assert b0.read().obs[2] > 0 and b1.read().obs[3] > 0
+
+
+def test_a_team_observation_counts_from_its_read_not_from_the_step():
+    # The team stepped a second ago (a teammate answered late): in lock-step the world waited for the commands,
+    # so the observation is not stale, and a runner's watchdog (which refuses observations older than it when
+    # read) must not see it as one.
+    sim = TeamSim(envs.make_multi("robotrl/MultiPush-v0", n_robots=2), seed=0)
+    sim.stamp -= 1_000_000_000
+    before = now_ns()
+    assert RobotBackend(sim, "robot_0").read().received_ns >= before
 
 
 def _trained_run(tmp_path):
@@ -98,7 +109,7 @@ def _linear_team(folder, env_id="robotrl/MultiPush-v0", n_robots=2):
     return folder / files[0], description
 
 
-def test_team_deploy_gives_every_runner_the_start_safety_loop_and_realtime_flags(tmp_path):
+def test_team_deploy_gives_every_runner_the_start_safety_loop_and_realtime_flags(tmp_path, capsys):
     policy, team = _linear_team(tmp_path)
     cpu = max(os.sched_getaffinity(0))
     args = build_parser().parse_args([
@@ -117,6 +128,11 @@ def test_team_deploy_gives_every_runner_the_start_safety_loop_and_realtime_flags
         assert s["safe_command"] == "zero"
         assert s["realtime"]["cpu"] == cpu and s["realtime"]["priority"] is None
         assert s["realtime"]["gc"] == "enabled"
+    # Each transition is printed to stderr as it happens, with its robot's name, like a single runner's.
+    printed = capsys.readouterr().err.splitlines()
+    for agent in ("robot_0", "robot_1"):
+        mine = [line for line in printed if line.startswith(f"deploy: {agent}: tick ")]
+        assert [line.split()[4] for line in mine] == ["passive->ramp", "ramp->policy", "policy->safe"], printed
 
 
 @pytest.mark.parametrize("flags, message", [

@@ -21,7 +21,7 @@ from pettingzoo import ParallelEnv
 
 import envs
 from deploy.backends.base import Reading
-from deploy.cli import check_flags, run_configs, write_outputs
+from deploy.cli import check_flags, run_configs, show_transitions, write_outputs
 from deploy.metadata import RobotSpec
 from deploy.policy import OnnxPolicy
 from deploy.runner import Runner
@@ -174,7 +174,10 @@ class RobotBackend:
             if self.sim.version == self._seen:
                 return None
             self._seen = self.sim.version
-            return Reading(np.asarray(self.sim.obs[self.agent], dtype=np.float32).copy(), self.sim.stamp)
+            # Read now, as the single robot's SimBackend: the lock-step simulation waits for every command, so
+            # the time since its step (up to a period when a teammate answered late) is no staleness, and the
+            # runner refuses an observation older than its watchdog when read.
+            return Reading(np.asarray(self.sim.obs[self.agent], dtype=np.float32).copy(), now_ns())
 
     def write(self, action: np.ndarray) -> None:
         # Only a command computed from the current step's observation counts as this robot's answer.
@@ -205,8 +208,9 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
     loop, safety, start = run_configs(args, rate)
     env_id = args.env or team["env_id"]
     sim = TeamSim(envs.make_multi(env_id, **team.get("env_kwargs", {})), seed=args.seed)
-    runners = [Runner(OnnxPolicy(folder / name, args.provider), RobotBackend(sim, agent), loop, safety, start)
-               for name, agent in zip(team["team_files"], sim.agents, strict=True)]
+    show_transitions()
+    runners = [Runner(OnnxPolicy(folder / name, args.provider), RobotBackend(sim, agent), loop, safety, start,
+                      name=agent) for name, agent in zip(team["team_files"], sim.agents, strict=True)]
     summaries: list[dict[str, Any] | None] = [None] * len(runners)
 
     def run(i: int) -> None:
