@@ -64,6 +64,7 @@ class Safety:
         self._zero = self.last.copy()
         self._out = self.last.copy()
         self._scratch = self.last.copy()
+        self._below = self.last.copy()
         self._lows, self._highs = self.low.tolist(), self.high.tolist()
         self._pack = struct.Struct(f"={self.low.size}f").pack_into
         self._step = (np.float32(self.config.max_rate * self.period_s)
@@ -106,8 +107,11 @@ class Safety:
         out = self._out
         np.minimum(action, self.high, out=out)  # np.clip costs twice minimum + maximum per call
         np.maximum(out, self.low, out=out)
-        if self._step is not None:
-            np.clip(out, self.last - self._step, self.last + self._step, out=out)
+        if self._step is not None:  # within one step of the last command, in buffers made once
+            np.subtract(self.last, self._step, out=self._below)
+            np.maximum(out, self._below, out=out)
+            np.add(self.last, self._step, out=self._below)
+            np.minimum(out, self._below, out=out)
         return self._keep(out)
 
     def warm(self, obs: np.ndarray, action: np.ndarray) -> None:

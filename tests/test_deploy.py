@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,30 @@ def test_actions_are_clamped_and_rate_limited():
     np.testing.assert_allclose(s.filter(np.array([5.0, -5.0], np.float32)), [0.2, -0.15], atol=1e-7)
     s2 = Safety(np.array([-1.0, -2.0]), np.array([1.0, 2.0]), period_s=0.01)
     np.testing.assert_allclose(s2.filter(np.array([5.0, -5.0], np.float32)), [1.0, -2.0])
+
+
+def _peak_bytes(call, times=100):
+    """The most memory Python and numpy held at once above the start while `call` ran `times` times."""
+    for _ in range(10):
+        call()
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(times):
+            call()
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def test_the_rate_limit_builds_no_array_per_tick():
+    s = Safety(np.array([-1.0, -1.0]), np.array([1.0, 1.0]), period_s=0.01, config=SafetyConfig(max_rate=10.0))
+    action = np.array([0.9, -0.9], np.float32)
+    # The finite check's list of Python floats is the one allocation the path has; the limit adds no array.
+    extra = _peak_bytes(lambda: s.filter(action)) - _peak_bytes(lambda: s.finite(action))
+    assert extra < sys.getsizeof(np.zeros(2, np.float32)), extra
+    np.testing.assert_allclose(s.last, [0.9, -0.9], atol=1e-6)  # 20 ticks of 0.1 reached the action
 
 
 @pytest.mark.parametrize("mode, expected", [("hold", [0.5, -0.5]), ("zero", [0.0, 0.0])])
