@@ -105,17 +105,63 @@ def realtime(config: RealtimeConfig | int | None) -> Iterator[dict[str, Any]]:
             yield report
 
 
+def steal_ticks(cpus: set[int] | None = None) -> int | None:
+    """The host's steal time of `cpus` (None: all) so far, in USER_HZ ticks (10 ms here), from /proc/stat:
+    the time a virtual machine's CPUs were ready but the host ran something else. None where the kernel does
+    not report it (no /proc/stat, not Linux, a kernel without the column)."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            lines = f.read().split(b"\n")
+    except OSError:
+        return None
+    total = 0
+    for line in lines:
+        if not line.startswith(b"cpu") or line[3:4] == b" ":
+            continue
+        fields = line.split()
+        if cpus is not None and int(fields[0][3:]) not in cpus:
+            continue
+        if len(fields) < 9:
+            return None
+        total += int(fields[8])
+    return total
+
+
+def run_delay_ns() -> int | None:
+    """How long the calling thread has been ready to run but waiting for a CPU of this (guest) kernel, from
+    /proc/thread-self/schedstat; None where the kernel does not keep it."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+TICK_MS = 1000.0 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+
+
 @contextlib.contextmanager
 def measured(report: dict[str, Any]) -> Iterator[None]:
-    """Add the page faults and garbage collections that happened inside the block to `report`."""
+    """Add what happened inside the block to `report`: page faults, garbage collections, the host's steal
+    time of the CPUs the block may run on (`steal_ms`, at /proc/stat's 10 ms resolution) and the calling
+    thread's wait for a CPU of this kernel (`run_delay_ms`). Steal says the machine's own misses came from
+    the host; run delay, from other work on this kernel (a task in a non-preemptible system call, say)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     collections = sum(s["collections"] for s in gc.get_stats())
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    steal, delay = steal_ticks(cpus), run_delay_ns()
     try:
         yield
     finally:
         after = resource.getrusage(resource.RUSAGE_SELF)
         report["page_faults"] = {"minor": after.ru_minflt - usage.ru_minflt, "major": after.ru_majflt - usage.ru_majflt}
         report["gc_collections"] = sum(s["collections"] for s in gc.get_stats()) - collections
+        steal_after, delay_after = steal_ticks(cpus), run_delay_ns()
+        report["steal_ms"] = (None if steal is None or steal_after is None
+                              else round((steal_after - steal) * TICK_MS, 1))
+        report["steal_cpus"] = sorted(cpus) if cpus is not None else None
+        report["run_delay_ms"] = (None if delay is None or delay_after is None
+                                  else round((delay_after - delay) / 1e6, 3))
 
 
 def _lock_memory(stack: contextlib.ExitStack) -> str:

@@ -157,18 +157,21 @@ def skipped_run_max(log: TickLog) -> int:
     return int(gaps.max()) if gaps.size else 0
 
 
-def run_floor(config: LoopConfig) -> dict[str, Any]:
-    """The same scheduler with no policy and no I/O: what this machine's clock and scheduler allow."""
-    log = TickLog(config.ticks, 1)
-    overruns, skipped = run_schedule(config, lambda i, wake: None, log, StopFlag())
+def run_floor(config: LoopConfig, log: TickLog | None = None) -> dict[str, Any]:
+    """The same scheduler with no policy and no I/O: what this machine's clock and scheduler allow. `log`
+    (made here when not given) keeps the per-tick records for the caller."""
+    log = log or TickLog(config.ticks, 1)
+    report: dict[str, Any] = {}
+    overruns, skipped = run_schedule(config, lambda i, wake: None, log, StopFlag(), report)
     return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped, "skipped_run_max": skipped_run_max(log),
-            "lateness_us": percentiles(log.lateness_us[:log.ticks])}
+            "lateness_us": percentiles(log.lateness_us[:log.ticks]), "realtime": report}
 
 
-def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray) -> dict[str, Any]:
+def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray,
+                       log: TickLog | None = None) -> dict[str, Any]:
     """The same scheduler and wait calling only the policy, once per period, with no I/O: the inference
     time the loop could have on this machine at this moment."""
-    log = TickLog(config.ticks, 1)
+    log = log or TickLog(config.ticks, 1)
     act, times = policy.act, log.inference_us
 
     def tick(i: int, wake: int) -> None:
@@ -176,10 +179,19 @@ def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray) 
         act(obs)
         times[i] = (now_ns() - t0) / 1000.0
 
-    overruns, skipped = run_schedule(config, tick, log, StopFlag(), warm=policy.warm)
+    report: dict[str, Any] = {}
+    overruns, skipped = run_schedule(config, tick, log, StopFlag(), report, warm=policy.warm)
     return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped, "skipped_run_max": skipped_run_max(log),
             "inference_us": percentiles(log.inference_us[:log.ticks], ("p50", "p99")),
-            "lateness_us": percentiles(log.lateness_us[:log.ticks])}
+            "lateness_us": percentiles(log.lateness_us[:log.ticks]), "realtime": report}
+
+
+def stalls(log: TickLog, period_ns: int, missed: int = 2) -> list[tuple[int, int]]:
+    """(start, end) wake-up times (perf_counter_ns) of each pair of consecutive executed ticks that lie at
+    least `missed` + 1 periods apart: the loop missed `missed` or more deadlines in a row between them."""
+    wake = log.wake_ns[:log.ticks]
+    gaps = np.flatnonzero(np.diff(wake) >= (missed + 1) * period_ns)
+    return [(int(wake[k]), int(wake[k + 1])) for k in gaps]
 
 
 def blind_ticks_max(tick: np.ndarray, fresh: np.ndarray) -> int | None:

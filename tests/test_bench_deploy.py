@@ -2,7 +2,12 @@
 
 import json
 
+import numpy as np
+
+from deploy.runner import stalls
+from deploy.timing import TickLog
 from robotrl.cli import main
+from robotrl.tools.bench_deploy import steal_in_stalls
 
 
 def test_bench_deploy_reports_the_loop_and_the_floor(exported_reacher, capsys):
@@ -23,3 +28,27 @@ def test_bench_deploy_reports_the_loop_and_the_floor(exported_reacher, capsys):
     assert 0 <= r["floor"]["skipped_run_max"] <= r["floor"]["skipped"]
     assert r["robot"]["kernel_timestamps"] and r["obs_age_us"]["p50"] >= r["latency_us"]["p50"]
     assert r["realtime"]["gc"] == "frozen and disabled" and r["realtime"]["gc_collections"] == 0
+    # The host's part: steal and run delay over each loop, and the stalls that saw the steal counter move.
+    for name in ("floor", "loop"):
+        h = r["host"][name]
+        assert h["steal_ms"] is not None and h["steal_ms"] >= 0 and h["run_delay_ms"] >= 0
+        assert 0 <= h["stalls_with_steal"] <= h["stalls"] and 0 <= h["quiet_windows_with_steal"] <= h["quiet_windows"]
+        assert h["quiet_windows"] > 0
+
+
+def test_steal_in_stalls_counts_the_stalls_whose_window_saw_the_counter_move():
+    # Samples every 2 ms; the host's steal counter steps at 31 ms (accounted after a stall from 20 to 28 ms) and
+    # at 90 ms; a stall from 50 to 57 ms saw none.
+    t = np.arange(0, 120_000_000, 2_000_000)
+    steal = np.where(t >= 31_000_000, 1, 0) + np.where(t >= 90_000_000, 1, 0)
+    out = steal_in_stalls((t, steal), [(20_000_000, 28_000_000), (50_000_000, 57_000_000)],
+                          quiet=[(0, 7_000_000), (84_000_000, 91_000_000)])
+    assert out == {"stalls": 2, "stalls_with_steal": 1, "quiet_windows": 2, "quiet_windows_with_steal": 1}
+
+
+def test_stalls_are_the_gaps_of_two_or_more_missed_ticks():
+    log = TickLog(8, 1)
+    log.wake_ns[:6] = np.array([0, 1, 2, 4, 7, 8]) * 1_000_000  # one tick missed at 3, two at 5 and 6
+    log.ticks = 6
+    assert stalls(log, 1_000_000) == [(4_000_000, 7_000_000)]
+    assert stalls(log, 1_000_000, missed=1) == [(2_000_000, 4_000_000), (4_000_000, 7_000_000)]

@@ -21,6 +21,7 @@ from deploy.backends.udp import UdpBackend
 from deploy.metadata import RobotSpec
 from deploy.peer import UdpPeer
 from deploy.policy import OnnxPolicy, resolve_provider
+from deploy.realtime import measured, steal_ticks
 from deploy.runner import LoopConfig, Runner, StopFlag, run_schedule
 from deploy.safety import Safety, SafetyConfig
 from deploy.states import StartConfig
@@ -466,6 +467,17 @@ def test_rt_priority_runs_the_block_under_sched_fifo_and_restores_the_scheduler(
     except PermissionError as exc:
         assert "CAP_SYS_NICE" in str(exc)
     assert os.sched_getscheduler(0) == before
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="no /proc/stat on this OS")
+def test_the_loop_report_gives_the_host_steal_and_the_run_delay():
+    report = {}
+    with measured(report):
+        time.sleep(0.05)
+    assert report["steal_cpus"] == sorted(os.sched_getaffinity(0))
+    assert report["steal_ms"] >= 0 and report["run_delay_ms"] >= 0
+    one = min(os.sched_getaffinity(0))
+    assert 0 <= steal_ticks({one}) <= steal_ticks()
 
 
 def test_importing_deploy_loads_no_training_stack():

@@ -23,9 +23,10 @@ from deploy.backends.udp import UdpBackend
 from deploy.cli import add_realtime_arguments, realtime_config
 from deploy.policy import OnnxPolicy
 from deploy.realtime import RealtimeConfig
-from deploy.runner import LoopConfig, Runner, run_bare_inference, run_floor
+from deploy.runner import LoopConfig, Runner, run_bare_inference, run_floor, stalls
 from deploy.safety import SafetyConfig
 from deploy.states import StartConfig
+from deploy.timing import TickLog
 
 
 def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -> Path:
@@ -65,6 +66,91 @@ def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None,
     return proc, int(line.split()[1])
 
 
+_SAMPLER = r"""
+import os, signal, sys, time
+cpus, interval = {int(c) for c in sys.argv[1].split(",")}, float(sys.argv[2])
+if len(sys.argv) > 3:
+    os.sched_setaffinity(0, {int(sys.argv[3])})
+stop = []
+signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+out = []
+with open("/proc/stat", "rb") as f:
+    print("ready", flush=True)
+    while not stop:
+        t = time.monotonic_ns()
+        f.seek(0)
+        steal = 0
+        for line in f.read().split(b"\n"):
+            if line.startswith(b"cpu") and line[3:4] != b" " and int(line.split()[0][3:]) in cpus:
+                steal += int(line.split()[8])
+        out.append(f"{t} {steal}")
+        time.sleep(interval)
+print("\n".join(out), flush=True)
+"""
+
+
+class StealSampler:
+    """The host's steal time of the loop's CPUs, sampled every `interval_s` by a process on another CPU
+    (/proc/stat, 10 ms resolution): which of the loop's stalls came while the host ran something else.
+    A thread in the loop's process would take the interpreter lock from the loop; a separate process does
+    not. Its clock (CLOCK_MONOTONIC) is the loop's (perf_counter_ns on Linux)."""
+
+    def __init__(self, cpus: set[int], interval_s: float = 0.002) -> None:
+        others = sorted(set(os.sched_getaffinity(0)) - cpus)
+        cmd = [sys.executable, "-c", _SAMPLER, ",".join(map(str, sorted(cpus))), str(interval_s)]
+        self.proc = subprocess.Popen(cmd + ([str(others[0])] if others else []), stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if line.strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError("the steal sampler did not start (no /proc/stat?)")
+
+    def stop(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times ns, steal in USER_HZ ticks) of every sample."""
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=10)
+        rows = np.array([line.split() for line in out.splitlines() if line.strip()], dtype=np.int64).reshape(-1, 2)
+        return rows[:, 0], rows[:, 1]
+
+
+def steal_in_stalls(samples: tuple[np.ndarray, np.ndarray], stall_list: list[tuple[int, int]],
+                    quiet: list[tuple[int, int]], settle_ns: int = 10_000_000) -> dict[str, Any]:
+    """How many stalls saw the host's steal counter move (from the last sample before the stall to the
+    first one `settle_ns` after it: the guest accounts steal at its next timer tick), and, as the chance
+    level, how many stall-free windows of the same kind (`quiet`) did."""
+    t, steal = samples
+
+    def moved(a: int, b: int) -> bool:
+        i0 = max(int(np.searchsorted(t, a, "right")) - 1, 0)
+        i1 = min(int(np.searchsorted(t, b + settle_ns, "left")), len(t) - 1)
+        return bool(steal[i1] > steal[i0])
+
+    return {"stalls": len(stall_list), "stalls_with_steal": sum(moved(a, b) for a, b in stall_list),
+            "quiet_windows": len(quiet), "quiet_windows_with_steal": sum(moved(a, b) for a, b in quiet)}
+
+
+def _quiet_windows(log: TickLog, period_ns: int, stall_list: list[tuple[int, int]],
+                   count: int = 200) -> list[tuple[int, int]]:
+    """`count` windows between consecutive on-time ticks, spread over the run, as long as the median stall
+    (3 periods when there was none): the chance that steal moves in a window without a stall."""
+    wake = log.wake_ns[:log.ticks]
+    length = int(np.median([b - a for a, b in stall_list])) if stall_list else 3 * period_ns
+    span = max(1, round(length / period_ns))
+    starts = np.linspace(0, max(0, len(wake) - span - 1), count).astype(int)
+    return [(int(wake[k]), int(wake[k + span])) for k in starts
+            if len(wake) > k + span and wake[k + span] - wake[k] <= (span + 1) * period_ns]
+
+
+def _host_share(loop_log: TickLog, period_ns: int, samples: tuple[np.ndarray, np.ndarray] | None,
+                report: dict[str, Any]) -> dict[str, Any]:
+    """The host's part in one loop's misses: steal and run delay over the run, stalls that saw steal."""
+    found = stalls(loop_log, period_ns)
+    out = {"steal_ms": report.get("steal_ms"), "run_delay_ms": report.get("run_delay_ms")}
+    if samples is not None:
+        out.update(steal_in_stalls(samples, found, _quiet_windows(loop_log, period_ns, found)))
+    return out
+
+
 def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0, duration_s: float = 30.0,
                  spin_us: float = 200.0, rt_priority: int | None = None, realtime: RealtimeConfig | None = None,
                  robot_cpu: int | None = None, prewarm: bool = True) -> dict[str, Any]:
@@ -76,7 +162,12 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
                       prewarm=prewarm, realtime=realtime)
     rt = loop.realtime
     load_before = _load()
-    floor = run_floor(loop)
+    cpus = {rt.cpu} if rt.cpu is not None else set(os.sched_getaffinity(0))
+    period_ns = round(1e9 / rate_hz)
+    floor_log = TickLog(loop.ticks, 1)
+    sampler = _sampler(cpus)
+    floor = run_floor(loop, floor_log)
+    floor_steal = _host_share(floor_log, period_ns, sampler.stop() if sampler else None, floor["realtime"])
     bare = run_bare_inference(policy, loop, np.zeros(policy.spec.obs_dim, dtype=np.float32))
     # One priority below the loop: on a shared CPU the loop's timer must preempt the robot's simulation step
     # (at equal SCHED_FIFO priorities it would wait for the step, an episode reset included, to finish).
@@ -85,7 +176,10 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
     try:
         backend = UdpBackend("127.0.0.1", port)
         # The start sequence is short here: the bench measures the loop, not the robot's first seconds.
-        result = Runner(policy, backend, loop, SafetyConfig(watchdog_s=0.05), StartConfig(0.1, 0.1)).run()
+        runner = Runner(policy, backend, loop, SafetyConfig(watchdog_s=0.05), StartConfig(0.1, 0.1))
+        sampler = _sampler(cpus)
+        result = runner.run()
+        loop_steal = _host_share(runner.log, period_ns, sampler.stop() if sampler else None, result["realtime"])
     finally:
         proc.terminate()
         try:
@@ -115,11 +209,20 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
         "states": {k: v for k, v in result["states"].items() if k != "log"},
         "realtime": result["realtime"],
         "robot": result["robot"],
+        "host": {"floor": floor_steal, "loop": loop_steal},
         "floor": {k: floor[k] for k in ("ticks", "overruns", "skipped", "skipped_run_max", "lateness_us")},
         "bare": {k: bare[k] for k in ("ticks", "overruns", "skipped", "skipped_run_max", "lateness_us")},
         "load_avg_1min": _load(),
         "load_avg_1min_before": load_before,
     }
+
+
+def _sampler(cpus: set[int]) -> StealSampler | None:
+    """A steal sampler for `cpus`, or None where this machine has no /proc/stat to sample."""
+    try:
+        return StealSampler(cpus)
+    except (RuntimeError, OSError):
+        return None
 
 
 def _load() -> float | None:
@@ -170,4 +273,13 @@ def format_bench(r: dict[str, Any]) -> str:
             f"p99 {r['bare_inference_us']['p99']}); lateness us p50 {r['lateness_us']['p50']} p99 "
             f"{r['lateness_us']['p99']} max {r['lateness_us']['max']} (floor p50 {f['lateness_us']['p50']} p99 "
             f"{f['lateness_us']['p99']} max {f['lateness_us']['max']}); observation age us p50 "
-            f"{r['obs_age_us']['p50']}; load {r['load_avg_1min']} at {time.strftime('%H:%M')}")
+            f"{r['obs_age_us']['p50']}; load {r['load_avg_1min']} at {time.strftime('%H:%M')}"
+            + "".join(_format_host(name, h) for name, h in r["host"].items()))
+
+
+def _format_host(name: str, h: dict[str, Any]) -> str:
+    text = f"\n{name}: host steal {h['steal_ms']} ms, run delay {h['run_delay_ms']} ms"
+    if "stalls" in h:
+        text += (f"; {h['stalls_with_steal']} of {h['stalls']} stalls (2+ missed ticks) saw steal, chance "
+                 f"{h['quiet_windows_with_steal']} of {h['quiet_windows']} quiet windows")
+    return text
