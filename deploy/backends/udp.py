@@ -247,9 +247,10 @@ class UdpBackend:
             self._hello_due = True
 
     def warm(self, action: np.ndarray) -> None:
-        """The per-datagram checks of `read` on the spare receive buffer and the packing of `write` with
-        `action`, without a system call: after the loop's sleep, brings their code back into the caches. The
-        next `write` overwrites what this packs."""
+        """The readiness poll and the per-datagram checks of `read` (on the spare receive buffer) and the packing
+        of `write` with `action`, receiving and sending nothing: after the loop's sleep, brings their code (the
+        kernel's poll included) back into the caches. The next `write` overwrites what this packs."""
+        self._ready.poll(0)
         self._rx[self._spare].startswith(self._obs_prefix)
         _SEQ.unpack_from(self._rx[self._spare], 12)
         _SEQ_STAMP.pack_into(self._tx, 12, 0, now_ns())
