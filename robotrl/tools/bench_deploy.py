@@ -10,10 +10,12 @@ what the runner adds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +110,11 @@ class StealSampler:
     def stop(self) -> tuple[np.ndarray, np.ndarray]:
         """(times ns, steal in USER_HZ ticks) of every sample."""
         self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=10)
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
         rows = np.array([line.split() for line in out.splitlines() if line.strip()], dtype=np.int64).reshape(-1, 2)
         return rows[:, 0], rows[:, 1]
 
@@ -146,7 +152,7 @@ def _host_share(loop_log: TickLog, period_ns: int, samples: tuple[np.ndarray, np
     """The host's part in one loop's misses: steal and run delay over the run, stalls that saw steal."""
     found = stalls(loop_log, period_ns)
     out = {"steal_ms": report.get("steal_ms"), "run_delay_ms": report.get("run_delay_ms")}
-    if samples is not None:
+    if samples is not None and samples[0].size >= 2:
         out.update(steal_in_stalls(samples, found, _quiet_windows(loop_log, period_ns, found)))
     return out
 
@@ -165,9 +171,9 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
     cpus = {rt.cpu} if rt.cpu is not None else set(os.sched_getaffinity(0))
     period_ns = round(1e9 / rate_hz)
     floor_log = TickLog(loop.ticks, 1)
-    sampler = _sampler(cpus)
-    floor = run_floor(loop, floor_log)
-    floor_steal = _host_share(floor_log, period_ns, sampler.stop() if sampler else None, floor["realtime"])
+    with _sampling(cpus) as samples:
+        floor = run_floor(loop, floor_log)
+    floor_steal = _host_share(floor_log, period_ns, samples(), floor["realtime"])
     bare = run_bare_inference(policy, loop, np.zeros(policy.spec.obs_dim, dtype=np.float32))
     # One priority below the loop: on a shared CPU the loop's timer must preempt the robot's simulation step
     # (at equal SCHED_FIFO priorities it would wait for the step, an episode reset included, to finish).
@@ -177,9 +183,9 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
         backend = UdpBackend("127.0.0.1", port)
         # The start sequence is short here: the bench measures the loop, not the robot's first seconds.
         runner = Runner(policy, backend, loop, SafetyConfig(watchdog_s=0.05), StartConfig(0.1, 0.1))
-        sampler = _sampler(cpus)
-        result = runner.run()
-        loop_steal = _host_share(runner.log, period_ns, sampler.stop() if sampler else None, result["realtime"])
+        with _sampling(cpus) as samples:
+            result = runner.run()
+        loop_steal = _host_share(runner.log, period_ns, samples(), result["realtime"])
     finally:
         proc.terminate()
         try:
@@ -217,12 +223,20 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
     }
 
 
-def _sampler(cpus: set[int]) -> StealSampler | None:
-    """A steal sampler for `cpus`, or None where this machine has no /proc/stat to sample."""
+@contextlib.contextmanager
+def _sampling(cpus: set[int]) -> Iterator[Callable[[], tuple[np.ndarray, np.ndarray] | None]]:
+    """Sample the steal of `cpus` during the block; yields a function giving the samples after it (None where
+    this machine has no /proc/stat to sample). The sampler process ends with the block, also on an error."""
     try:
-        return StealSampler(cpus)
+        sampler: StealSampler | None = StealSampler(cpus)
     except (RuntimeError, OSError):
-        return None
+        sampler = None
+    result: list[tuple[np.ndarray, np.ndarray]] = []
+    try:
+        yield lambda: result[0] if result else None
+    finally:
+        if sampler is not None:
+            result.append(sampler.stop())
 
 
 def _load() -> float | None:
