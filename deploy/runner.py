@@ -5,7 +5,8 @@ A tick: wake at its deadline; read the newest observation; move the safety state
 command (the policy runs in ramp and policy); clamp and rate-limit; send. No new observation:
 repeat the last command until the watchdog says the observation is stale (older than --watchdog-ms
 since it arrived, see observed_ns), then go safe. A new observation that is already older than
---watchdog-ms when its tick wakes is stale too: counted, never used for a command. A tick
+--watchdog-ms when its tick wakes is stale too: counted, never used for a command (before the session's
+first fresh observation it leaves the machine in passive). A tick
 that ends after the next deadline is an overrun: `skip` holds the last command and resumes at the
 next deadline still ahead; `stop` sends the safe command and ends the run. SIGINT and SIGTERM end
 the run the same way. A backend with sessions (UDP) that reports a new one restarts the start
@@ -317,8 +318,12 @@ class Runner:
         return safety.filter(self._act(i, obs))
 
     def _stale(self, i: int, reason: str) -> np.ndarray | None:
-        """The watchdog's answer: count it, move to safe, send the safe command."""
+        """The watchdog's answer: count it, move to safe, send the safe command. Before the session's first
+        fresh observation the start sequence has not begun (an observation that waited in the socket while
+        the loop was set up, say): the tick sends what a tick without an observation sends, in passive."""
         self.safety.count("stale_observation")
+        if self._last_obs_ns is None and self.states.state == PASSIVE:
+            return self.safety.zero() if self.mode.torque else self.safety.hold()
         if self.states.state != SAFE:
             self.states.to(SAFE, int(self.log.tick[i]), reason)
         return self.safety.safe()
