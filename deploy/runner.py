@@ -254,13 +254,14 @@ class Runner:
         if self._backend_warm is not None:
             self._backend_warm(self.safety.last)
 
-    def _send(self, command: np.ndarray | None) -> int:
+    def _send(self, command: np.ndarray | None, ask: bool = True) -> int:
+        """Send `command`; with none to send, ask the robot for an observation (`ask`: not at exit)."""
         if command is not None:
             try:
                 self.backend.write(command)
             except BackendError:
                 self.write_errors += 1
-        elif self._ask is not None:
+        elif ask and self._ask is not None:
             self._ask_robot()
         return now_ns()
 
@@ -393,7 +394,7 @@ class Runner:
             reason = self.flag.reason or "end of run"
             if self.states.state != SAFE:
                 self.states.to(SAFE, int(self.log.tick[self.log.ticks - 1]) + 1 if self.log.ticks else 0, reason)
-            self._send(self.safety.safe())
+            self._send(self.safety.safe(), ask=False)
             restore()
             self.backend.close()
         return self.summary(overruns, skipped)

@@ -321,6 +321,23 @@ class LinearRobot:
         self.obs = 0.5 * np.tile(action, 4).astype(np.float32)
 
 
+def test_a_run_that_never_sent_a_command_asks_for_observations_but_not_at_exit(policies):
+    # A robot that answers the handshake and then stays silent: a position policy has nothing to send, so the
+    # runner asks (HELLO) once per 25 ms watchdog period during the 0.2 s run, and ends with BYE alone.
+    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
+    backend = UdpBackend("127.0.0.1", peer.port)
+    peer.kinds.clear()
+    runner = Runner(OnnxPolicy(policies["position"]), backend, LoopConfig(rate_hz=100, duration_s=0.2),
+                    SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.0))
+    try:
+        s = runner.run()
+    finally:
+        peer.thread.join(timeout=3)
+        peer.sock.close()
+    assert s["robot"]["sent"] == 0 and 2 <= s["robot"]["asked"] <= 9
+    assert peer.kinds == [protocol.HELLO] * s["robot"]["asked"] + [protocol.BYE]
+
+
 def test_a_lock_step_robot_whose_first_observation_went_stale_is_asked_for_a_new_one(policies):
     # A position policy has nothing to send before its first fresh observation; a lock-step robot answers only
     # datagrams. Its first observation waits 50 ms before the loop starts (older than the 25 ms watchdog).
