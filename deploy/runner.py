@@ -161,7 +161,7 @@ def skipped_run_max(log: TickLog) -> int:
 def run_floor(config: LoopConfig, log: TickLog | None = None) -> dict[str, Any]:
     """The same scheduler with no policy and no I/O: what this machine's clock and scheduler allow. `log`
     (made here when not given) keeps the per-tick records for the caller."""
-    log = log or TickLog(config.ticks, 1)
+    log = log if log is not None else TickLog(config.ticks, 1)
     report: dict[str, Any] = {}
     overruns, skipped = run_schedule(config, lambda i, wake: None, log, StopFlag(), report)
     return {"ticks": log.ticks, "overruns": overruns, "skipped": skipped, "skipped_run_max": skipped_run_max(log),
@@ -172,7 +172,7 @@ def run_bare_inference(policy: OnnxPolicy, config: LoopConfig, obs: np.ndarray,
                        log: TickLog | None = None) -> dict[str, Any]:
     """The same scheduler and wait calling only the policy, once per period, with no I/O: the inference
     time the loop could have on this machine at this moment."""
-    log = log or TickLog(config.ticks, 1)
+    log = log if log is not None else TickLog(config.ticks, 1)
     act, times = policy.act, log.inference_us
 
     def tick(i: int, wake: int) -> None:
