@@ -13,6 +13,7 @@ from robotrl.core.flat_params import FlatParameters
 
 
 def test_tanh_matches_torch_tanh_and_its_gradient_on_large_batches():
+    torch.manual_seed(0)
     x = (torch.randn(512, 64) * 3).requires_grad_()
     assert x.numel() >= SIGMOID_TANH_MIN_NUMEL
     y = Tanh()(x)
@@ -21,7 +22,9 @@ def test_tanh_matches_torch_tanh_and_its_gradient_on_large_batches():
     ref_x = x.detach().clone().requires_grad_()
     (torch.tanh(ref_x) * g).sum().backward()
     torch.testing.assert_close(y, torch.tanh(ref_x), atol=3e-7, rtol=0)
-    torch.testing.assert_close(x.grad, ref_x.grad, atol=1e-6, rtol=1e-5)
+    # The gradient is g * (1 - y^2): a few float32 ulps of |g| (up to ~4.5 over 32k normal draws) apart.
+    # An unseeded run once missed 1e-6 by one element (1.2e-6).
+    torch.testing.assert_close(x.grad, ref_x.grad, atol=4e-6, rtol=1e-5)
 
 
 def test_tanh_exports_as_tanh():

@@ -113,7 +113,8 @@ def test_team_deploy_gives_every_runner_the_start_safety_loop_and_realtime_flags
     policy, team = _linear_team(tmp_path)
     cpu = max(os.sched_getaffinity(0))
     args = build_parser().parse_args([
-        "deploy", str(policy), "--backend", "sim", "--rate", "100", "--duration", "0.3", "--passive-s", "0.05",
+        # 20 Hz: with --overrun stop, a 10 ms period ended this run early on a loaded 2-core machine.
+        "deploy", str(policy), "--backend", "sim", "--rate", "20", "--duration", "0.3", "--passive-s", "0.05",
         "--ramp-s", "0.05", "--spin-us", "150", "--no-prewarm", "--keep-gc", "--cpu", str(cpu), "--no-mlock",
         "--no-dma-latency", "--rt-priority", "0", "--watchdog-ms", "500", "--safe-action", "zero",
         "--max-rate", "40", "--overrun", "stop", "--out", str(tmp_path / "out")])
