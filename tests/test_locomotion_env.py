@@ -300,6 +300,7 @@ def test_the_shipped_flat_config_trains_with_a_trot_clock():
     env = envs.make(ID, **kwargs)
     task = env.unwrapped.task
     assert task.obs_fields[-1] == ("gait_clock", 2) and task.weights["gait_contact"] > 0
+    assert task.weights["foot_placement"] < 0  # the Raibert foot targets: what taught backward and sideways
     feet = task.robot.legged.feet
     offset = dict(zip(feet, task.gait.offsets, strict=True))
     # A trot: each diagonal pair in phase, the two pairs half a cycle apart.
