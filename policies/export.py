@@ -23,7 +23,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import onnx
@@ -45,11 +45,23 @@ CHUNK = 256
 """Observations per forward pass in the checks: bounds memory for pixel stacks (28 KB each as uint8)."""
 
 
+@runtime_checkable
+class HasExportGraph(Protocol):
+    """An actor with a cheaper module for the same map (up to float rounding) for ONNX to trace, e.g. the
+    action rescale folded into the last layer. Parity checks keep comparing against the actor itself."""
+
+    def export_graph(self) -> nn.Module: ...
+
+
 def to_onnx(actor: nn.Module, obs_shape: int | Sequence[int], description: dict[str, Any],
             obs_dtype: str = "float32") -> bytes:
     """Serialize `actor` to one self-contained ONNX file (batch dimension dynamic) carrying `description`.
-    `obs_shape` is one observation's shape (an int for a flat vector), `obs_dtype` float32 or uint8."""
+    `obs_shape` is one observation's shape (an int for a flat vector), `obs_dtype` float32 or uint8. An
+    actor with an `export_graph()` (HasExportGraph) is exported through it: check_parity against `actor`
+    itself is what shows that the two agree."""
     actor = actor.eval()
+    if isinstance(actor, HasExportGraph):
+        actor = actor.export_graph().eval()
     shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
     example = torch.zeros(2, *shape, dtype=TORCH_DTYPES[obs_dtype])
     # The dynamo exporter chats on stdout and warns about torch internals; neither concerns the user.

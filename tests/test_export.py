@@ -73,3 +73,96 @@ def test_int8_export_reports_its_action_error_and_returns_and_still_loads(export
     assert report["bytes"] < fp32_path.stat().st_size
     policy = OnnxPolicy(tmp_path / "q.onnx")
     assert policy.spec.quantized == "int8" and policy.act(np.zeros(8, np.float32)).shape == (2,)
+
+
+def _ops(model_bytes: bytes) -> list[str]:
+    return [node.op_type for node in onnx.load_from_string(model_bytes).graph.node]
+
+
+def _after_last_gemm(ops: list[str]) -> list[str]:
+    return ops[len(ops) - ops[::-1].index("Gemm"):]
+
+
+def _gaussian_policy(hidden: tuple[int, ...], normalize: bool) -> ActorCritic:
+    """A Gaussian policy with bounds of three kinds (wide, [-1, 1], off-centre) and an output layer scaled up
+    from its 0.01 init, so that its actions span the bounds and the clamp acts on some of them."""
+    torch.manual_seed(3)
+    policy = ActorCritic(6, 3, hidden=hidden, normalize_obs=normalize, action_low=[-2.5, -1.0, 0.0],
+                         action_high=[2.5, 1.0, 5.0])
+    with torch.no_grad():
+        policy.actor[-1].weight.mul_(60.0)
+        policy.actor[-1].bias.copy_(torch.tensor([0.3, -0.2, 0.5]))
+    if normalize:
+        policy.normalizer.update(torch.randn(500, 6) * 2 + 1)
+    return policy
+
+
+def test_folded_layer_is_mid_plus_half_times_the_layer():
+    from policies.bounds import fold_bounds_into_linear
+
+    linear = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
+        linear.bias.copy_(torch.tensor([0.25, -1.0]))
+    # Bounds [0, 4] and [-3, -1]: centres 2 and -2, half-ranges 2 and 1.
+    folded = fold_bounds_into_linear(linear, torch.tensor([0.0, -3.0]), torch.tensor([4.0, -1.0]))
+    assert folded.weight.tolist() == [[2.0, -4.0], [0.5, 0.0]]
+    assert folded.bias.tolist() == [2.5, -3.0]
+    assert linear.weight.tolist() == [[1.0, -2.0], [0.5, 0.0]] and not folded.weight.requires_grad
+
+
+@pytest.mark.parametrize(("hidden", "normalize"), [((32, 32), True), ((16,), False), ((), True)])
+def test_gaussian_export_folds_the_bounds_rescale_into_its_last_gemm_and_matches_the_unfolded_actor(
+        hidden, normalize):
+    policy = _gaussian_policy(hidden, normalize)
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+    actor = policy.export_actor()
+    model = policies.export.to_onnx(actor, 6, {"env_id": "x"})
+    assert _after_last_gemm(_ops(model)) == ["Max", "Min"]  # the clamp stays; no Mul or Add before it
+    rng = np.random.default_rng(0)
+    typical = (rng.standard_normal((400, 6)) * 2 + 1).astype(np.float32)
+    obs = np.concatenate([typical, policies.export.edge_observations(typical, rng, clipped=normalize)])
+    # Against the unfolded actor as trained: mid + half * mean, then the clamp.
+    with torch.no_grad():
+        expected = policy.to_env(policy.deterministic(torch.as_tensor(obs))).numpy()
+    got = policies.export.onnx_actions(model, obs)
+    np.testing.assert_allclose(got, expected, atol=policies.export.PARITY_TOLERANCE, rtol=0)
+    assert policies.export.check_parity(actor, model, obs) <= policies.export.PARITY_TOLERANCE
+    inside = (expected > policy.action_low.numpy()) & (expected < policy.action_high.numpy())
+    assert inside.any() and (~inside).any()  # both the folded layer and the clamp were compared
+    for key, value in policy.state_dict().items():  # the fold works on copies: the policy is untouched
+        assert torch.equal(value, before[key]), key
+
+
+def test_gaussian_export_refuses_to_fold_past_an_output_nonlinearity():
+    policy = _gaussian_policy((8,), True)
+    policy.actor.append(torch.nn.Tanh())  # mean = tanh(Linear): the rescale no longer follows a Linear layer
+    with pytest.raises(TypeError, match="ends in Tanh"):
+        policies.export.to_onnx(policy.export_actor(), 6, {"env_id": "x"})
+
+
+def test_categorical_export_keeps_its_argmax_over_the_unfolded_logits():
+    torch.manual_seed(0)
+    policy = ActorCritic(5, 4, continuous=False, hidden=(16,))
+    policy.normalizer.update(torch.randn(200, 5))
+    model = policies.export.to_onnx(policy.export_actor(), 5, {"env_id": "x"})
+    assert _after_last_gemm(_ops(model)) == ["ArgMax", "Cast"]
+    obs = np.random.default_rng(0).standard_normal((300, 5)).astype(np.float32) * 3
+    with torch.no_grad():
+        expected = policy.deterministic(torch.as_tensor(obs)).numpy()
+    np.testing.assert_array_equal(policies.export.onnx_actions(model, obs)[:, 0], expected)
+
+
+def test_squashed_gaussian_export_keeps_the_rescale_after_its_tanh():
+    from policies.squashed_gaussian import SquashedGaussianActor
+
+    torch.manual_seed(0)
+    sac = SquashedGaussianActor(5, 2, hidden=(16, 16), action_low=[-2.0, 0.0], action_high=[2.0, 5.0])
+    actor = sac.export_actor()
+    model = policies.export.to_onnx(actor, 5, {"env_id": "x"})
+    # A tanh sits between the last Linear layer and the rescale: folding there would change the map.
+    assert _after_last_gemm(_ops(model)) == ["Tanh", "Mul", "Add", "Max", "Min"]
+    obs = (np.random.default_rng(0).standard_normal((300, 5)) * 3).astype(np.float32)
+    with torch.no_grad():
+        expected = sac.to_env(sac.deterministic(torch.as_tensor(obs))).numpy()
+    np.testing.assert_allclose(policies.export.onnx_actions(model, obs), expected, atol=1e-5, rtol=0)
