@@ -322,6 +322,8 @@ def test_evaluation_reports_falls_and_the_velocity_error():
     fallen = evaluate(zero, ID, 3, seed=0, env_kwargs={**kwargs, "max_tilt": 1e-6})
     assert fallen["terminated"] == 3 and fallen["length_mean"] < 5
     assert "3 ended by termination (a fall, for a legged robot)" in format_playback(fallen, ID, [])
+    uncounted = {k: v for k, v in fallen.items() if k != "terminated"}  # a video's result counts no falls
+    assert "termination" not in format_playback(uncounted, ID, [])
     error = standing["info_means"]["velocity_error"]
     assert "\nmeasured: forward_velocity " in format_playback(standing, ID, [])
     assert f"velocity_error {error:.3f}" in format_playback(standing, ID, [])

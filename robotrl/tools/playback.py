@@ -118,8 +118,9 @@ def format_playback(result: dict[str, Any], env_id: str, overrides: list[str]) -
     success = "" if result.get("success_rate") is None else f", success rate {result['success_rate']:.2f}"
     changed = f" with {', '.join(overrides)}" if overrides else ""
     text = (f"{env_id}{changed}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
-            f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}, "
-            f"{result.get('terminated', 0)} ended by termination (a fall, for a legged robot)")
+            f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
+    if "terminated" in result:  # the evaluation's count; a video or the viewer does not count them
+        text += f", {result['terminated']} ended by termination (a fall, for a legged robot)"
     if result.get("info_means"):
         text += "\nmeasured: " + ", ".join(f"{k} {v:.3f}" for k, v in result["info_means"].items())
     if result.get("target") is not None:
