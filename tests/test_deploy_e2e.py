@@ -35,5 +35,8 @@ def test_exported_reacher_in_the_loop_matches_its_checkpoint(tmp_path, capsys):
                  "--json"]) == 0
     robot = json.loads(capsys.readouterr().out)["robot"]
     assert robot["episodes"] >= 25  # 6000 ticks of 200-step episodes, less any skipped on a loaded machine
-    assert robot["success_rate"] >= 0.85
+    # A policy that reaches, so that "matches its checkpoint" is not 0 against 0: at 600k steps (a fifth of
+    # the config's budget) the checkpoint succeeds in 0.45-0.54 over 100 episodes here (November 30); one trained for
+    # 1,024 steps in 0.01. The old bar, 0.85, was a learning figure this test does not own.
+    assert robot["success_rate"] >= 0.3
     assert within_sampling_error(ev["success_rate"], ev["episodes"], robot["success_rate"], robot["episodes"])
