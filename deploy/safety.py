@@ -96,10 +96,8 @@ class Safety:
             # A robot-sized command is checked and clamped on Python floats (C builtins, no numpy call) and
             # written back with one struct call: in the loop, after the tick's system calls, each numpy call
             # on a few values costs microseconds, far more than the same call in isolation (measured).
-            values = action.tolist()
-            if not math.isfinite(sum(values)):
+            if not self._clamp_small(action, self.last):
                 return self.safe("bad_action")
-            self._pack(self.last, 0, *map(min, map(max, values, self._lows), self._highs))
             self.has_last = True
             return self.last
         if not self.finite(action):
@@ -121,9 +119,16 @@ class Safety:
         the tick 4-5 us faster at p10/p50)."""
         self.finite(obs)
         if action.size <= SMALL:
-            values = action.tolist()
-            if math.isfinite(sum(values)):
-                self._pack(self._scratch, 0, *map(min, map(max, values, self._lows), self._highs))
+            self._clamp_small(action, self._scratch)
+
+    def _clamp_small(self, action: np.ndarray, into: np.ndarray) -> bool:
+        """filter's path for a robot-sized command, shared with warm so that warm runs the tick's own code:
+        False when a value is not finite, else the clamped command is written into `into`."""
+        values = action.tolist()
+        if not math.isfinite(sum(values)):
+            return False
+        self._pack(into, 0, *map(min, map(max, values, self._lows), self._highs))
+        return True
 
     def clamp(self, command: np.ndarray) -> np.ndarray:
         """A command the runner computed itself (passive pose, zero torque): bounds, no rate limit."""
