@@ -4,6 +4,7 @@ State-machine tests drive `Runner._tick` with a made-up clock (tick i wakes at i
 transition happens at a tick a person can compute from the configured times.
 """
 
+import contextlib
 import json
 import socket
 import threading
@@ -521,15 +522,25 @@ def test_an_observation_read_before_a_restart_in_the_same_drain_is_not_the_new_r
         peer.sock.close()
 
 
-def test_an_observation_that_waited_in_the_socket_is_as_old_as_its_arrival_over_udp(policies):
+@contextlib.contextmanager
+def stamped_udp_runner(policy_path):
+    """A Runner (100 Hz, 25 ms watchdog, no passive or ramp) over UDP to a HandPeer, for tests that need the
+    kernel's receive timestamps (skipped where there are none); the link is closed after."""
     peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
     backend = UdpBackend("127.0.0.1", peer.port)
-    if not backend.timestamps:
-        backend.close()
-        pytest.skip("no kernel receive timestamps (SO_TIMESTAMPNS) on this OS")
-    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=1),
-                    SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.0))
     try:
+        if not backend.timestamps:
+            pytest.skip("no kernel receive timestamps (SO_TIMESTAMPNS) on this OS")
+        yield peer, Runner(OnnxPolicy(policy_path), backend, LoopConfig(rate_hz=100, duration_s=1),
+                           SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.0))
+    finally:
+        backend.close()
+        peer.thread.join(timeout=3)
+        peer.sock.close()
+
+
+def test_an_observation_that_waited_in_the_socket_is_as_old_as_its_arrival_over_udp(policies):
+    with stamped_udp_runner(policies["torque"]) as (peer, runner):
         peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.1), session=5), peer.addr)
         time.sleep(0.02)  # the datagram waits in the runner's socket for 20 ms or more
         read_at = now_ns()
@@ -541,21 +552,10 @@ def test_an_observation_that_waited_in_the_socket_is_as_old_as_its_arrival_over_
         assert runner.log.fresh[0] and runner.log.obs_age_us[0] >= 20_000
         assert transitions(runner)[-1] == (1, "policy", "safe")
         assert runner.safety.counts["stale_observation"] == 1 and runner.repeats == 0
-    finally:
-        backend.close()
-        peer.thread.join(timeout=3)
-        peer.sock.close()
 
 
 def test_an_observation_that_waited_in_the_socket_past_the_watchdog_is_not_used_over_udp(policies):
-    peer = HandPeer(_spec([8, 2, -1, -1, 1, 1]))
-    backend = UdpBackend("127.0.0.1", peer.port)
-    if not backend.timestamps:
-        backend.close()
-        pytest.skip("no kernel receive timestamps (SO_TIMESTAMPNS) on this OS")
-    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=1),
-                    SafetyConfig(watchdog_s=0.025), StartConfig(0.0, 0.0))
-    try:
+    with stamped_udp_runner(policies["torque"]) as (peer, runner):
         peer.sock.sendto(protocol.encode(protocol.OBS, 1, 0, np.full(8, 0.1), session=5), peer.addr)
         time.sleep(0.04)  # the datagram waits in the runner's socket for 40 ms or more
         runner.log.tick[0] = 0
@@ -564,7 +564,7 @@ def test_an_observation_that_waited_in_the_socket_past_the_watchdog_is_not_used_
         assert not runner.log.fresh[0] and runner.log.obs_age_us[0] >= 40_000
         # The first observation of the session: the start sequence has not begun, so it stays passive.
         assert transitions(runner) == [] and runner.log.state[0] == PASSIVE
-        assert runner.safety.counts["stale_observation"] == 1 and backend.counts["received"] == 1
+        assert runner.safety.counts["stale_observation"] == 1 and runner.backend.counts["received"] == 1
         np.testing.assert_array_equal(runner.log.actions[0], [0.0, 0.0])  # zero torque, not the policy's
         # 40 ms later a datagram that has just arrived: the socket was last seen empty too long ago to prove it
         # fresh by that, so its timestamp decides, and it is used.
@@ -575,10 +575,6 @@ def test_an_observation_that_waited_in_the_socket_past_the_watchdog_is_not_used_
         runner._tick(1, now_ns())
         runner.log.ticks = 2
         assert runner.log.fresh[1] and runner.safety.counts["stale_observation"] == 1
-    finally:
-        backend.close()
-        peer.thread.join(timeout=3)
-        peer.sock.close()
 
 
 # ---- flags, checked before anything starts -------------------------------------------------------------
