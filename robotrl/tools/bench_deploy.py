@@ -70,22 +70,17 @@ def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None,
 
 _SAMPLER = r"""
 import os, signal, sys, time
+from deploy.realtime import steal_ticks
 cpus, interval = {int(c) for c in sys.argv[1].split(",")}, float(sys.argv[2])
 if len(sys.argv) > 3:
     os.sched_setaffinity(0, {int(sys.argv[3])})
 stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 out = []
-with open("/proc/stat", "rb") as f:
+if steal_ticks(cpus) is not None:
     print("ready", flush=True)
     while not stop:
-        t = time.monotonic_ns()
-        f.seek(0)
-        steal = 0
-        for line in f.read().split(b"\n"):
-            if line.startswith(b"cpu") and line[3:4] != b" " and int(line.split()[0][3:]) in cpus:
-                steal += int(line.split()[8])
-        out.append(f"{t} {steal}")
+        out.append(f"{time.monotonic_ns()} {steal_ticks(cpus)}")
         time.sleep(interval)
 print("\n".join(out), flush=True)
 """
