@@ -122,16 +122,19 @@ def cmd_compare(args: argparse.Namespace) -> None:
     _require_train_stack()
     _require_sb3()
     from robotrl.config import load_config
-    from robotrl.sb3.compare import check_comparable, compare, default_out, format_report
+    from robotrl.sb3.compare import SIDES, check_comparable, compare, default_out, format_report
 
     overrides = list(args.set or [])
     if args.steps is not None:
         overrides.append(f"train.total_steps={args.steps}")
     cfg = load_config(args.config, overrides)
-    check_comparable(cfg, args.seeds)  # an algorithm or option SB3 lacks is refused before anything trains
+    sides = (args.side,) if args.side else SIDES
+    if args.save_baseline and "sb3" not in sides:
+        raise CLIError("--save-baseline stores SB3's side: it cannot go with --side ours")
+    check_comparable(cfg, args.seeds, sides)  # an algorithm or option SB3 lacks is refused before anything trains
     out = Path(args.out) if args.out else default_out(cfg)
     print(f"comparison folder: {out}", file=sys.stderr)
-    report = compare(cfg, args.seeds, out)
+    report = compare(cfg, args.seeds, out, sides)
     if args.save_baseline:
         from robotrl.sb3.baselines import compare_command, write_baseline
 
@@ -290,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config value")
     p.add_argument("--save-baseline", action="store_true",
                    help="also store SB3's side as tests/baselines/sb3/<env>__<algo>.json")
+    p.add_argument("--side", choices=("ours", "sb3"),
+                   help="train one side only (default both); another process can run the other into the same --out")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_compare)
 

@@ -74,3 +74,31 @@ def test_dqn_config_translates_and_sb3_missing_features_are_refused():
     assert [m.out_features for m in model.q_net.q_net if hasattr(m, "out_features")] == [64, 64, 2]
     with pytest.raises(ValueError, match="SB3 has no double"):
         make_sb3_model(load_config("launch/cartpole_double_dqn.yaml"), seed=0)
+
+
+def test_compare_sides_run_apart_and_our_stopped_seed_resumes(tiny_config, tmp_path, capsys):
+    """A long comparison spread over processes: one side at a time, ours continuing a shorter run."""
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
+                         train={"total_steps": 512, "eval_every": 256, "eval_episodes": 2, "final_eval_episodes": 3,
+                                "checkpoint_every": 256},
+                         ppo={"n_steps": 128, "batch_size": 128, "n_epochs": 1})
+    out = tmp_path / "cmp"
+    assert main(["compare", config, "--seeds", "1", "--side", "ours", "--steps", "256", "--out", str(out)]) == 0
+    assert not (out / "sb3-seed1.json").exists()
+    assert json.loads((out / "ours-seed1.json").read_text())["steps"] == 256
+    assert main(["compare", config, "--seeds", "1", "--side", "ours", "--out", str(out)]) == 0
+    ours = json.loads((out / "ours-seed1.json").read_text())
+    assert (ours["steps"], ours["resumed_from"]) == (512, 256)
+    assert [s for s, _ in ours["curve"]] == [256, 512]  # the first half's evaluation is kept
+    assert main(["compare", config, "--seeds", "1", "--side", "sb3", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["compare", config, "--seeds", "1", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ours"]["returns"] == [ours["final_return"]] and len(report["sb3"]["returns"]) == 1
+
+
+def test_compare_refuses_a_baseline_without_the_sb3_side(tiny_config, tmp_path, capsys):
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2})
+    assert main(["compare", config, "--side", "ours", "--save-baseline", "--out", str(tmp_path / "c")]) != 0
+    assert "--save-baseline" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -6,7 +6,10 @@ the end with `train.final_eval_episodes` episodes. Steps/s count training only: 
 timed and left out on both sides.
 
 Each finished (side, seed) is written to the output folder at once, so a long comparison that is
-stopped keeps what it finished, and a rerun with the same folder skips it.
+stopped keeps what it finished, and a rerun with the same folder skips it; our side of a seed stopped
+midway resumes from its last checkpoint (SB3's restarts). `sides` runs one side only, so two processes
+(or two sessions) can share one comparison folder: one per side, or one per seed with `--set seed=K
+--seeds 1`; a last run over all seeds and both sides then only reads their results and reports.
 """
 
 from __future__ import annotations
@@ -103,10 +106,13 @@ def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
             return SeedResult(**{**data, "curve": [tuple(p) for p in data["curve"]]})
     if side == "ours":
         run_dir = out_dir / f"ours-seed{cfg.seed}"
-        # A seed stopped before its result was saved restarts from scratch, so that every seed's
-        # number is the same as an uninterrupted comparison's (a resumed run restarts its episodes).
-        shutil.rmtree(run_dir, ignore_errors=True)
-        result = run_ours(cfg, run_dir)
+        # A seed stopped after its first checkpoint resumes from its last one (replay buffer, optimizer
+        # and rng state included); its episodes in progress restart, and the result records the step
+        # it resumed from. One stopped before any checkpoint starts again.
+        resume = (run_dir / "checkpoints" / "latest.pt").is_file()
+        if not resume:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        result = run_ours(cfg, run_dir, resume=resume)
     else:
         result = run_sb3(cfg)
     atomic_write_bytes(path, json.dumps(dataclasses.asdict(result)).encode())

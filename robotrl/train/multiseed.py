@@ -21,12 +21,21 @@ class SeedResult:
     steps: int
     train_s: float
     wall_s: float
+    resumed_from: int | None = None
+    """The step a stopped run resumed from (its wall_s counts only the part after it); None: one go."""
 
 
-def run_ours(cfg: RunConfig, run_dir: Path) -> SeedResult:
-    """Our trainer, as `robotrl train` runs it; training time is the sum of collect and update times."""
-    result = Trainer(cfg, run_dir, show_progress=False).run()
+def run_ours(cfg: RunConfig, run_dir: Path, resume: bool = False) -> SeedResult:
+    """Our trainer, as `robotrl train` runs it; training time is the sum of collect and update times.
+
+    With `resume`, a run stopped earlier continues from its last checkpoint (its metrics keep the
+    earlier rows, so train_s still covers the whole run).
+    """
+    trainer = Trainer(cfg, run_dir, resume=resume, show_progress=False)
+    resumed_from = trainer.step if resume else None
+    result = trainer.run()
     rows = read_metrics(run_dir / "metrics.csv")
     train_s = sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
     curve = [(int(r["step"]), r["eval/return_mean"]) for r in rows if "eval/return_mean" in r]
-    return SeedResult(cfg.seed, result.eval["return_mean"], curve, result.steps, train_s, result.wall_s)
+    return SeedResult(cfg.seed, result.eval["return_mean"], curve, result.steps, train_s, result.wall_s,
+                      resumed_from)
