@@ -42,6 +42,18 @@ def _as_range(name: str, value: Any) -> Range | None:
     return low, high
 
 
+def _delay(name: str, value: Any) -> int | tuple[int, int]:
+    """A delay in policy steps: k >= 0, or [low, high] to draw per episode."""
+    given = value
+    if isinstance(value, list):
+        value = tuple(value)
+    bounds = value if isinstance(value, tuple) else (value, value)
+    if (len(bounds) != 2 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in bounds)
+            or bounds[0] > bounds[1]):
+        raise ValueError(f"sim-to-real option {name}: expected k >= 0 or [low, high] (integers), got {given!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class SimToReal:
     """What differs between the nominal simulation and the robot a policy must survive."""
@@ -66,9 +78,9 @@ class SimToReal:
     """Uniform +-init_noise added to the initial joint positions (hinges, slides) and all velocities."""
     integrator: str | None = None
     """Physics integrator (Euler, RK4, implicit, implicitfast; None: the model's)."""
-    obs_delay: int = 0
-    """Policy steps between measuring an observation and the policy seeing it (sensor and bus latency);
-    an episode starts with its first observation repeated."""
+    obs_delay: int | tuple[int, int] = 0
+    """Policy steps between measuring an observation and the policy seeing it (sensor and bus latency):
+    k, or [low, high] drawn per episode; an episode starts with its first observation repeated."""
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> SimToReal:
@@ -81,19 +93,11 @@ class SimToReal:
         skip = values.get("frame_skip")
         if skip is not None and (not isinstance(skip, int) or skip < 1):
             raise ValueError(f"sim-to-real option frame_skip: expected an integer >= 1, got {skip!r}")
-        delay = values.get("action_delay", 0)
-        if isinstance(delay, list):
-            delay = tuple(delay)
-        bounds = delay if isinstance(delay, tuple) else (delay, delay)
-        if len(bounds) != 2 or not all(isinstance(d, int) and d >= 0 for d in bounds) or bounds[0] > bounds[1]:
-            raise ValueError(f"sim-to-real option action_delay: expected k >= 0 or [low, high], got {delay!r}")
-        values["action_delay"] = delay
+        for name in ("action_delay", "obs_delay"):
+            values[name] = _delay(name, values.get(name, 0))
         integrator = values.get("integrator")
         if integrator is not None and integrator not in INTEGRATORS:
             raise ValueError(f"sim-to-real option integrator: expected one of {list(INTEGRATORS)}, got {integrator!r}")
-        obs_delay = values.get("obs_delay", 0)
-        if not isinstance(obs_delay, int) or isinstance(obs_delay, bool) or obs_delay < 0:
-            raise ValueError(f"sim-to-real option obs_delay: expected an integer >= 0, got {obs_delay!r}")
         for name in ("obs_noise", "init_noise"):
             if name in values and not (isinstance(values[name], int | float) and values[name] >= 0):
                 raise ValueError(f"sim-to-real option {name}: expected a number >= 0, got {values[name]!r}")
@@ -102,6 +106,11 @@ class SimToReal:
     @property
     def delay_range(self) -> tuple[int, int]:
         d = self.action_delay
+        return d if isinstance(d, tuple) else (d, d)
+
+    @property
+    def obs_delay_range(self) -> tuple[int, int]:
+        d = self.obs_delay
         return d if isinstance(d, tuple) else (d, d)
 
     def edit_model(self, model: mujoco.MjModel) -> None:
@@ -138,12 +147,14 @@ class Perturbations:
         slide_hinge = np.isin(model.jnt_type, (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE))
         self.noisy_qpos = model.jnt_qposadr[slide_hinge]
         o = options
-        self.obs_queue = np.zeros((o.obs_delay + 1, sim.nsim, obs_dim), dtype=np.float32)
+        obs_low, obs_high = o.obs_delay_range
+        self.obs_lag = np.full(sim.nsim, obs_low, dtype=np.int64)
+        self.obs_queue = np.zeros((obs_high + 1, sim.nsim, obs_dim), dtype=np.float32)
         self.fresh = np.ones(sim.nsim, dtype=bool)
         """Simulations whose next observation starts an episode (it fills their delay queue)."""
         # Off by default: then resets skip the per-simulation loop entirely.
         self.active = (bool(self.fields) or o.obs_noise > 0 or o.delay_range[1] > 0 or o.init_noise > 0
-                       or o.obs_delay > 0)
+                       or obs_high > 0)
 
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         """Draw this episode's robot for simulations `ids`, after the task wrote its initial state."""
@@ -162,6 +173,7 @@ class Perturbations:
         if o.mass_scale is not None:
             self.sim.batch.set_const(ids)
         low, high = o.delay_range
+        obs_low, obs_high = o.obs_delay_range
         for i in ids:
             if high > low:
                 self.delay[i] = rngs[i].integers(low, high + 1)
@@ -169,6 +181,8 @@ class Perturbations:
                 self.sim.qpos[i, self.noisy_qpos] += rngs[i].uniform(-o.init_noise, o.init_noise,
                                                                       size=len(self.noisy_qpos))
                 self.sim.qvel[i] += rngs[i].uniform(-o.init_noise, o.init_noise, size=self.sim.qvel.shape[1])
+            if obs_high > obs_low:
+                self.obs_lag[i] = rngs[i].integers(obs_low, obs_high + 1)
         self.queue[:, ids] = 0.0
         self.fresh[ids] = True
 
@@ -210,11 +224,11 @@ class Perturbations:
         if std > 0:
             for i in ids:
                 obs[i] += rngs[i].normal(0.0, std, size=self.obs_dim).astype(np.float32)
-        return self._delayed_obs(obs, ids) if self.options.obs_delay else obs
+        return self._delayed_obs(obs, ids) if self.obs_queue.shape[0] > 1 else obs
 
     def _delayed_obs(self, obs: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Observations of `ids` as measured `obs_delay` policy steps ago (an episode's first one
-        repeated until there are older ones)."""
+        """Observations of `ids` as measured their episode's `obs_delay` policy steps ago (an episode's
+        first one repeated until there are older ones)."""
         ids = np.asarray(ids)
         fresh = ids[self.fresh[ids]]
         self.obs_queue[:, fresh] = obs[fresh]
@@ -223,5 +237,5 @@ class Perturbations:
         self.obs_queue[0, going] = obs[going]
         self.fresh[ids] = False
         out = obs.copy()
-        out[ids] = self.obs_queue[-1, ids]
+        out[ids] = self.obs_queue[self.obs_lag[ids], ids]
         return out

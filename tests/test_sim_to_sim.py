@@ -54,3 +54,30 @@ def test_the_perturbed_copy_and_the_side_by_side_report():
     lines = format_sim_to_sim(report).splitlines()
     assert lines[1].split() == ["nominal", "perturbed"]
     assert lines[3].startswith("velocity error") and lines[3].count("m/s") == 2
+
+
+def _lag_of_episode(seed: int) -> int:
+    """0 or 1: which latency an obs_delay=[0, 1] env drew for the episode of `seed`."""
+    fresh, ranged = envs.make(ID, **TINY), envs.make(ID, **TINY, obs_delay=[0, 1])
+    rng = np.random.default_rng(seed)
+    previous, _ = fresh.reset(seed=seed)
+    ranged.reset(seed=seed)
+    lags = set()
+    for _ in range(5):
+        a = rng.uniform(-1, 1, 8).astype(np.float32)
+        o_fresh, *_ = fresh.step(a)
+        o_ranged, *_ = ranged.step(a)
+        lags.add(0 if np.array_equal(o_ranged, o_fresh) else 1 if np.array_equal(o_ranged, previous) else -1)
+        previous = o_fresh
+    fresh.close()
+    ranged.close()
+    assert len(lags) == 1 and -1 not in lags, f"seed {seed}: not one whole-step latency per episode: {lags}"
+    return lags.pop()
+
+
+def test_a_latency_range_is_drawn_per_episode_and_repeats_with_the_seed():
+    lags = [_lag_of_episode(seed) for seed in range(8)]
+    assert set(lags) == {0, 1}, lags  # both latencies occur over 8 episodes (p of one value only: 2**-7)
+    assert [_lag_of_episode(seed) for seed in range(3)] == lags[:3]
+    with pytest.raises(ValueError, match=r"obs_delay: expected k >= 0 or \[low, high\] \(integers\), got \[2, 1\]"):
+        envs.make(ID, **TINY, obs_delay=[2, 1])
