@@ -149,3 +149,15 @@ def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):
     assert main(["seeds", tiny_config(), "--root", str(tmp_path / "r"), "--docs", str(tmp_path / "d")]) == 1
     assert "no target: key" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_run_trained_by_robotrl_train_joins_the_table_with_its_recorded_training_time(tiny_config, tmp_path):
+    """A seed trained earlier with `robotrl train` and the same config is evaluated, not trained again."""
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    assert main(["train", config, "--seed", "3", "--run-dir", str(root / "tiny-3"), "--no-progress"]) == 0
+    trained = (root / "tiny-3" / "checkpoints" / "latest.pt").stat().st_mtime
+    entry = run_seeds(config, [3], episodes=2, root=root, docs=docs)
+    assert (root / "tiny-3" / "checkpoints" / "latest.pt").stat().st_mtime == trained  # not trained again
+    row = entry["seeds"]["3"]
+    assert row["steps"] == 1024 and row["resumed"] is False and 0 < row["train_wall_s"] < 120

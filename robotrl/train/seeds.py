@@ -27,6 +27,7 @@ import yaml
 
 from policies.checkpoint import atomic_write_bytes
 from robotrl.config import RunConfig, load_config, resume_differences
+from robotrl.train.logger import read_metrics
 from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
 
 EVAL_SEED = 123_456
@@ -76,7 +77,8 @@ class SeedRow:
     run_dir: str
     steps: int
     train_wall_s: float
-    """Wall time of the training that finished the run (a resumed run: only the last invocation's part)."""
+    """Wall time of the training that finished the run (a resumed run: only the last invocation's part; a run
+    trained outside `robotrl seeds` and found finished: the collect + update time its metrics.csv records)."""
     resumed: bool
     eval_wall_s: float
     episodes: int
@@ -97,6 +99,14 @@ def finished(run_dir: Path, total_steps: int) -> bool:
     """The trainer writes eval.json after the last step: a run folder with it and the full budget is done."""
     path = run_dir / "eval.json"
     return path.is_file() and json.loads(path.read_text()).get("steps", 0) >= total_steps
+
+
+def recorded_training(run_dir: Path) -> tuple[float, bool]:
+    """(training seconds, resumed) of a finished run trained elsewhere, from its own files: the collect and
+    update times in metrics.csv, and more than one TensorBoard event file (one per invocation)."""
+    rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
+    seconds = sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
+    return seconds, len(list(run_dir.glob("events.out.tfevents.*"))) > 1
 
 
 def set_aside(run_dir: Path, why: str) -> Path:
@@ -173,6 +183,10 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
         if train_s == 0.0 and previous is not None:
             # Trained earlier: keep the wall time and CPU of the invocation that trained it.
             train_s, resumed, cpu = previous["train_wall_s"], previous["resumed"], previous["cpu"]
+        elif train_s == 0.0:
+            # Found finished but never recorded (trained by `robotrl train` with this config, then moved here).
+            train_s, resumed = recorded_training(run_dir)
+            cpu = cpu_model()
         else:
             cpu = cpu_model()
         row = SeedRow(seed, str(run_dir), result["steps"], round(train_s, 1), resumed, round(eval_s, 1),
