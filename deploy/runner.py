@@ -234,6 +234,7 @@ class Runner:
         self._watchdog_ns = round(self.safety.config.watchdog_s * 1e9)
         self._last_obs_ns: int | None = None
         self._backend_warm = getattr(backend, "warm", None)
+        self._backend_warm_io = getattr(backend, "warm_io", None)
         self._ask = getattr(backend, "ask", None)
         self._asked_ns: int | None = None
         self._sessions = hasattr(backend, "session")
@@ -245,9 +246,12 @@ class Runner:
         self.repeats = 0
 
     def warm(self) -> None:
-        """After each sleep (LoopConfig.prewarm): the policy on its last input, then the safety checks and
+        """After each sleep (LoopConfig.prewarm): the backend's system calls where it has a warm-up for them
+        (first: they evict what runs before them), the policy on its last input, then the safety checks and
         clamp on that input and action without changing state, so the tick's own code is in the caches
         again when the observation comes."""
+        if self._backend_warm_io is not None:
+            self._backend_warm_io()
         policy = self.policy
         policy.warm()
         self.safety.warm(policy.last_input, policy.last_action)

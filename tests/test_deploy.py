@@ -371,6 +371,56 @@ def test_the_warm_up_after_each_sleep_changes_no_state_and_sends_nothing(onnx_po
         peer.close()
 
 
+class _RecordingSocket:
+    """A socket whose sends and receives are listed (the test's view of what the backend's warm-up does)."""
+
+    def __init__(self, sock):
+        self.sock, self.calls = sock, []
+
+    def sendto(self, data, address):
+        self.calls.append(("sendto", bytes(data), address))
+        return self.sock.sendto(data, address)
+
+    def recvmsg_into(self, buffers, ancsize):
+        result = self.sock.recvmsg_into(buffers, ancsize)
+        self.calls.append(("recvmsg_into", result[0]))
+        return result
+
+
+def test_the_udp_warm_up_passes_one_datagram_through_its_own_loopback_socket_and_none_to_the_robot():
+    peer = FaultyPeer()
+    backend = UdpBackend("127.0.0.1", peer.port)
+    echo = backend._echo
+    try:
+        assert echo is not None and echo.getpeername() == echo.getsockname()
+        assert echo.getsockname()[0] == "127.0.0.1" and echo.getsockname() != backend.sock.getsockname()
+        recording = _RecordingSocket(echo)
+        backend._echo = recording
+        backend.warm_io()
+        backend.warm_io()
+        size = protocol.HEADER.size + 4 * 2
+        assert [c[0] for c in recording.calls] == ["sendto", "recvmsg_into"] * 2
+        assert all(c[2] == echo.getsockname() for c in recording.calls if c[0] == "sendto")
+        assert all(c[1] == size for c in recording.calls if c[0] == "recvmsg_into")
+        with pytest.raises(BlockingIOError):  # each warm-up takes back the datagram it sent
+            echo.recv(2048)
+        stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        stranger.sendto(b"x" * 8, echo.getsockname())  # connected to itself: nothing from elsewhere gets in
+        stranger.close()
+        time.sleep(0.01)
+        with pytest.raises(BlockingIOError):
+            echo.recv(2048)
+        assert backend.counts["sent"] == 0 and backend.counts["received"] == 0
+        peer.sock.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            peer.sock.recvfrom(2048)
+    finally:
+        backend._echo = echo
+        backend.close()
+        peer.close()
+    assert echo.fileno() == -1
+
+
 def test_wrong_size_and_out_of_order_datagrams_are_dropped_and_counted():
     peer = FaultyPeer()
     backend = UdpBackend("127.0.0.1", peer.port)

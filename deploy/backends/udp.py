@@ -90,6 +90,8 @@ class UdpBackend:
         self._ready = select.poll()
         self._ready.register(self.sock.fileno(), select.POLLIN)
         self._hello_due = False
+        self._echo = self._echo_socket()
+        self._echo_rx = bytearray(protocol.MAX_DATAGRAM)
         self._emptied_ns: int | None = None
         """When a drain last found the socket empty (the receive before the poll that said so): every datagram
         read later arrived after it, which proves a new observation fresh without converting its timestamp."""
@@ -117,12 +119,28 @@ class UdpBackend:
         self._obs_prefix = _PREFIX.pack(protocol.MAGIC, protocol.OBS, protocol.VERSION, self._spec.obs_dim, session)
         _PREFIX.pack_into(self._tx, 0, protocol.MAGIC, protocol.ACTION, protocol.VERSION, self._spec.act_dim, session)
 
-    def _enable_timestamps(self) -> bool:
+    def _enable_timestamps(self, sock: socket.socket | None = None) -> bool:
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            (sock or self.sock).setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         except OSError:
             return False
         return True
+
+    def _echo_socket(self) -> socket.socket | None:
+        """A loopback socket of the runner's own, connected to itself (so nothing from elsewhere reaches it),
+        that warm_io sends a datagram through; None where the machine gives none (warm_io then does nothing)."""
+        echo = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            echo.bind(("127.0.0.1", 0))
+            echo.connect(echo.getsockname())
+            echo.setblocking(False)
+            if self.timestamps:
+                self._enable_timestamps(echo)
+        except OSError:
+            echo.close()
+            return None
+        self._echo_address = echo.getsockname()
+        return echo
 
     def _refuse(self, message: str, to: tuple[str, int]) -> ValueError:
         """Tell the robot we will not run with it (BYE) and return the one-line error."""
@@ -246,6 +264,22 @@ class UdpBackend:
             self.counts["unknown_session"] += 1
             self._hello_due = True
 
+    def warm_io(self) -> None:
+        """One datagram through the kernel's UDP send and receive paths, to the backend's own loopback socket
+        and back (the robot gets nothing): after the loop's sleep the tick's sendto and recvmsg find their
+        kernel code warm again. Measured over loopback after a 0.6 ms sleep and a 200 us spin: sendto 10.8 ->
+        6.0 us, recvmsg 9.9 -> 3.1 us (p50). In the loop against the bench's robot process (interleaved blocks
+        of 300 ticks, load 8-9): latency -3.1 and -3.3 us (block medians; 25 and 27 of 32 pairs faster) when
+        it runs before the policy's warm-up; after it, it evicts the policy (inference +2.4 us)."""
+        echo = self._echo
+        if echo is None:
+            return
+        try:
+            echo.sendto(self._tx, self._echo_address)
+            echo.recvmsg_into((self._echo_rx,), self._anc)
+        except OSError:  # a warm-up never fails the loop; the tick's own calls report real errors
+            pass
+
     def warm(self, action: np.ndarray) -> None:
         """The readiness poll and the per-datagram checks of `read` (on the spare receive buffer) and the packing
         of `write` with `action`, receiving and sending nothing: after the loop's sleep, brings their code (the
@@ -288,3 +322,5 @@ class UdpBackend:
             self.sock.sendto(protocol.encode(protocol.BYE, max(self.last_seq, 0), now_ns(), session=self.session),
                              self.address)
         self.sock.close()
+        if self._echo is not None:
+            self._echo.close()
