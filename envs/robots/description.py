@@ -15,9 +15,16 @@ file (schema agreed on issue 20):
     pd: {kp: {".*": 20.0}, kd: {".*": 0.5}}
     effort_limit: {".*": 23.7}      # N m, equal to the joint's motor actuator range
     velocity_limit: {".*": 30.0}    # rad/s, the motor's no-load speed
+    actuator: motor                 # motor (default) | position, see below
     legged: {base: trunk, feet: [FR_foot, ...], base_height: 0.30}   # feet are geom names
     arm: {end_effector: ee_site, workspace: {center: [0.5, 0, 0.4], half_extent: [0.15, 0.25, 0.15]}}
     sources: "..."                  # which published figures the model follows
+
+`actuator: motor`: the MJCF's actuators are torque motors and the task computes PD itself (so torque and
+position modes share one model, under the motors' torque-speed line). `actuator: position`: they are
+MuJoCo position servos whose kp, kv and force range are `pd` and `effort_limit`; MuJoCo computes the PD
+at the physics rate (the damping implicitly under an implicit integrator), and torque mode turns them
+into motors. A servo has no torque-speed line, so such a description states no `velocity_limit`.
 
 Loading validates the file against itself and against the compiled MJCF (names, pose inside the joint
 limits, effort limits equal to the actuators' ranges) and resolves every pattern to one number per
@@ -40,9 +47,9 @@ ROBOTS_DIR = Path(__file__).resolve().parent
 """Shipped robots live in envs/robots/<name>/robot.yaml."""
 KINDS = ("legged", "arm")
 _TOP_KEYS = ("name", "mjcf", "kind", "mass", "control_hz", "timestep", "joints", "default_pose", "pd",
-             "effort_limit", "velocity_limit", "legged", "arm", "sources")
-_REQUIRED = ("name", "mjcf", "kind", "mass", "control_hz", "timestep", "default_pose", "pd", "effort_limit",
-             "velocity_limit")
+             "effort_limit", "velocity_limit", "legged", "arm", "sources", "actuator")
+_REQUIRED = ("name", "mjcf", "kind", "mass", "control_hz", "timestep", "default_pose", "pd", "effort_limit")
+ACTUATORS = ("motor", "position")
 EFFORT_TOLERANCE = 0.01
 """Relative difference allowed between a stated effort limit and the MJCF actuator's torque range."""
 
@@ -90,10 +97,13 @@ class RobotDescription:
     kp: tuple[float, ...]
     kd: tuple[float, ...]
     effort_limit: tuple[float, ...]
-    velocity_limit: tuple[float, ...]
+    velocity_limit: tuple[float, ...] | None
+    """None for `actuator: position` (servos have no torque-speed line)."""
     legged: Legged | None = None
     arm: Arm | None = None
     sources: str = ""
+    actuator: str = "motor"
+    """"motor": torque motors, PD computed by the task; "position": MuJoCo position servos are the PD."""
 
     @property
     def decimation(self) -> int:
@@ -115,7 +125,7 @@ class RobotDescription:
         return {"name": self.name, "kind": self.kind, "mass": self.mass, "control_hz": self.control_hz,
                 "timestep": self.timestep, "joints": list(self.joints), "default_pose": list(self.default_pose),
                 "kp": list(self.kp), "kd": list(self.kd), "effort_limit": list(self.effort_limit),
-                "velocity_limit": list(self.velocity_limit)}
+                "velocity_limit": None if self.velocity_limit is None else list(self.velocity_limit)}
 
 
 def shipped_robots() -> list[str]:
@@ -193,9 +203,22 @@ def parse_robot(raw: Any, path: Path, mjcf: Path | None = None) -> RobotDescript
     kp = _per_joint(pd["kp"], joints, where, "pd.kp", minimum=0.0)
     kd = _per_joint(pd["kd"], joints, where, "pd.kd", minimum=0.0)
     effort = _per_joint(raw["effort_limit"], joints, where, "effort_limit", minimum=0.0, strict=True)
-    velocity = _per_joint(raw["velocity_limit"], joints, where, "velocity_limit", minimum=0.0, strict=True)
+    actuator = raw.get("actuator", "motor")
+    if actuator not in ACTUATORS:
+        raise RobotError(f"{where}: actuator: expected one of {list(ACTUATORS)}, got {actuator!r}")
+    velocity = None
+    if actuator == "motor":
+        if "velocity_limit" not in raw:
+            raise RobotError(f"{where}: velocity_limit: missing (required with actuator: motor)")
+        velocity = _per_joint(raw["velocity_limit"], joints, where, "velocity_limit", minimum=0.0, strict=True)
+    elif "velocity_limit" in raw:
+        raise RobotError(f"{where}: velocity_limit: position servos have no torque-speed line; leave it out "
+                         "with actuator: position")
     _check_pose(model, joints, default_pose, where)
-    _check_actuators(model, joints, actuators, effort, where, mjcf.name)
+    if actuator == "motor":
+        _check_actuators(model, joints, actuators, effort, where, mjcf.name)
+    else:
+        _check_servos(model, joints, actuators, kp, kd, effort, where, mjcf.name)
     legged = arm = None
     if kind == "legged":
         legged = _legged(raw.get("legged"), model, where, mjcf.name)
@@ -207,7 +230,7 @@ def parse_robot(raw: Any, path: Path, mjcf: Path | None = None) -> RobotDescript
     return RobotDescription(source=path, name=name, mjcf=mjcf, kind=kind, mass=mass, control_hz=control_hz,
                             timestep=timestep, joints=joints, actuators=actuators, default_pose=default_pose,
                             kp=kp, kd=kd, effort_limit=effort, velocity_limit=velocity, legged=legged, arm=arm,
-                            sources=sources)
+                            sources=sources, actuator=actuator)
 
 
 def _number(value: Any) -> bool:
@@ -346,6 +369,30 @@ def _check_actuators(model: mujoco.MjModel, joints: tuple[str, ...], actuators: 
         if not (math.isclose(-low, limit, rel_tol=tol) and math.isclose(high, limit, rel_tol=tol)):
             raise RobotError(f"{where}: effort_limit: {joint} = {limit:g} N m, but actuator {name!r} in {mjcf} "
                              f"applies [{low:g}, {high:g}] N m (ctrlrange x gear, forcerange)")
+
+
+def _check_servos(model: mujoco.MjModel, joints: tuple[str, ...], actuators: tuple[str, ...], kp: tuple[float, ...],
+                  kd: tuple[float, ...], effort: tuple[float, ...], where: str, mjcf: str) -> None:
+    """Position actuators (force kp (ctrl - q) - kv dq, cut to the force range) whose kp, kv and force range
+    are the stated pd and effort limit."""
+    for k, (joint, name) in enumerate(zip(joints, actuators, strict=True)):
+        a = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, name)
+        gain, bias = model.actuator_gainprm[a], model.actuator_biasprm[a]
+        servo = (int(model.actuator_gaintype[a]) == int(mujoco.mjtGain.mjGAIN_FIXED)
+                 and int(model.actuator_biastype[a]) == int(mujoco.mjtBias.mjBIAS_AFFINE)
+                 and int(model.actuator_dyntype[a]) == 0 and model.actuator_gear[a, 0] == 1.0
+                 and bias[0] == 0.0 and bias[1] == -gain[0])
+        if not servo:
+            raise RobotError(f"{where}: joints: {joint}'s actuator {name!r} in {mjcf} is not a position actuator "
+                             "(gear 1); actuator: position needs one per joint")
+        if not (math.isclose(gain[0], kp[k]) and math.isclose(-bias[2], kd[k])):
+            raise RobotError(f"{where}: pd: {joint}: kp {kp[k]:g}, kd {kd[k]:g}, but actuator {name!r} in {mjcf} "
+                             f"has kp {gain[0]:g}, kv {-bias[2]:g}")
+        low, high = model.actuator_forcerange[a] if model.actuator_forcelimited[a] else (-np.inf, np.inf)
+        if not (math.isclose(-low, effort[k], rel_tol=EFFORT_TOLERANCE)
+                and math.isclose(high, effort[k], rel_tol=EFFORT_TOLERANCE)):
+            raise RobotError(f"{where}: effort_limit: {joint} = {effort[k]:g} N m, but actuator {name!r} in {mjcf} "
+                             f"has force range [{low:g}, {high:g}] N m")
 
 
 def _legged(value: Any, model: mujoco.MjModel, where: str, mjcf: str) -> Legged:
