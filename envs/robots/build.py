@@ -91,3 +91,13 @@ def build_model(robot: RobotDescription, edit: Callable[[mujoco.MjSpec], None] |
                         dtype=np.int64)
 
     return RobotModel(model=model, foot_sensors=sensors("touch_foot"), base_sensors=sensors("touch_base"))
+
+
+def servos_to_motors(model: mujoco.MjModel, robot: RobotDescription) -> None:
+    """Turn a description's position servos (`actuator: position`) into torque motors in place, for torque
+    action mode: control +-1 is +-effort_limit (the force range stays)."""
+    for name, effort in zip(robot.actuators, robot.effort_limit, strict=True):
+        a = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, name)
+        model.actuator_gainprm[a, 0] = effort
+        model.actuator_biasprm[a, :3] = 0.0
+        model.actuator_ctrlrange[a] = (-1.0, 1.0)
