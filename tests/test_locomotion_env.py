@@ -9,7 +9,7 @@ from envcheck import check_env_apis, lockstep, uniform_actions
 
 import envs
 from envs.robots.terrain import Terrain
-from envs.tasks.locomotion import direction_progress, foot_targets
+from envs.tasks.locomotion import _cross, direction_progress, foot_targets
 from robotrl.config import load_config
 from robotrl.tools.playback import format_playback
 from robotrl.train.evaluate import evaluate
@@ -103,6 +103,71 @@ def test_torque_mode_applies_effort_times_action_cut_by_the_motor_speed_envelope
     force = env.unwrapped.sim.bind("actuator_force")[0]
     # hip: 8 x (1 - 20/25) = 1.6 N m left at that speed; knee: braking torque keeps the full limit
     np.testing.assert_allclose(force, np.tile([1.6, 2.0], 4), rtol=1e-9)
+    env.close()
+
+
+def test_the_written_out_cross_product_is_numpys_bit_for_bit():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(64, 3)) * 10.0 ** rng.uniform(-6, 6, size=(64, 3))
+    b = rng.normal(size=(64, 3))
+    np.testing.assert_array_equal(_cross(a, b), np.cross(a, b))
+    np.testing.assert_array_equal(_cross(b, a), np.cross(b, a))
+
+
+def test_options_set_to_none_draw_nothing_so_the_command_is_the_seeded_streams_first_draw_for_the_episode():
+    off = {"spawn_yaw": None, "init_noise_joints": None, "stand_still": None, "push_interval": None,
+           "command_period": None}
+    env = envs.make(ID, **TINY, **off)
+    env.reset(seed=3)
+    task = env.unwrapped.task
+    first = np.random.default_rng(3).uniform([-1.0, -0.5, -1.0], [1.5, 0.5, 1.0])  # the default ranges
+    np.testing.assert_array_equal(task.command[0], first)
+    np.testing.assert_array_equal(task.sim.qpos[0, 3:7], [1.0, 0.0, 0.0, 0.0])  # facing +x
+    np.testing.assert_array_equal(task.sim.qpos[0, 7:], np.tile([0.6, -1.2], 4))  # the exact default pose
+    for _ in range(300):  # 6 s: past the 5 s after which a command is redrawn by default
+        env.step(np.zeros(8, np.float32))
+    np.testing.assert_array_equal(task.command[0], first)
+    env.close()
+    with pytest.raises(ValueError, match=r"Locomotion push_velocity/push_interval: .* \(pushes need an interval\)"):
+        envs.make(ID, **TINY, push_velocity=0.5, push_interval=None)
+
+
+def test_upright_and_alive_terms_sum_per_step_and_a_low_base_falls_under_fall_height():
+    weights = {"tracking_lin_vel": 0.0, "tracking_ang_vel": 0.0, "lin_vel_z": 0.0, "ang_vel_xy": 0.0,
+               "orientation": 0.0, "torques": 0.0, "dof_acc": 0.0, "action_rate": 0.0, "feet_air_time": 0.0,
+               "upright": 0.5, "alive": 0.2}
+    ends = {}
+    for fall_height in (None, 0.15):
+        env = envs.make(ID, **TINY, weights=weights, reward_dt=False, only_positive_rewards=False,
+                        fall_on_base_contact=False, fall_height=fall_height)
+        env.reset(seed=0)
+        task = env.unwrapped.task
+        _, reward, terminated, _, _ = env.step(np.zeros(8, np.float32))
+        assert not terminated
+        assert task.terms["upright"][0] == pytest.approx(1.0, abs=1e-3)  # cos(tilt) of a standing base
+        assert reward == 0.5 * task.terms["upright"][0] + 0.2  # per step: not times the 0.02 s period
+        task.sim.qpos[0, 2] = 0.1  # the base (0.22 m standing) lowered onto its folded legs, level
+        task.sim.qpos[0, 7:] = np.tile([1.5, -2.5], 4)
+        _, _, ends[fall_height], _, _ = env.step(np.zeros(8, np.float32))
+        env.close()
+    assert ends == {None: False, 0.15: True}  # a base on the ground is no fall without fall_height
+
+
+def test_the_quadruped_robot_runs_its_position_servos_in_both_action_modes():
+    env = envs.make(ID, robot="quadruped", action_mode="torque")
+    env.reset(seed=0)
+    env.step(np.full(12, 0.1, np.float32))
+    task = env.unwrapped.task
+    np.testing.assert_allclose(env.unwrapped.sim.bind("actuator_force")[0], 2.5, rtol=1e-6)  # 0.1 x 25 N m
+    np.testing.assert_array_equal(task.torque[0], env.unwrapped.sim.bind("actuator_force")[0])
+    assert task.describe()["robot"]["velocity_limit"] is None
+    env.close()
+    env = envs.make(ID, robot="quadruped")
+    env.reset(seed=0)
+    for _ in range(50):
+        obs, _, terminated, _, _ = env.step(np.zeros(12, np.float32))
+        assert not terminated
+    assert np.abs(obs[12:24]).max() < 0.15  # the servos hold the default pose (noise of 0.1 rad at the start)
     env.close()
 
 

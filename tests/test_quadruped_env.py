@@ -5,7 +5,11 @@ import pytest
 from envcheck import assert_same_episode_ends, check_env_apis, lockstep, uniform_actions
 
 import envs
-from envs.tasks.quadruped import STAND, TORQUE_LIMIT
+from envs.robots import load_robot
+
+QUADRUPED = load_robot("quadruped")
+STAND = np.asarray(QUADRUPED.default_pose)
+TORQUE_LIMIT = QUADRUPED.effort_limit[0]
 
 FORWARD = {"command_vx": [0.5, 0.5], "command_vy": [0.0, 0.0], "command_yaw": [0.0, 0.0]}
 

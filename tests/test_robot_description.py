@@ -12,6 +12,7 @@ from robotrl.cli import main
 ROBOTS = Path(__file__).resolve().parents[1] / "envs" / "robots"
 QUAD = ROBOTS / "tiny_quad" / "robot.yaml"
 ARM = ROBOTS / "tiny_arm" / "robot.yaml"
+SERVO_QUAD = ROBOTS / "quadruped" / "robot.yaml"
 
 
 def variant(tmp_path: Path, base: Path, **changes) -> Path:
@@ -82,6 +83,26 @@ def test_unknown_and_missing_keys_and_bad_values(tmp_path):
     with pytest.raises(RobotError, match=r"robot.yaml: arm.end_effector: 'tip' is not a site of tiny_arm.xml"):
         load_robot(variant(tmp_path, ARM, arm={"end_effector": "tip", "workspace": {
             "center": [0.4, 0, 0.3], "half_extent": [0.1, 0.1, 0.1]}}))
+
+
+def test_position_servos_must_carry_the_stated_pd_and_effort_and_state_no_speed_limit(tmp_path):
+    servo = load_robot(SERVO_QUAD)
+    assert (servo.actuator, servo.velocity_limit, servo.kp[0], servo.kd[0]) == ("position", None, 40.0, 1.0)
+    with pytest.raises(RobotError, match=r"robot.yaml: pd: fl_abduct: kp 20, kd 1, but actuator 'fl_abduct' in "
+                                         r"quadruped.xml has kp 40, kv 1"):
+        load_robot(variant(tmp_path, SERVO_QUAD, pd={"kp": 20.0, "kd": 1.0}))
+    with pytest.raises(RobotError, match=r"robot.yaml: effort_limit: fl_abduct = 30 N m, but actuator 'fl_abduct' "
+                                         r"in quadruped.xml has force range \[-25, 25\] N m"):
+        load_robot(variant(tmp_path, SERVO_QUAD, effort_limit=30.0))
+    with pytest.raises(RobotError, match=r"robot.yaml: velocity_limit: position servos have no torque-speed line"):
+        load_robot(variant(tmp_path, SERVO_QUAD, velocity_limit=30.0))
+    with pytest.raises(RobotError, match=r"robot.yaml: joints: fl_hip's actuator 'fl_hip' in tiny_quad.xml is not a "
+                                         r"position actuator"):
+        load_robot(variant(tmp_path, QUAD, actuator="position", velocity_limit=None))
+    with pytest.raises(RobotError, match=r"robot.yaml: velocity_limit: missing \(required with actuator: motor\)"):
+        load_robot(variant(tmp_path, QUAD, velocity_limit=None))
+    with pytest.raises(RobotError, match=r"robot.yaml: actuator: expected one of \['motor', 'position'\]"):
+        load_robot(variant(tmp_path, QUAD, actuator="hydraulic"))
 
 
 def test_the_test_robots_pass_the_check():

@@ -52,9 +52,13 @@ def hold_default_pose(robot: RobotDescription, seconds: float = HOLD_SECONDS) ->
     place_default(robot, model, data.qpos, drive)
     mujoco.mj_forward(model, data)
     base_touch = 0.0
+    servo = robot.actuator == "position"  # MuJoCo's position servos are the PD: they take the pose as targets
     for _ in range(round(seconds / model.opt.timestep)):
         q, qd = data.qpos[drive.qpos_index], data.qvel[drive.qvel_index]
-        drive.apply(data.ctrl[None], drive.pd(drive.default_pose, q, qd)[None], qd[None])
+        if servo:
+            data.ctrl[drive.ctrl_index] = drive.default_pose
+        else:
+            drive.apply(data.ctrl[None], drive.pd(drive.default_pose, q, qd)[None], qd[None])
         mujoco.mj_step(model, data)
         if len(built.base_sensors):
             base_touch = max(base_touch, float(data.sensordata[built.base_sensors].max()))
@@ -98,7 +102,8 @@ def robot_facts(robot: RobotDescription) -> dict[str, Any]:
     for k, name in enumerate(robot.joints):
         j = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)
         dof = model.jnt_dofadr[j]
-        joints.append({"joint": name, "effort_limit": robot.effort_limit[k], "velocity_limit": robot.velocity_limit[k],
+        speed = None if robot.velocity_limit is None else robot.velocity_limit[k]
+        joints.append({"joint": name, "effort_limit": robot.effort_limit[k], "velocity_limit": speed,
                        "armature": float(model.dof_armature[dof]), "damping": float(model.dof_damping[dof]),
                        "frictionloss": float(model.dof_frictionloss[dof]),
                        "range": [float(v) for v in model.jnt_range[j]] if model.jnt_limited[j] else None,

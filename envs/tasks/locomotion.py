@@ -43,10 +43,20 @@ command, and evaluation averages it over the other steps, as issue 20 defines th
 
 Terrain (`terrain`, envs.robots.terrain) and pushes (`push_velocity`: a random planar base velocity of
 up to that many m/s added every `push_interval` seconds) are off by default and seeded.
+
+Options for tasks that are not legged_gym's, all off by default (Quadruped-v0, envs/tasks/quadruped.py, is
+this task with them): the `upright` (cos of the base's tilt) and `alive` (1 per step) reward terms;
+`reward_dt: false`, the weighted sum per policy step rather than per second; `fall_height`, an episode also
+ends when the base is lower than that above its spawn point's ground, and `fall_on_base_contact: false`, a
+base touching the ground does not end it. `None` turns off a random draw without drawing: `command_period`
+(one command per episode), `stand_still`, `init_noise_joints` (the exact default pose), `push_interval` (no
+push timer) and `spawn_yaw` (facing +x; else a heading in [-spawn_yaw, spawn_yaw]). A zero still draws, as
+it always did, so seeded runs of earlier versions stay as they were.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +68,16 @@ from envs.robots.description import RobotDescription
 from envs.robots.terrain import Terrain, TerrainMap
 from envs.sim import BatchSim
 from envs.tasks.base import StepResult
-from envs.tasks.quadruped import Range, command_range, rotate_to_body
 from envs.tasks.robot_task import RobotTask
 
-WEIGHTS = {"tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,
+WEIGHTS = {"tracking_lin_vel": 1.0, "tracking_ang_vel": 0.5, "upright": 0.0, "lin_vel_z": -2.0, "ang_vel_xy": -0.05,
            "orientation": -1.0, "torques": -1e-5, "power": 0.0, "dof_acc": -2.5e-7, "action_rate": -0.01,
            "feet_air_time": 1.0, "stand_still": 0.0, "gait_contact": 0.0, "tracking_direction": 0.0,
-           "foot_placement": 0.0}
+           "foot_placement": 0.0, "alive": 0.0}
 """legged_gym's reward scales (LeggedRobotCfg.rewards.scales, with an orientation penalty); each is
 multiplied by the control period; `gait_contact`, `foot_placement` (0 unless a `gait` is given) and
-`tracking_direction` (off by default) are ours."""
+`tracking_direction` (off by default) are ours, `upright` and `alive` (off) Quadruped-v0's. The order is
+the order of the sum (Quadruped-v0's rewards stay bit for bit what they were)."""
 DIRECTION_MIN_SPEED = 0.1
 """m/s: `tracking_direction` scores only commands at least this fast (a stand-still command has no direction)."""
 CONTACT_FORCE = 1.0
@@ -80,6 +90,37 @@ OBS_UNITS = {"gravity_in_base": ("unit vector, base frame", 1.0), "base_linear_v
              "gait_clock": ("sin, cos of 2 pi x gait phase; the phase advances control_dt / gait period "
                             "per step from a random start", 1.0)}
 """Each observation field's units and the scale it is multiplied by before the policy sees it."""
+
+Range = tuple[float, float] | float
+"""[low, high] to draw a command from, or one number: that command every time."""
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def command_range(name: str, value: Range) -> tuple[float, float]:
+    """(low, high) of the command option `name` (its full name in errors); a number v is (v, v)."""
+    if _number(value):
+        return float(value), float(value)
+    if isinstance(value, list | tuple) and len(value) == 2 and all(map(_number, value)) and value[0] <= value[1]:
+        return float(value[0]), float(value[1])
+    raise ValueError(f"{name}: expected [low, high] with low <= high, or a number; got {value!r}")
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.cross of (n, 3) rows written out: the products and differences np.cross computes (so the same
+    bits), without its axis handling, which costs more than the arithmetic at these sizes."""
+    a0, a1, a2 = a[:, 0], a[:, 1], a[:, 2]
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=1)
+
+
+def rotate_to_body(quat: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """World vectors (n, 3) in the frames of w-x-y-z quaternions (n, 4): R(q)^T v."""
+    w, u = quat[:, :1], -quat[:, 1:]
+    t = 2.0 * _cross(u, v)
+    return v + w * t + _cross(u, t)
 
 
 @dataclass(frozen=True)
@@ -145,15 +186,22 @@ class LocomotionTask(RobotTask):
     default_robot = "go12"
     max_episode_steps = 1000  # 20 s at 50 Hz
     uses_derived_state = False  # state, touch sensors and the terrain map only
+    label = "Locomotion"
+    """The task's name in its errors."""
+    base_fields = ("gravity_in_base", "base_linear_velocity", "base_angular_velocity")
+    """The names of the first three observation fields (gravity, linear and angular velocity, base frame)."""
+    obs_units = OBS_UNITS
 
     def __init__(self, sim: BatchSim, robot: str | None = None, action_mode: str = "position",
                  action_scale: float = 0.5, command_vx: Range = (-1.0, 1.5), command_vy: Range = (-0.5, 0.5),
-                 command_yaw: Range = (-1.0, 1.0), stand_still: float = 0.1, command_period: float = 5.0,
-                 settle_time: float = 1.0, tracking_sigma: float = 0.25, air_time_target: float = 0.5,
-                 max_tilt: float = 1.0, only_positive_rewards: bool = True, weights: dict[str, float] | None = None,
-                 terrain: dict[str, Any] | None = None, push_velocity: float = 0.0,
-                 push_interval: tuple[float, float] = (5.0, 10.0), init_noise_joints: float = 0.1,
-                 gait: dict[str, Any] | None = None) -> None:
+                 command_yaw: Range = (-1.0, 1.0), stand_still: float | None = 0.1,
+                 command_period: float | None = 5.0, settle_time: float = 1.0, tracking_sigma: float = 0.25,
+                 air_time_target: float = 0.5, max_tilt: float = 1.0, only_positive_rewards: bool = True,
+                 weights: dict[str, float] | None = None, terrain: dict[str, Any] | None = None,
+                 push_velocity: float = 0.0, push_interval: tuple[float, float] | None = (5.0, 10.0),
+                 init_noise_joints: float | None = 0.1, gait: dict[str, Any] | None = None,
+                 spawn_yaw: float | None = math.pi, reward_dt: bool = True, fall_height: float | None = None,
+                 fall_on_base_contact: bool = True) -> None:
         super().__init__(sim, robot, action_mode, action_scale)
         legged = self.robot.legged
         assert legged is not None
@@ -161,30 +209,34 @@ class LocomotionTask(RobotTask):
         nj = len(self.robot.joints)
         nf_ = len(legged.feet)
         self.gait = Gait.from_kwargs(gait, nf_)
-        self.obs_fields = (("gravity_in_base", 3), ("base_linear_velocity", 3), ("base_angular_velocity", 3),
-                           ("command", 3), ("joint_offset", nj), ("joint_velocity", nj), ("last_action", nj)) \
-            + ((("gait_clock", 2),) if self.gait else ())
-        self.obs_units = OBS_UNITS
-        self.ranges = np.array([command_range(f"Locomotion {name}", value) for name, value in
+        gravity, linear, angular = self.base_fields
+        self.obs_fields = ((gravity, 3), (linear, 3), (angular, 3), ("command", 3), ("joint_offset", nj),
+                           ("joint_velocity", nj), ("last_action", nj)) + ((("gait_clock", 2),) if self.gait else ())
+        label = self.label
+        self.ranges = np.array([command_range(f"{label} {name}", value) for name, value in
                                 (("command_vx", command_vx), ("command_vy", command_vy),
                                  ("command_yaw", command_yaw))], dtype=np.float64)
-        if not 0.0 <= stand_still <= 1.0:
-            raise ValueError(f"Locomotion stand_still: expected a fraction in [0, 1], got {stand_still!r}")
+        if stand_still is not None and not 0.0 <= stand_still <= 1.0:
+            raise ValueError(f"{label} stand_still: expected a fraction in [0, 1], got {stand_still!r}")
         unknown = sorted(set(weights or {}) - set(WEIGHTS))
         if unknown:
-            raise ValueError(f"Locomotion weights.{unknown[0]}: unknown reward term (terms: {', '.join(WEIGHTS)})")
+            raise ValueError(f"{label} weights.{unknown[0]}: unknown reward term (terms: {', '.join(WEIGHTS)})")
         self.weights = {**WEIGHTS, **(weights or {})}
         for term in ("gait_contact", "foot_placement"):
             if self.weights[term] and self.gait is None:
-                raise ValueError(f"Locomotion weights.{term}: needs a `gait` (the schedule it rewards)")
-        self.stand_still = float(stand_still)
+                raise ValueError(f"{label} weights.{term}: needs a `gait` (the schedule it rewards)")
+        self.stand_still = stand_still
+        self.spawn_yaw = spawn_yaw
+        self.reward_dt = reward_dt
+        self.fall_height = fall_height
+        self.fall_on_base_contact = fall_on_base_contact
         self.tracking_sigma = tracking_sigma
         self.air_time_target = air_time_target
         self.min_upright = float(np.cos(max_tilt))
         self.only_positive = only_positive_rewards
         self.init_noise_joints = init_noise_joints
         dt = self.control_dt
-        self.command_steps = max(1, round(command_period / dt))
+        self.command_steps = None if command_period is None else max(1, round(command_period / dt))
         self.settle_steps = round(settle_time / dt)
         base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, legged.base)
         joint = model.body_jntadr[base]
@@ -198,10 +250,12 @@ class LocomotionTask(RobotTask):
         self.stance = self._stance_positions(model) if self.weights["foot_placement"] else np.zeros((nf_, 2))
         self.terrain = TerrainMap(Terrain.from_kwargs(terrain), self.n)
         self.push_velocity = float(push_velocity)
-        if self.push_velocity < 0 or not (0 < push_interval[0] <= push_interval[1]):
-            raise ValueError(f"Locomotion push_velocity/push_interval: expected >= 0 and 0 < low <= high, got "
-                             f"{push_velocity!r}, {push_interval!r}")
-        self.push_steps = (max(1, round(push_interval[0] / dt)), max(1, round(push_interval[1] / dt)))
+        if self.push_velocity < 0 or (push_interval is None and self.push_velocity > 0) or not (
+                push_interval is None or 0 < push_interval[0] <= push_interval[1]):
+            raise ValueError(f"{label} push_velocity/push_interval: expected >= 0 and 0 < low <= high (pushes "
+                             f"need an interval), got {push_velocity!r}, {push_interval!r}")
+        self.push_steps = None if push_interval is None else (max(1, round(push_interval[0] / dt)),
+                                                              max(1, round(push_interval[1] / dt)))
         n, nf = self.n, len(legged.feet)
         self.command = np.zeros((n, 3))
         self.command_age = np.zeros(n, dtype=np.int64)
@@ -210,6 +264,9 @@ class LocomotionTask(RobotTask):
         self.last_contact = np.zeros((n, nf), dtype=bool)
         self.last_joint_velocity = np.zeros((n, nj))
         self.spawn_xy = np.zeros((n, 2))
+        self.spawn_ground = np.zeros(n)
+        self.down = np.tile([0.0, 0.0, -1.0], (n, 1))
+        """World gravity's direction per simulation (rotated into the base frame each step)."""
         self.walked = np.zeros(n)
         self.fell = np.zeros(n, dtype=bool)
         self.phase = np.zeros(n)
@@ -269,14 +326,17 @@ class LocomotionTask(RobotTask):
             rng = rngs[i]
             x, y, ground = self.terrain.spawn(i, rng)
             self.spawn_xy[i] = (x, y)
-            yaw = rng.uniform(-np.pi, np.pi)
+            self.spawn_ground[i] = ground
+            yaw = 0.0 if self.spawn_yaw is None else rng.uniform(-self.spawn_yaw, self.spawn_yaw)
             self.sim.qpos[i, b:b + 3] = (x, y, ground + legged.base_height)
             self.sim.qpos[i, b + 3:b + 7] = _quat_z(np.asarray(yaw))
-            self.sim.qpos[i, self.drive.qpos_index] = self.drive.default_pose + rng.uniform(
-                -self.init_noise_joints, self.init_noise_joints, size=nj)
+            noise = self.init_noise_joints
+            self.sim.qpos[i, self.drive.qpos_index] = self.drive.default_pose if noise is None else \
+                self.drive.default_pose + rng.uniform(-noise, noise, size=nj)
             self.sim.qvel[i, v:v + 6] = 0.0
             self.command[i] = self._draw_command(rng)
-            self.next_push[i] = rng.integers(self.push_steps[0], self.push_steps[1] + 1)
+            if self.push_steps is not None:
+                self.next_push[i] = rng.integers(self.push_steps[0], self.push_steps[1] + 1)
             if self.gait is not None:
                 self.phase[i] = rng.uniform()
         self.command_age[ids] = 0
@@ -289,11 +349,11 @@ class LocomotionTask(RobotTask):
 
     def _draw_command(self, rng: np.random.Generator) -> np.ndarray:
         command = rng.uniform(self.ranges[:, 0], self.ranges[:, 1])
-        return np.zeros(3) if rng.uniform() < self.stand_still else command
+        return np.zeros(3) if self.stand_still is not None and rng.uniform() < self.stand_still else command
 
     def apply_action(self, action: np.ndarray) -> None:
         super().apply_action(action)
-        if self.push_velocity > 0:
+        if self.push_velocity > 0 and self.push_steps is not None:
             self.next_push -= 1
             for i in np.flatnonzero(self.next_push <= 0):
                 rng = self.rngs[i]
@@ -307,7 +367,7 @@ class LocomotionTask(RobotTask):
         """Gravity direction, linear and angular velocity, all in the base frame, (n, 3) each."""
         b, v = self.base_qpos, self.base_qvel
         quat = self.sim.qpos[:, b + 3:b + 7]
-        gravity = rotate_to_body(quat, np.broadcast_to([0.0, 0.0, -1.0], (self.n, 3)))
+        gravity = rotate_to_body(quat, self.down)
         linear = rotate_to_body(quat, self.sim.qvel[:, v:v + 3])  # free joint: world-frame linear velocity
         angular = self.sim.qvel[:, v + 3:v + 6]  # free joint: base-frame angular velocity
         return gravity, linear, angular
@@ -315,7 +375,7 @@ class LocomotionTask(RobotTask):
     def observe(self) -> np.ndarray:
         gravity, linear, angular = self.base_state()
         q, qd = self.joint_state()
-        scale = OBS_UNITS["joint_velocity"][1]
+        scale = self.obs_units["joint_velocity"][1]
         parts = [gravity, linear, angular, self.command, q - self.drive.default_pose, scale * qd, self.last_action]
         if self.gait is not None:
             angle = 2 * np.pi * self.phase
@@ -340,6 +400,7 @@ class LocomotionTask(RobotTask):
         terms = {
             "tracking_lin_vel": np.exp(-lin_err / self.tracking_sigma),
             "tracking_ang_vel": np.exp(-yaw_err / self.tracking_sigma),
+            "upright": -gravity[:, 2],
             "lin_vel_z": np.square(linear[:, 2]),
             "ang_vel_xy": np.sum(np.square(angular[:, :2]), axis=1),
             "orientation": np.sum(np.square(gravity[:, :2]), axis=1),
@@ -350,6 +411,7 @@ class LocomotionTask(RobotTask):
             "feet_air_time": air,
             "stand_still": np.sum(np.abs(offset), axis=1) * ~moving,
             "tracking_direction": direction_progress(self.command[:, :2], linear[:, :2]),
+            "alive": np.ones(self.n),
         }
         if self.gait is not None:
             # The contacts after this step against the schedule at the phase they belong to.
@@ -361,14 +423,18 @@ class LocomotionTask(RobotTask):
                 target = foot_targets(self.command, self.stance, foot_phase, self.gait.swing, self.gait.period)
                 terms["foot_placement"] = np.sum(np.square(self.foot_positions() - target), axis=(1, 2))
         self.terms = terms
-        reward = sum(w[k] * terms[k] for k in WEIGHTS if w[k]) * dt
+        reward = sum(w[k] * terms[k] for k in WEIGHTS if w[k])
+        if self.reward_dt:
+            reward = reward * dt
         if self.only_positive:
             reward = np.maximum(reward, 0.0)
         self.last_joint_velocity = qd.copy()
         base_contact = (self.sensordata[:, self.base_sensors] > CONTACT_FORCE).any(axis=1) \
-            if len(self.base_sensors) else np.zeros(self.n, dtype=bool)
+            if len(self.base_sensors) and self.fall_on_base_contact else np.zeros(self.n, dtype=bool)
         fell = base_contact | (-gravity[:, 2] < self.min_upright)
         b = self.base_qpos
+        if self.fall_height is not None:
+            fell |= self.sim.qpos[:, b + 2] - self.spawn_ground < self.fall_height
         self.walked = np.linalg.norm(self.sim.qpos[:, b:b + 2] - self.spawn_xy, axis=1)
         self.fell = fell.copy()
         error = np.linalg.norm(self.command[:, :2] - linear[:, :2], axis=1)
@@ -381,6 +447,8 @@ class LocomotionTask(RobotTask):
     def _advance_commands(self) -> None:
         """Count each command's age; a command `command_period` old is redrawn."""
         self.command_age += 1
+        if self.command_steps is None:
+            return
         for i in np.flatnonzero(self.command_age >= self.command_steps):
             self.command[i] = self._draw_command(self.rngs[i])
             self.command_age[i] = 0

@@ -20,7 +20,8 @@ def check_text(report: dict[str, Any]) -> str:
              f"{'range rad':>17}{'default':>9}{'kp':>8}{'kd':>7}"]
     for j in joints:
         rng = "free" if j["range"] is None else f"[{j['range'][0]:.2f}, {j['range'][1]:.2f}]"
-        lines.append(f"{j['joint']:<16}{j['effort_limit']:>11.2f}{j['velocity_limit']:>12.2f}{j['armature']:>10.4f}"
+        speed = "-" if j["velocity_limit"] is None else f"{j['velocity_limit']:.2f}"
+        lines.append(f"{j['joint']:<16}{j['effort_limit']:>11.2f}{speed:>12}{j['armature']:>10.4f}"
                      f"{j['damping']:>9.3f}{j['frictionloss']:>9.3f}{rng:>17}{j['default']:>9.3f}{j['kp']:>8.1f}"
                      f"{j['kd']:>7.2f}")
     geoms = report["colliding_geoms"]
