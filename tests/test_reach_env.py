@@ -111,3 +111,47 @@ def test_orientation_targets_add_the_rotation_error_to_the_observation_and_to_su
     _, _, _, truncated, info = env.step(np.zeros(3, np.float32))
     assert truncated and info["is_success"]
     env.close()
+
+
+def test_disc_targets_lie_area_uniform_in_the_inscribed_disc_at_the_centre_height():
+    env = envs.make_vec(ID, 2000, **TINY, targets="disc")
+    env.reset(seed=0)
+    offset = env.task.target - np.array([0.4, 0.0, 0.35])
+    radius = np.hypot(offset[:, 0], offset[:, 1])
+    assert (offset[:, 2] == 0.0).all() and radius.max() <= 0.1  # min(0.1, 0.15) of the xy half extents
+    # Area-uniform: a quarter of the targets within half the radius (not half, as uniform radii would give).
+    assert np.mean(radius < 0.05) == pytest.approx(0.25, abs=0.03)
+    env.close()
+
+
+def test_a_planar_task_observes_and_measures_in_the_horizontal_plane():
+    env = envs.make(ID, **TINY, planar=True, observation=["qvel", "fingertip_to_target"])
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    assert task.obs_fields == (("qvel", 3), ("fingertip_to_target", 2))
+    _, _, _, _, info = env.step(np.zeros(3, np.float32))
+    obs = task.observe()[0]
+    ee = task.sim.bind("site_xpos")[0, 0]
+    np.testing.assert_allclose(obs[3:], ee[:2] - task.target[0], atol=1e-6)
+    assert info["distance"] == pytest.approx(np.linalg.norm(ee[:2] - task.target[0]))
+    env.close()
+
+
+def test_ideal_motors_hold_the_torque_command_and_export_no_speed_limit():
+    env = envs.make(ID, **TINY, action_mode="torque", speed_limit=False)
+    env.reset(seed=0)
+    task = env.unwrapped.task
+    env.step(np.array([0.5, -1.0, 0.25], np.float32))
+    np.testing.assert_allclose(task.torque[0], [5.0, -10.0, 2.5])  # action x 10 N m, whatever the speed
+    np.testing.assert_allclose(task.sim.ctrl[0] * task.drive.gear, [5.0, -10.0, 2.5])
+    assert task.describe()["robot"]["velocity_limit"] is None
+    env.close()
+
+
+def test_unknown_observation_fields_and_target_shapes_are_errors():
+    with pytest.raises(ValueError, match="Reach observation: unknown field 'elbow'"):
+        envs.make(ID, **TINY, observation=["qvel", "elbow"])
+    with pytest.raises(ValueError, match="orientation_error needs orientation: true"):
+        envs.make(ID, **TINY, observation=["orientation_error"])
+    with pytest.raises(ValueError, match=r"Reach targets: expected one of \['box', 'disc'\], got 'ball'"):
+        envs.make(ID, **TINY, targets="ball")

@@ -1,57 +1,31 @@
-"""Reacher: a two-link planar arm puts its fingertip on a random target, by joint torques."""
+"""Reacher-v0: the reach task on the two-link planar arm (envs/robots/reacher), configured as it always ran.
+
+Joint torques from ideal motors (no torque-speed line), joint positions as cos and sin, the fingertip's
+offset from the target in the table's plane, targets area-uniform in a disc of radius 0.2 m, reward
+minus the distance and `control_cost` times the squared action, success within 2 cm. Observation,
+reward, spaces and the random draws of every episode are those of the task before it became a
+configuration of ReachTask (tests/test_golden_trajectories.py replays them).
+"""
 
 from __future__ import annotations
 
-import numpy as np
-
 from envs.sim import BatchSim
-from envs.tasks.base import StepResult, Task
+from envs.tasks.reach import ReachTask
 
-TARGET_RADIUS = 0.2
 SUCCESS_DISTANCE = 0.02
+OBSERVATION = ("cos_q", "sin_q", "qvel", "fingertip_to_target")
 
 
-class ReacherTask(Task):
-    xml = "reacher.xml"
-    frame_skip = 4  # 200 Hz physics, 50 Hz policy
-    max_episode_steps = 200
-    obs_fields = (("cos_q", 2), ("sin_q", 2), ("qvel", 2), ("fingertip_to_target", 2))
+class ReacherTask(ReachTask):
+    default_robot = "reacher"
+    marker_size = 0.009
+    marker_rgba = (0.9, 0.2, 0.2, 1.0)
 
-    def __init__(self, sim: BatchSim, control_cost: float = 0.01) -> None:
-        super().__init__(sim)
-        self.control_cost = control_cost
-        self.target = sim.bind("mocap_pos")[:, 0, :2]
-        self.fingertip = sim.bind("site_xpos")[:, 0, :2]
-
-    def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
-        for i in ids:
-            rng = rngs[i]
-            self.sim.qpos[i] = rng.uniform(-0.1, 0.1, size=2)
-            self.sim.qvel[i] = rng.uniform(-0.005, 0.005, size=2)
-            # Uniform over the disc the arm reaches (area-uniform radius).
-            r = TARGET_RADIUS * np.sqrt(rng.uniform(0.0, 1.0))
-            a = rng.uniform(-np.pi, np.pi)
-            self.target[i] = (r * np.cos(a), r * np.sin(a))
-
-    def apply_action(self, action: np.ndarray) -> None:
-        self.sim.ctrl[:] = np.clip(action, self.action_low, self.action_high)
-
-    def observe(self) -> np.ndarray:
-        q = self.sim.qpos
-        return np.concatenate(
-            [np.cos(q), np.sin(q), self.sim.qvel, self.fingertip - self.target], axis=1
-        ).astype(np.float32)
-
-    def distance(self) -> np.ndarray:
-        return np.linalg.norm(self.fingertip - self.target, axis=1)
-
-    def evaluate(self, action: np.ndarray) -> StepResult:
-        dist = self.distance()
-        ctrl = np.clip(action, self.action_low, self.action_high)
-        reward = -dist - self.control_cost * np.sum(np.square(ctrl), axis=1)
-        return StepResult(
-            reward=reward,
-            terminated=np.zeros(self.n, dtype=bool),
-            success=dist < SUCCESS_DISTANCE,
-            extras={"distance": dist},
-        )
+    def __init__(self, sim: BatchSim, robot: str | None = None, action_mode: str = "torque",
+                 action_scale: float = 1.0, control_cost: float = 0.01) -> None:
+        super().__init__(sim, robot, action_mode=action_mode, action_scale=action_scale,
+                         success_distance=SUCCESS_DISTANCE, init_noise_joints=0.1, init_noise_velocity=0.005,
+                         weights={"distance": 1.0, "precision": 0.0, "joint_velocity": 0.0, "action_rate": 0.0,
+                                  "action": control_cost},
+                         planar=True, targets="disc", observation=OBSERVATION, speed_limit=False)
+        self.obs_units = {}  # Reacher-v0's exported policies have always named fields without units
