@@ -131,7 +131,7 @@ def test_robot_check_accepts_the_shipped_description(name):
     assert result["ok"]
 
 
-@pytest.mark.parametrize("config", ["arm_reach_ppo", "legged_flat_ppo", "legged_rough_ppo"])
+@pytest.mark.parametrize("config", ["arm_reach_ppo", "legged_flat_ppo", "legged_flat_dr_ppo", "legged_rough_ppo"])
 def test_realistic_robot_configs_load_and_name_their_robot(config):
     cfg = load_config(f"launch/{config}.yaml")
     assert cfg.env.kwargs["robot"] == ("arm7" if config.startswith("arm") else "go12")
@@ -155,3 +155,27 @@ def test_legged_flat_ppo_tracks_commands_under_pushes_within_an_hour(tmp_path):
     assert result.eval["info_means"]["velocity_error"] <= 0.15
     assert result.eval["terminated"] <= 1  # at most 1 of 20 falls
     assert result.wall_s < 3600
+
+
+@pytest.mark.slow
+def test_legged_rough_ppo_walks_on_rough_ground_within_3m_steps(tmp_path):
+    # Issue 20's rough-terrain figure is reported, not gated; this holds what was measured: seed 0 at 3.5M
+    # steps (56 min on a loaded 2-core machine), 20 episodes of 20 s with pushes on 5 cm roughness over the
+    # whole field (no curriculum band), velocity error 0.105 m/s and no fall. The old reward stood still
+    # (0.66 m/s) at 1.25M steps. The bar leaves room for seeds not measured.
+    import dataclasses
+
+    import torch
+
+    from robotrl.train.trainer import evaluate_policy, load_policy
+
+    cfg = load_config("launch/legged_rough_ppo.yaml", ["train.total_steps=3000000"])
+    result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
+    assert result.wall_s < 3 * 3600
+    policy, run_cfg, _ = load_policy(tmp_path / "run")
+    terrain = {**run_cfg.env.kwargs["terrain"], "curriculum": False}
+    hard = dataclasses.replace(run_cfg, env=dataclasses.replace(run_cfg.env, kwargs={**run_cfg.env.kwargs,
+                                                                                     "terrain": terrain}))
+    rough = evaluate_policy(policy, hard, 20, 123_456, torch.device("cpu"))
+    assert rough["info_means"]["velocity_error"] <= 0.2
+    assert rough["terminated"] <= 2  # at most 2 of 20 falls

@@ -30,6 +30,7 @@ GOALS = {
     "multipush_mappo": ("success_rate", ">=", 0.8),
     "arm_reach_ppo": ("success_rate", ">=", 0.95),
     "legged_flat_ppo": ("info_means.velocity_error", "<=", 0.15),
+    "legged_flat_dr_ppo": ("info_means.velocity_error", "<=", 0.15),
 }
 
 
