@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from golden_io import record_cases
 
 import envs
 
@@ -114,10 +115,8 @@ def rollout(case: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def record(path: Path = FIXTURE) -> None:
-    """Write every case's trajectory to `path` (keys `<case>/<array>`)."""
-    arrays = {f"{name}/{key}": value for name, case in CASES.items() for key, value in rollout(case).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
+    """Write every case's trajectory to `path`."""
+    record_cases(CASES, rollout, path)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 from golden import CASES, FIXTURE, rollout
+from golden_io import load_fixture
 
 ADDED_DESCRIBE_KEYS = {"robot"}
 """What a task's describe() may have gained since the recording: the robot block (joint names, limits,
@@ -18,8 +19,7 @@ what one action means) that every task over a robot description reports."""
 
 @pytest.fixture(scope="module")
 def golden():
-    with np.load(FIXTURE) as data:
-        return {key: data[key] for key in data.files}
+    return load_fixture(FIXTURE)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -9,13 +9,13 @@ import json
 
 import numpy as np
 import pytest
+from golden_io import load_fixture
 from legged_golden import CASES, FIXTURE, rollout
 
 
 @pytest.fixture(scope="module")
 def golden():
-    with np.load(FIXTURE) as data:
-        return {key: data[key] for key in data.files}
+    return load_fixture(FIXTURE)
 
 
 @pytest.mark.parametrize("name", list(CASES))
