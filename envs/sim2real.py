@@ -42,12 +42,17 @@ def _as_range(name: str, value: Any) -> Range | None:
     return low, high
 
 
+def _bounds(delay: Any) -> tuple[Any, ...]:
+    """(low, high) of a delay given as k or (low, high)."""
+    return delay if isinstance(delay, tuple) else (delay, delay)
+
+
 def _delay(name: str, value: Any) -> int | tuple[int, int]:
     """A delay in policy steps: k >= 0, or [low, high] to draw per episode."""
     given = value
     if isinstance(value, list):
         value = tuple(value)
-    bounds = value if isinstance(value, tuple) else (value, value)
+    bounds = _bounds(value)
     if (len(bounds) != 2 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in bounds)
             or bounds[0] > bounds[1]):
         raise ValueError(f"sim-to-real option {name}: expected k >= 0 or [low, high] (integers), got {given!r}")
@@ -105,13 +110,11 @@ class SimToReal:
 
     @property
     def delay_range(self) -> tuple[int, int]:
-        d = self.action_delay
-        return d if isinstance(d, tuple) else (d, d)
+        return _bounds(self.action_delay)
 
     @property
     def obs_delay_range(self) -> tuple[int, int]:
-        d = self.obs_delay
-        return d if isinstance(d, tuple) else (d, d)
+        return _bounds(self.obs_delay)
 
     def edit_model(self, model: mujoco.MjModel) -> None:
         """Changes made once, before the simulations are built."""

@@ -25,6 +25,11 @@ class SeedResult:
     """The step a stopped run resumed from (its wall_s counts only the part after it); None: one go."""
 
 
+def training_seconds(rows: list[dict[str, float]]) -> float:
+    """A run's training time from its metrics rows: collect and update, without evaluations."""
+    return sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
+
+
 def run_ours(cfg: RunConfig, run_dir: Path, resume: bool = False) -> SeedResult:
     """Our trainer, as `robotrl train` runs it; training time is the sum of collect and update times.
 
@@ -35,7 +40,7 @@ def run_ours(cfg: RunConfig, run_dir: Path, resume: bool = False) -> SeedResult:
     resumed_from = trainer.step if resume else None
     result = trainer.run()
     rows = read_metrics(run_dir / "metrics.csv")
-    train_s = sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
+    train_s = training_seconds(rows)
     curve = [(int(r["step"]), r["eval/return_mean"]) for r in rows if "eval/return_mean" in r]
     return SeedResult(cfg.seed, result.eval["return_mean"], curve, result.steps, train_s, result.wall_s,
                       resumed_from)

@@ -28,6 +28,7 @@ import yaml
 from policies.checkpoint import atomic_write_bytes
 from robotrl.config import RunConfig, load_config, resume_differences
 from robotrl.train.logger import read_metrics
+from robotrl.train.multiseed import training_seconds
 from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
 
 EVAL_SEED = 123_456
@@ -105,8 +106,7 @@ def recorded_training(run_dir: Path) -> tuple[float, bool]:
     """(training seconds, resumed) of a finished run trained elsewhere, from its own files: the collect and
     update times in metrics.csv, and more than one TensorBoard event file (one per invocation)."""
     rows = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").is_file() else []
-    seconds = sum(r.get("time/collect_s", 0.0) + r.get("time/update_s", 0.0) for r in rows)
-    return seconds, len(list(run_dir.glob("events.out.tfevents.*"))) > 1
+    return training_seconds(rows), len(list(run_dir.glob("events.out.tfevents.*"))) > 1
 
 
 def set_aside(run_dir: Path, why: str) -> Path:
