@@ -169,8 +169,8 @@ class ReachTask(RobotTask):
         self.center = np.asarray(arm.center)[:self.axes]
         self.half_extent = np.asarray(arm.half_extent)[:self.axes]
         self.target_radius = float(min(arm.half_extent[:2]))
-        self._center_xy = (float(arm.center[0]), float(arm.center[1]))
         """m: radius of the disc `targets: disc` draws from."""
+        self._center_xy = (float(arm.center[0]), float(arm.center[1]))
         site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, arm.end_effector)
         self.end_effector = sim.bind("site_xpos")[:, site, :self.axes]
         mocap = model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "reach_target")]
