@@ -102,3 +102,56 @@ def test_compare_refuses_a_baseline_without_the_sb3_side(tiny_config, tmp_path, 
     assert main(["compare", config, "--side", "ours", "--save-baseline", "--out", str(tmp_path / "c")]) != 0
     assert "--save-baseline" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_sb3_seed_stopped_midway_resumes_from_its_model_and_replay(tmp_path):
+    """SB3's side of a long comparison continues from its last checkpoint instead of starting again."""
+    import yaml
+    from stable_baselines3 import SAC
+
+    from robotrl.sb3.resume import SB3Checkpoints
+
+    config = tmp_path / "sac.yaml"
+    config.write_text(yaml.safe_dump({
+        "algo": "sac", "seed": 2, "env": {"id": "InvertedPendulum-v5", "num_envs": 1},
+        "policy": {"hidden": [16, 16], "normalize_obs": False},
+        "train": {"total_steps": 400, "eval_every": 200, "eval_episodes": 2, "final_eval_episodes": 2,
+                  "checkpoint_every": 100},
+        "sac": {"learning_starts": 50, "batch_size": 32, "buffer_size": 1000, "steps_per_iteration": 50}}))
+    out, whole = tmp_path / "cmp", tmp_path / "whole"
+    args = ["compare", str(config), "--seeds", "1", "--side", "sb3"]
+    assert main([*args, "--steps", "200", "--out", str(out)]) == 0  # a run stopped at step 200
+    state = json.loads((out / "sb3-seed2" / "state.json").read_text())
+    assert state["step"] == 200 and sorted(p.name for p in (out / "sb3-seed2").iterdir()) == sorted(
+        ["state.json", "model-200.zip", "replay-200.pkl"])  # the older checkpoints are gone
+    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--out", str(whole)]) == 0  # the same seed in one go
+    resumed = json.loads((out / "sb3-seed2.json").read_text())
+    assert (resumed["steps"], resumed["resumed_from"]) == (400, 200)
+    assert [s for s, _ in resumed["curve"]] == [200, 400]  # the first part's evaluation is kept
+    assert json.loads((whole / "sb3-seed2.json").read_text())["resumed_from"] is None
+    # The resumed run kept the first part's replay and update count: it ends where the one-go run ends.
+    for folder in (out, whole):
+        model = SAC.load(folder / "sb3-seed2" / "model-400.zip")
+        model.load_replay_buffer(folder / "sb3-seed2" / "replay-400.pkl")
+        assert (model.replay_buffer.size(), model._n_updates) == (400, 350)
+
+    (out / "sb3-seed2" / "replay-400.pkl").unlink()
+    with pytest.raises(FileNotFoundError, match=r"replay-400\.pkl"):
+        SB3Checkpoints(out / "sb3-seed2").state()
+
+
+def test_sb3_seed_resumes_with_its_observation_statistics(tiny_config, tmp_path):
+    """An on-policy SB3 seed under VecNormalize keeps the statistics it gathered before the stop."""
+    import pickle
+
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2}, policy={"normalize_obs": True},
+                         train={"total_steps": 512, "eval_every": 0, "checkpoint_every": 256},
+                         ppo={"n_steps": 128, "batch_size": 128, "n_epochs": 1})
+    out = tmp_path / "cmp"
+    args = ["compare", config, "--seeds", "1", "--side", "sb3", "--out", str(out)]
+    assert main([*args, "--steps", "256"]) == 0
+    assert main(args) == 0
+    assert json.loads((out / "sb3-seed1.json").read_text())["resumed_from"] == 256
+    norm = pickle.loads((out / "sb3-seed1" / "vecnormalize-512.pkl").read_bytes())
+    assert norm.obs_rms.count > 512  # both parts' observations (a restart would hold about half)

@@ -6,8 +6,9 @@ the end with `train.final_eval_episodes` episodes. Steps/s count training only: 
 timed and left out on both sides.
 
 Each finished (side, seed) is written to the output folder at once, so a long comparison that is
-stopped keeps what it finished, and a rerun with the same folder skips it; our side of a seed stopped
-midway resumes from its last checkpoint (SB3's restarts). `sides` runs one side only, so two processes
+stopped keeps what it finished, and a rerun with the same folder skips it; a seed stopped midway resumes
+from its last checkpoint on either side (ours: `ours-seedK/`, a run folder; SB3: `sb3-seedK/`, see
+robotrl.sb3.resume). `sides` runs one side only, so two processes
 (or two sessions) can share one comparison folder: one per side, or one per seed with `--set seed=K
 --seeds 1`; a last run over all seeds and both sides then only reads their results and reports.
 """
@@ -28,6 +29,7 @@ from policies.checkpoint import atomic_write_bytes
 from robotrl.config import RunConfig
 from robotrl.core.stats import mean_ci95
 from robotrl.core.threads import limit_threads
+from robotrl.sb3.resume import SB3Checkpoints
 from robotrl.sb3.translate import check_translatable, make_sb3_model, sb3_policy_fn
 from robotrl.train.evaluate import evaluate
 from robotrl.train.multiseed import SeedResult, run_ours
@@ -40,51 +42,84 @@ def eval_seed(cfg: RunConfig) -> int:
     return cfg.seed + 10_000
 
 
-class _PeriodicEval(BaseCallback):
-    """Evaluates after each SB3 update that crosses eval_every (at the next rollout's start)."""
+class _Progress(BaseCallback):
+    """Evaluates after each SB3 update that crosses eval_every and checkpoints after each that crosses
+    checkpoint_every (both at the next rollout's start, where the replay holds every step counted)."""
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, checkpoints: SB3Checkpoints | None, state: dict[str, Any] | None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.every = cfg.train.eval_every
-        self.next = self.every
-        self.curve: list[tuple[int, float]] = []
+        self.checkpoints = checkpoints
+        state = state or {}
+        self.eval_every = cfg.train.eval_every
+        self.save_every = cfg.train.checkpoint_every
+        self.next_eval = int(state.get("next_eval", self.eval_every))
+        self.next_save = int(state.get("next_save", self.save_every))
+        self.curve: list[tuple[int, float]] = [(int(s), float(r)) for s, r in state.get("curve", [])]
+        self.prior_train_s = float(state.get("train_s", 0.0))
+        self.start = time.perf_counter()
         self.eval_s = 0.0
+        self.save_s = 0.0
+
+    def train_s(self) -> float:
+        """Training seconds of the whole run so far: evaluations and checkpoints left out."""
+        return self.prior_train_s + time.perf_counter() - self.start - self.eval_s - self.save_s
 
     def maybe_eval(self) -> None:
-        if not self.every or self.num_timesteps < self.next:
+        if not self.eval_every or self.num_timesteps < self.next_eval:
             return
         t0 = time.perf_counter()
         ev = evaluate(sb3_policy_fn(self.model), self.cfg.env.id, self.cfg.train.eval_episodes,
                       seed=eval_seed(self.cfg), env_kwargs=self.cfg.env.kwargs)
         self.eval_s += time.perf_counter() - t0
         self.curve.append((self.num_timesteps, ev["return_mean"]))
-        while self.next <= self.num_timesteps:
-            self.next += self.every
+        while self.next_eval <= self.num_timesteps:
+            self.next_eval += self.eval_every
+
+    def save(self) -> None:
+        if self.checkpoints is None:
+            return
+        t0 = time.perf_counter()
+        while self.save_every and self.next_save <= self.num_timesteps:
+            self.next_save += self.save_every
+        self.checkpoints.save(self.model, {"curve": self.curve, "next_eval": self.next_eval,
+                                           "next_save": self.next_save, "train_s": self.train_s()})
+        self.save_s += time.perf_counter() - t0
 
     def _on_rollout_start(self) -> None:
         self.maybe_eval()
+        if self.save_every and self.num_timesteps >= self.next_save:
+            self.save()
 
     def _on_step(self) -> bool:
         return True
 
 
-def run_sb3(cfg: RunConfig) -> SeedResult:
-    """SB3 on the translated config, evaluated at the same points as ours."""
+def run_sb3(cfg: RunConfig, folder: Path | None = None) -> SeedResult:
+    """SB3 on the translated config, evaluated at the same points as ours; with `folder`, checkpointed
+    there every train.checkpoint_every steps and resumed from its last checkpoint (see robotrl.sb3.resume)."""
     limit_threads(cfg.train.threads)
     start = time.perf_counter()
-    model = make_sb3_model(cfg, seed=cfg.seed)
-    callback = _PeriodicEval(cfg)
-    model.learn(total_timesteps=cfg.train.total_steps, callback=callback)
-    train_end = time.perf_counter()
+    checkpoints = SB3Checkpoints(folder) if folder is not None else None
+    state = checkpoints.state() if checkpoints is not None else None
+    if state is not None:
+        assert checkpoints is not None
+        model = checkpoints.load(cfg, state)
+    else:
+        model = make_sb3_model(cfg, seed=cfg.seed)
+    callback = _Progress(cfg, checkpoints, state)
+    model.learn(total_timesteps=cfg.train.total_steps - model.num_timesteps, callback=callback,
+                reset_num_timesteps=state is None)
     callback.maybe_eval()  # the last update crosses the final eval point after the last rollout start
+    callback.save()  # the final model, and a budget raised later continues from it
+    train_s = callback.train_s()
     final = evaluate(sb3_policy_fn(model), cfg.env.id, cfg.train.final_eval_episodes, seed=eval_seed(cfg),
                      env_kwargs=cfg.env.kwargs)
     steps = int(model.num_timesteps)
     curve = [(s, r) for s, r in callback.curve if s != steps] + [(steps, final["return_mean"])]
-    train_s = train_end - start - callback.eval_s
     model.get_env().close()
-    return SeedResult(cfg.seed, final["return_mean"], curve, steps, train_s, time.perf_counter() - start)
+    return SeedResult(cfg.seed, final["return_mean"], curve, steps, train_s, time.perf_counter() - start,
+                      int(state["step"]) if state is not None else None)
 
 
 def summarize(results: list[SeedResult]) -> dict[str, Any]:
@@ -114,7 +149,7 @@ def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
             shutil.rmtree(run_dir, ignore_errors=True)
         result = run_ours(cfg, run_dir, resume=resume)
     else:
-        result = run_sb3(cfg)
+        result = run_sb3(cfg, out_dir / f"sb3-seed{cfg.seed}")
     atomic_write_bytes(path, json.dumps(dataclasses.asdict(result)).encode())
     return result
 

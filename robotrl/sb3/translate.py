@@ -176,10 +176,16 @@ def check_translatable(cfg: RunConfig) -> dict[str, Any]:
     return TRANSLATIONS[cfg.algo][1](cfg)
 
 
+def sb3_class(cfg: RunConfig) -> type[BaseAlgorithm]:
+    """The SB3 algorithm class that runs `cfg` (TD3 for SAC's td3 option)."""
+    check_translatable(cfg)
+    return TD3 if cfg.algo == "sac" and cfg.hyper.td3 else TRANSLATIONS[cfg.algo][0]
+
+
 def make_sb3_model(cfg: RunConfig, seed: int, env: VecEnv | None = None) -> BaseAlgorithm:
     """The SB3 model that trains like `cfg` would with ours (see the module docstring for differences)."""
     hyper = check_translatable(cfg)
-    cls = TD3 if cfg.algo == "sac" and cfg.hyper.td3 else TRANSLATIONS[cfg.algo][0]
+    cls = sb3_class(cfg)
     policy_kwargs = _policy_kwargs(cfg)
     if cfg.algo == "a2c":
         policy_kwargs.update(a2c_optimizer(cfg))
