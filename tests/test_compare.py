@@ -124,7 +124,9 @@ def test_sb3_seed_stopped_midway_resumes_from_its_model_and_replay(tmp_path):
     state = json.loads((out / "sb3-seed2" / "state.json").read_text())
     assert state["step"] == 200 and sorted(p.name for p in (out / "sb3-seed2").iterdir()) == sorted(
         ["state.json", "model-200.zip", "replay-200.pkl"])  # the older checkpoints are gone
+    (out / "sb3-seed2" / ".replay-300.pkl.x1y2.tmp").write_bytes(b"half")  # what a kill mid-save leaves
     assert main([*args, "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "sb3-seed2").iterdir()) == ["model-400.zip", "replay-400.pkl", "state.json"]
     assert main([*args, "--out", str(whole)]) == 0  # the same seed in one go
     resumed = json.loads((out / "sb3-seed2.json").read_text())
     assert (resumed["steps"], resumed["resumed_from"]) == (400, 200)

@@ -14,7 +14,6 @@ seed and the step, so a run resumed at the same step repeats itself.
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 from pathlib import Path
@@ -24,7 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
 
-from policies.checkpoint import atomic_write_bytes
+from policies.checkpoint import atomic_file, atomic_write_bytes
 from robotrl.config import RunConfig
 from robotrl.sb3.translate import make_sb3_env, sb3_class
 
@@ -58,14 +57,13 @@ class SB3Checkpoints:
         """Write the model (and replay, normalization) at model.num_timesteps, then the state naming them."""
         step = int(model.num_timesteps)
         files = {"model": f"model-{step}.zip"}
-        buf = io.BytesIO()
-        model.save(buf)
-        atomic_write_bytes(self.folder / files["model"], buf.getvalue())
+        # Streamed into the files (HalfCheetah's 1M-step replay pickles to ~300 MB).
+        with atomic_file(self.folder / files["model"]) as f:
+            model.save(f)  # type: ignore[arg-type]
         if isinstance(model, OffPolicyAlgorithm):
             files["replay"] = f"replay-{step}.pkl"
-            buf = io.BytesIO()
-            model.save_replay_buffer(buf)
-            atomic_write_bytes(self.folder / files["replay"], buf.getvalue())
+            with atomic_file(self.folder / files["replay"]) as f:
+                model.save_replay_buffer(f)  # type: ignore[arg-type]
         norm = model.get_vec_normalize_env()
         if norm is not None:
             files["vecnormalize"] = f"vecnormalize-{step}.pkl"
@@ -74,8 +72,8 @@ class SB3Checkpoints:
         state = {**progress, "step": step, "files": files}
         atomic_write_bytes(self.folder / STATE, json.dumps(state, indent=1).encode())
         keep = set(files.values()) | {STATE}
-        for path in self.folder.iterdir():
-            if path.name not in keep and not path.name.startswith("."):
+        for path in self.folder.iterdir():  # older steps, and the temporary files of a killed save
+            if path.name not in keep:
                 path.unlink(missing_ok=True)
 
     def load(self, cfg: RunConfig, state: dict[str, Any]) -> BaseAlgorithm:
