@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from deploy.cli import error_line
+from robotrl.train.stop import TrainingStopped
 
 TRAIN_EXTRA_HINT = "this command needs the training stack: pip install 'robotrl[train]'"
 
@@ -385,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("robotrl: interrupted", file=sys.stderr)
         return 130
+    except TrainingStopped as stopped:
+        how = "--resume continues it" if args.command == "train" else "the same command continues it"
+        print(f"robotrl {args.command}: {stopped}; {how}", file=sys.stderr)
+        return 128 + signal.Signals[stopped.signame].value
     except BrokenPipeError:
         # The reader closed the pipe (`robotrl ... | head`): not an error of ours. Point stdout at
         # /dev/null so the interpreter's final flush does not raise again, and exit as SIGPIPE would.

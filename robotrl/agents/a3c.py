@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -168,6 +169,9 @@ def held(lock: Any, still_there: Callable[[], None]) -> Iterator[None]:
 
 def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: ActorCritic, opt_states: list[dict[str, Any]],
                  ctl: Control, results: Any, errors: Any, parent: int) -> None:
+    # Ctrl-C reaches the whole process group: the trainer checkpoints and stops the workers itself
+    # (robotrl.train.stop), so a worker must not die of it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(1)
     try:
         torch.manual_seed(seed)

@@ -15,6 +15,7 @@ robotrl.sb3.resume). `sides` runs one side only, so two processes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -33,6 +34,7 @@ from robotrl.sb3.resume import SB3Checkpoints
 from robotrl.sb3.translate import check_translatable, make_sb3_model, sb3_policy_fn
 from robotrl.train.evaluate import evaluate
 from robotrl.train.multiseed import SeedResult, run_ours
+from robotrl.train.stop import StopRequest, TrainingStopped
 
 SIDES = ("ours", "sb3")
 
@@ -46,10 +48,12 @@ class _Progress(BaseCallback):
     """Evaluates after each SB3 update that crosses eval_every and checkpoints after each that crosses
     checkpoint_every (both at the next rollout's start, where the replay holds every step counted)."""
 
-    def __init__(self, cfg: RunConfig, checkpoints: SB3Checkpoints | None, state: dict[str, Any] | None) -> None:
+    def __init__(self, cfg: RunConfig, checkpoints: SB3Checkpoints | None, state: dict[str, Any] | None,
+                 stop: StopRequest) -> None:
         super().__init__()
         self.cfg = cfg
         self.checkpoints = checkpoints
+        self.stop = stop  # SIGTERM/SIGINT: checkpoint at the next rollout's start and stop (robotrl.train.stop)
         state = state or {}
         self.eval_every = cfg.train.eval_every
         self.save_every = cfg.train.checkpoint_every
@@ -90,6 +94,9 @@ class _Progress(BaseCallback):
         self.maybe_eval()
         if self.save_every and self.num_timesteps >= self.next_save:
             self.save()
+        if self.stop.signame is not None and self.checkpoints is not None:
+            self.save()
+            raise TrainingStopped(self.num_timesteps, self.stop.signame, str(self.checkpoints.folder))
 
     def _on_step(self) -> bool:
         return True
@@ -107,9 +114,10 @@ def run_sb3(cfg: RunConfig, folder: Path | None = None) -> SeedResult:
         model = checkpoints.load(cfg, state)
     else:
         model = make_sb3_model(cfg, seed=cfg.seed)
-    callback = _Progress(cfg, checkpoints, state)
-    model.learn(total_timesteps=cfg.train.total_steps - model.num_timesteps, callback=callback,
-                reset_num_timesteps=state is None)
+    with StopRequest() if checkpoints is not None else contextlib.nullcontext(StopRequest()) as stop:
+        callback = _Progress(cfg, checkpoints, state, stop)
+        model.learn(total_timesteps=cfg.train.total_steps - model.num_timesteps, callback=callback,
+                    reset_num_timesteps=state is None)
     callback.maybe_eval()  # the last update crosses the final eval point after the last rollout start
     callback.save()  # the final model, and a budget raised later continues from it
     train_s = callback.train_s()
@@ -117,7 +125,9 @@ def run_sb3(cfg: RunConfig, folder: Path | None = None) -> SeedResult:
                      env_kwargs=cfg.env.kwargs)
     steps = int(model.num_timesteps)
     curve = [(s, r) for s, r in callback.curve if s != steps] + [(steps, final["return_mean"])]
-    model.get_env().close()
+    env = model.get_env()
+    if env is not None:
+        env.close()
     return SeedResult(cfg.seed, final["return_mean"], curve, steps, train_s, time.perf_counter() - start,
                       int(state["step"]) if state is not None else None)
 

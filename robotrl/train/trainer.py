@@ -32,6 +32,7 @@ from robotrl.train.evaluate import evaluate
 from robotrl.train.logger import MetricsLogger
 from robotrl.train.progress import Progress
 from robotrl.train.runs import check_fresh
+from robotrl.train.stop import StopRequest, TrainingStopped
 
 CHECKPOINT_FORMAT = 1
 EVAL_SEED_OFFSET = 10_000
@@ -231,7 +232,7 @@ class Trainer:
         progress = Progress(tc.total_steps, self.step, enabled=self.show_progress,
                             description=f"{cfg.algo} {cfg.env.id}")
         try:
-            with progress:
+            with progress, StopRequest() as stop:
                 while self.step < tc.total_steps:
                     t0 = time.perf_counter()
                     self.step += agent.collect(episodes)
@@ -255,6 +256,9 @@ class Trainer:
                     if self.step >= next_ckpt:
                         self._checkpoint(agent)
                         next_ckpt += tc.checkpoint_every
+                    if stop.signame is not None:
+                        self._checkpoint(agent)
+                        raise TrainingStopped(self.step, stop.signame, str(self.ckpt_dir / "latest.pt"))
             self._checkpoint(agent)
             final = self._final_evaluation(agent, last_eval_step, logger)
             final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
