@@ -105,12 +105,39 @@ def cmd_seeds(args: argparse.Namespace) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> None:
-    if not (Path(args.run_dir) / "metrics.csv").is_file():
-        raise CLIError(f"{args.run_dir}: no metrics.csv (expected a run folder written by robotrl train)")
+    if all(p.endswith(".json") for p in args.paths):
+        _plot_reports(args)
+        return
+    if len(args.paths) != 1:
+        raise CLIError(f"expected one run folder or comparison report files (.json), got {' '.join(args.paths)}")
+    run_dir = args.paths[0]
+    if not (Path(run_dir) / "metrics.csv").is_file():
+        raise CLIError(f"{run_dir}: no metrics.csv (expected a run folder written by robotrl train)")
     from robotrl.train.plots import plot_run
 
-    paths = [str(p) for p in plot_run(Path(args.run_dir))]
+    paths = [str(p) for p in plot_run(Path(run_dir))]
     _emit(args, {"plots": paths}, "\n".join(paths))
+
+
+def _plot_reports(args: argparse.Namespace) -> None:
+    """`robotrl compare` reports of one env overlaid (SAC's budget beside PPO's, say)."""
+    if args.out is None:
+        raise CLIError("--out: expected the PNG to write when plotting comparison reports")
+    reports = []
+    for path in args.paths:
+        try:
+            report = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"{path}: cannot read a comparison report ({exc})") from exc
+        missing = [k for k in ("env", "algo", "steps", "seeds") if k not in report]
+        if missing or not any(side in report for side in ("ours", "sb3")):
+            raise CLIError(f"{path}: not a `robotrl compare` report.json (missing {', '.join(missing) or 'ours/sb3'})")
+        reports.append(report)
+    _require_train_stack()
+    from robotrl.sb3.plot import plot_reports
+
+    out, labels = plot_reports(reports, Path(args.out))
+    _emit(args, {"plot": str(out), "curves": labels}, "\n".join([str(out), *labels]))
 
 
 def _require_sb3() -> None:
@@ -372,8 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_seeds)
 
-    p = sub.add_parser("plot", help="(re)draw a run folder's plots: curve.png, losses.png")
-    p.add_argument("run_dir", help="run folder (also while it trains)")
+    p = sub.add_parser("plot", help="(re)draw a run folder's plots (curve.png, losses.png), or overlay "
+                                    "`robotrl compare` reports of one env")
+    p.add_argument("paths", nargs="+", metavar="RUN_DIR | REPORT.json",
+                   help="a run folder (also while it trains), or report.json files of `robotrl compare`")
+    p.add_argument("--out", help="with reports: the PNG to write")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plot)
     return parser

@@ -74,3 +74,40 @@ def test_plot_command_redraws_a_run_folder(reacher_run, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "plot", str(tmp_path / "nothing")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "no metrics.csv" in proc.stderr
+
+
+def test_comparison_reports_of_one_env_overlay_with_their_means(tmp_path, capsys):
+    """`robotrl plot A.json B.json --out P`: PPO's 200k and 1M HalfCheetah comparisons on one axis."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from robotrl.cli import main
+    from robotrl.core.stats import mean_ci95
+    from robotrl.sb3.plot import reports_figure
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "compare"
+    short, long = (json.loads((docs / f"half_cheetah_ppo{s}.json").read_text()) for s in ("-200k", "_1M"))
+    fig, labels = reports_figure([short, long])
+    assert len(labels) == 4 and labels[2].startswith("ppo 1,000,000 steps x 3 seeds, ours:")
+    drawn = fig.axes[0].get_lines()[2]  # the 1M report's ours: the mean over seeds at each step
+    steps = [int(s) for s, _ in long["ours"]["curves"][0]]
+    means = [mean_ci95([dict((int(s), r) for s, r in c)[step] for c in long["ours"]["curves"]])[0] for step in steps]
+    assert list(drawn.get_xdata()) == steps and np.allclose(drawn.get_ydata(), means)
+
+    out = tmp_path / "overlay.png"
+    assert main(["plot", str(docs / "half_cheetah_ppo-200k.json"), str(docs / "half_cheetah_ppo_1M.json"),
+                 "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["curves"] == labels
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Another env's report, or a file that is no report, is refused naming it.
+    assert main(["plot", str(docs / "half_cheetah_ppo_1M.json"), str(docs / "inverted_pendulum_ppo.json"),
+                 "--out", str(out)]) == 1
+    assert "reports of one env expected" in capsys.readouterr().err
+    bad = tmp_path / "x.json"
+    bad.write_text('{"env": "HalfCheetah-v5"}')
+    assert main(["plot", str(bad), "--out", str(out)]) == 1
+    assert f"{bad}: not a `robotrl compare` report.json (missing algo, steps, seeds)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plot"])

@@ -1,4 +1,6 @@
-"""The comparison plot: each side's evaluation return over steps, mean over seeds and a 95% band."""
+"""The comparison plots: each side's evaluation return over steps, mean over seeds and a 95% band; one
+comparison (`robotrl compare`'s curves.png) or several overlaid on one env (`robotrl plot REPORT.json ...`:
+SAC's 300k steps beside PPO's 1M on HalfCheetah)."""
 
 from __future__ import annotations
 
@@ -28,9 +30,9 @@ def _aggregate(curves: list[list[tuple[int, float]]]) -> tuple[list[int], list[f
     return common, means, lows, highs
 
 
-def plot_comparison(report: dict[str, Any], out: Path) -> Path:
-    """Write the PNG next to the report; sides missing from the report are left out."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+def _draw(ax: Any, report: dict[str, Any], prefix: str, style: str) -> list[str]:
+    """One report's sides onto `ax`; the labels drawn."""
+    labels = []
     for side in ("ours", "sb3"):
         if side not in report:
             continue
@@ -38,13 +40,49 @@ def plot_comparison(report: dict[str, Any], out: Path) -> Path:
         if not steps:
             continue
         block = report[side]
-        label = (f"{side}: {block['mean']:.1f} [{block['ci95'][0]:.1f}, {block['ci95'][1]:.1f}], "
+        label = (f"{prefix}{side}: {block['mean']:.1f} [{block['ci95'][0]:.1f}, {block['ci95'][1]:.1f}], "
                  f"{block['steps_per_s']:.0f} steps/s")
-        ax.plot(steps, means, "o-", color=COLORS[side], label=label, markersize=3)
+        ax.plot(steps, means, style, color=COLORS[side], label=label, markersize=3)
         ax.fill_between(steps, lows, highs, color=COLORS[side], alpha=0.2)
+        labels.append(label)
+    return labels
+
+
+def plot_comparison(report: dict[str, Any], out: Path) -> Path:
+    """Write the PNG next to the report; sides missing from the report are left out."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    _draw(ax, report, "", "o-")
+    ax.set_title(f"{report['algo']} on {report['env']}, {len(report['seeds'])} seeds, mean and 95% CI")
+    return _save(fig, ax, out)
+
+
+STYLES = ("o-", "s--", "^:", "d-.")
+
+
+def reports_figure(reports: list[dict[str, Any]]) -> tuple[Any, list[str]]:
+    """Several comparison reports of one env on one axis (each algorithm its line style, each side its
+    colour), labelled with their final return, interval, budget and seeds; (the figure, the labels)."""
+    envs = sorted({r["env"] for r in reports})
+    if len(envs) != 1:
+        raise ValueError(f"reports of one env expected, got {', '.join(envs)}")
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    labels = []
+    for i, report in enumerate(reports):
+        prefix = f"{report['algo']} {report['steps']:,} steps x {len(report['seeds'])} seeds, "
+        labels += _draw(ax, report, prefix, STYLES[i % len(STYLES)])
+    ax.set_title(f"{envs[0]}: evaluation return, mean and 95% CI over seeds")
+    return fig, labels
+
+
+def plot_reports(reports: list[dict[str, Any]], out: Path) -> tuple[Path, list[str]]:
+    """reports_figure written to `out`; (the PNG, the labels drawn)."""
+    fig, labels = reports_figure(reports)
+    return _save(fig, fig.axes[0], out), labels
+
+
+def _save(fig: Any, ax: Any, out: Path) -> Path:
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return (deterministic)")
-    ax.set_title(f"{report['algo']} on {report['env']}, {len(report['seeds'])} seeds, mean and 95% CI")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
