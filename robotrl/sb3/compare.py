@@ -15,7 +15,6 @@ robotrl.sb3.resume). `sides` runs one side only, so two processes
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import shutil
@@ -92,10 +91,11 @@ class _Progress(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self.maybe_eval()
-        if self.save_every and self.num_timesteps >= self.next_save:
+        stopping = self.stop.signame is not None and self.checkpoints is not None
+        if stopping or (self.save_every and self.num_timesteps >= self.next_save):
             self.save()
-        if self.stop.signame is not None and self.checkpoints is not None:
-            self.save()
+        if stopping:
+            assert self.stop.signame is not None and self.checkpoints is not None
             raise TrainingStopped(self.num_timesteps, self.stop.signame, str(self.checkpoints.folder))
 
     def _on_step(self) -> bool:
@@ -114,7 +114,8 @@ def run_sb3(cfg: RunConfig, folder: Path | None = None) -> SeedResult:
         model = checkpoints.load(cfg, state)
     else:
         model = make_sb3_model(cfg, seed=cfg.seed)
-    with StopRequest() if checkpoints is not None else contextlib.nullcontext(StopRequest()) as stop:
+    # A stop request needs a checkpoint to stop at: without a folder, signals act as they always do.
+    with StopRequest(enabled=checkpoints is not None) as stop:
         callback = _Progress(cfg, checkpoints, state, stop)
         model.learn(total_timesteps=cfg.train.total_steps - model.num_timesteps, callback=callback,
                     reset_num_timesteps=state is None)

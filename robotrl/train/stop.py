@@ -28,10 +28,11 @@ class TrainingStopped(Exception):
 
 
 class StopRequest:
-    """While entered (in the main thread; elsewhere it does nothing), SIGTERM and SIGINT set `signame`
-    instead of stopping the process, once; the loop polls it between iterations."""
+    """While entered (in the main thread and `enabled`; otherwise it does nothing), SIGTERM and SIGINT set
+    `signame` instead of stopping the process, once; the loop polls it between iterations."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.signame: str | None = None
         self._previous: dict[int, object] = {}  # None where the handler was not set from Python
 
@@ -43,7 +44,7 @@ class StopRequest:
               "at once)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self

@@ -253,11 +253,11 @@ class Trainer:
                         next_eval += tc.eval_every
                     logger.log(self.step, metrics)
                     progress.update(self.step, episodes.summary().get("return_mean"), sps)
-                    if self.step >= next_ckpt:
+                    if self.step >= next_ckpt or stop.signame is not None:
                         self._checkpoint(agent)
-                        next_ckpt += tc.checkpoint_every
+                        if self.step >= next_ckpt:
+                            next_ckpt += tc.checkpoint_every
                     if stop.signame is not None:
-                        self._checkpoint(agent)
                         raise TrainingStopped(self.step, stop.signame, str(self.ckpt_dir / "latest.pt"))
             self._checkpoint(agent)
             final = self._final_evaluation(agent, last_eval_step, logger)
