@@ -91,12 +91,12 @@ class _Progress(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self.maybe_eval()
-        stopping = self.stop.signame is not None and self.checkpoints is not None
-        if stopping or (self.save_every and self.num_timesteps >= self.next_save):
+        signame = self.stop.signame if self.checkpoints is not None else None  # read once (see the trainer)
+        if signame is not None or (self.save_every and self.num_timesteps >= self.next_save):
             self.save()
-        if stopping:
-            assert self.stop.signame is not None and self.checkpoints is not None
-            raise TrainingStopped(self.num_timesteps, self.stop.signame, str(self.checkpoints.folder))
+        if signame is not None:
+            assert self.checkpoints is not None
+            raise TrainingStopped(self.num_timesteps, signame, str(self.checkpoints.folder))
 
     def _on_step(self) -> bool:
         return True

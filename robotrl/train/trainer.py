@@ -253,12 +253,14 @@ class Trainer:
                         next_eval += tc.eval_every
                     logger.log(self.step, metrics)
                     progress.update(self.step, episodes.summary().get("return_mean"), sps)
-                    if self.step >= next_ckpt or stop.signame is not None:
+                    # Read once: a signal landing between two reads would stop without this step's checkpoint.
+                    signame = stop.signame
+                    if self.step >= next_ckpt or signame is not None:
                         self._checkpoint(agent)
                         if self.step >= next_ckpt:
                             next_ckpt += tc.checkpoint_every
-                    if stop.signame is not None:
-                        raise TrainingStopped(self.step, stop.signame, str(self.ckpt_dir / "latest.pt"))
+                    if signame is not None:
+                        raise TrainingStopped(self.step, signame, str(self.ckpt_dir / "latest.pt"))
             self._checkpoint(agent)
             final = self._final_evaluation(agent, last_eval_step, logger)
             final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
