@@ -9,7 +9,9 @@ import pytest
 
 from robotrl.cli import main
 from robotrl.config import ConfigError, TargetConfig, from_dict, load_config
+from robotrl.train.best_policy import BEST_FILE
 from robotrl.train.seeds import SeedRow, parse_seeds, record, run_seeds
+from robotrl.train.trainer import load_run
 
 # The goals the issues set for the shipped configs (issue 2: PPO; 3: robot suite; 4: A2C; 5: value-based;
 # 8: MAPPO; 20: the realistic robots). A target may only get stricter: loosening one here and in the
@@ -137,13 +139,46 @@ def test_rows_of_an_older_budget_stay_in_the_table_but_are_not_counted(tiny_conf
     config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
     docs = tmp_path / "docs"
     cfg = load_config(config)
-    row = SeedRow(0, "runs/tiny-0", cfg.train.total_steps, 1.0, False, 1.0, 2, 0.0, None, 0.0, True, "cpu", "today")
+    budget = cfg.train.total_steps
+    row = SeedRow(0, "runs/tiny-0", budget, budget, 1.0, False, 1.0, 2, 0.0, None, 0.0, True, "cpu", "today")
     assert record(docs, config, cfg, [row], "", [])["met"] == 1
-    raised = load_config(config, [f"train.total_steps={2 * cfg.train.total_steps}"])
-    entry = record(docs, config, raised, [dataclasses.replace(row, seed=1, steps=2 * cfg.train.total_steps)], "", [])
+    raised = load_config(config, [f"train.total_steps={2 * budget}"])
+    entry = record(docs, config, raised, [dataclasses.replace(row, seed=1, steps=2 * budget,
+                                                              trained_steps=2 * budget)], "", [])
     assert (entry["met"], entry["measured_seeds"]) == (1, 1)
     table = (docs / "seeds.md").read_text()
     assert "| 0 | 1,024 |" in table and "pass (older budget, not counted)" in table and "| 1 | 2,048 |" in table
+
+
+def test_a_kept_best_policy_from_before_the_budget_counts_as_trained_to_it(tiny_config, tmp_path):
+    """With train.keep_best the delivered policy can be an earlier step's: its row is of the full budget."""
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    docs = tmp_path / "docs"
+    cfg = load_config(config)
+    budget = cfg.train.total_steps
+    best = SeedRow(0, "runs/tiny-0", budget // 2, budget, 1.0, False, 1.0, 2, 0.0, None, 0.0, True, "cpu", "today")
+    # A row of the record written before trained_steps existed is counted against its policy's step.
+    old = {k: v for k, v in dataclasses.asdict(dataclasses.replace(best, seed=1)).items()
+           if k != "trained_steps"} | {"command": ""}
+    entry = record(docs, config, cfg, [best], "", [])
+    assert (entry["met"], entry["measured_seeds"]) == (1, 1)
+    table = (docs / "seeds.md").read_text()
+    assert "| 0 | 1,024 (policy of step 512) | 0.000 | pass |" in table and "older budget" not in table
+    data = json.loads((docs / "seeds.json").read_text())
+    data["configs"][config]["seeds"]["1"] = old
+    (docs / "seeds.json").write_text(json.dumps(data))
+    entry = record(docs, config, cfg, [], "", [])
+    assert (entry["met"], entry["measured_seeds"]) == (1, 1)
+    assert "older budget, not counted" in (docs / "seeds.md").read_text()
+
+
+def test_seeds_records_the_trained_budget_and_the_kept_policy_step(tiny_config, tmp_path):
+    config = tiny_config(train={"total_steps": 1024, "checkpoint_every": 512, "eval_every": 512, "keep_best": True},
+                         target={"metric": "return_mean", "op": ">", "value": -1e9})
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    row = run_seeds(config, [0], episodes=2, root=root, docs=docs)["seeds"]["0"]
+    _, kept, path = load_run(root / "tiny-0")
+    assert path.name == BEST_FILE and row["trained_steps"] == 1024 and row["steps"] == kept["step"] <= 1024
 
 
 def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):

@@ -77,6 +77,9 @@ class SeedRow:
     seed: int
     run_dir: str
     steps: int
+    """The step of the policy evaluated: with `train.keep_best`, the step of its best evaluation."""
+    trained_steps: int
+    """The steps the run trained: the budget it reached, which is what a row is counted against."""
     train_wall_s: float
     """Wall time of the training that finished the run (a resumed run: only the last invocation's part; a run
     trained outside `robotrl seeds` and found finished: the collect + update time its metrics.csv records)."""
@@ -160,6 +163,8 @@ def evaluate_seed(cfg: RunConfig, run_dir: Path, episodes: int) -> tuple[dict[st
     run_cfg = dataclasses.replace(run_cfg, target=cfg.target)
     result = evaluate_policy(policy, run_cfg, episodes, EVAL_SEED, torch.device("cpu"))
     result["steps"] = int(state["step"])
+    # eval.json's step is the run's last: with keep_best the delivered policy's step can be earlier.
+    result["trained_steps"] = int(json.loads((run_dir / "eval.json").read_text())["steps"])
     return result, time.perf_counter() - start
 
 
@@ -189,8 +194,8 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
             cpu = cpu_model()
         else:
             cpu = cpu_model()
-        row = SeedRow(seed, str(run_dir), result["steps"], round(train_s, 1), resumed, round(eval_s, 1),
-                      result["episodes"], result["return_mean"], result.get("success_rate"),
+        row = SeedRow(seed, str(run_dir), result["steps"], result["trained_steps"], round(train_s, 1), resumed,
+                      round(eval_s, 1), result["episodes"], result["return_mean"], result.get("success_rate"),
                       base.target.measured(result), result["target_met"], cpu,
                       datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
         # Recorded as each seed finishes: an invocation killed later keeps the seeds it completed.
@@ -224,12 +229,17 @@ def _merge(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command
         entry["seeds"][str(row.seed)] = {**dataclasses.asdict(row), "command": command}
     entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
     # Rows trained at another budget (the file's total_steps changed since) stay visible but are not counted.
-    met = [s["target_met"] for s in entry["seeds"].values() if s["steps"] >= cfg.train.total_steps]
+    met = [s["target_met"] for s in entry["seeds"].values() if trained_steps(s) >= cfg.train.total_steps]
     entry["met"], entry["measured_seeds"] = sum(m is True for m in met), len(met)
     # Atomic: the record merges seeds measured across sessions, and a killed write must not lose them.
     atomic_write_bytes(docs / RECORD, (json.dumps(data, indent=2) + "\n").encode())
     atomic_write_bytes(docs / TABLE, markdown(data).encode())
     return entry
+
+
+def trained_steps(row: dict[str, Any]) -> int:
+    """A recorded row's training budget reached (rows written before `trained_steps` existed: `steps`)."""
+    return int(row.get("trained_steps", row["steps"]))
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -256,10 +266,12 @@ def markdown(data: dict[str, Any]) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for seed, s in entry["seeds"].items():
             passed = "-" if s["target_met"] is None else "pass" if s["target_met"] else "**fail**"
-            if s["steps"] < entry["total_steps"]:
+            trained = trained_steps(s)
+            if trained < entry["total_steps"]:
                 passed += " (older budget, not counted)"
+            steps = f"{trained:,}" + (f" (policy of step {s['steps']:,})" if s["steps"] != trained else "")
             wall = f"{s['train_wall_s']:.0f}" + (" (resumed)" if s["resumed"] else "")
-            lines.append(f"| {seed} | {s['steps']:,} | {_fmt(s['measured'], 3)} | {passed} | "
+            lines.append(f"| {seed} | {steps} | {_fmt(s['measured'], 3)} | {passed} | "
                          f"{_fmt(s['return_mean'])} | {_fmt(s['success_rate'])} | {s['episodes']} | {wall} | "
                          f"{s['cpu']} | {s['date']} |")
         commands = sorted({s["command"] for s in entry["seeds"].values() if s["command"]})
