@@ -135,19 +135,28 @@ def test_a_seed_trained_with_another_config_is_set_aside_and_trained_again(tiny_
     assert json.loads((root / "tiny-0" / "eval.json").read_text())["steps"] == 2048
 
 
-def test_rows_of_an_older_budget_stay_in_the_table_but_are_not_counted(tiny_config, tmp_path):
+def _row(seed: int, budget: int, steps: int | None = None, trained: int | None = None) -> SeedRow:
+    trained = budget if trained is None else trained
+    return SeedRow(seed, f"runs/tiny-{seed}", trained if steps is None else steps, trained, budget, 1.0, False, 1.0,
+                   2, 0.0, None, 0.0, True, "cpu", "today")
+
+
+def test_rows_of_another_budget_stay_in_the_table_but_are_not_counted(tiny_config, tmp_path):
     config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
     docs = tmp_path / "docs"
     cfg = load_config(config)
     budget = cfg.train.total_steps
-    row = SeedRow(0, "runs/tiny-0", budget, budget, 1.0, False, 1.0, 2, 0.0, None, 0.0, True, "cpu", "today")
-    assert record(docs, config, cfg, [row], "", [])["met"] == 1
+    # The last iteration may pass the budget: a row of 1,024 + 64 steps trained still measures budget 1,024.
+    assert record(docs, config, cfg, [_row(0, budget, trained=budget + 64)], "", [])["met"] == 1
     raised = load_config(config, [f"train.total_steps={2 * budget}"])
-    entry = record(docs, config, raised, [dataclasses.replace(row, seed=1, steps=2 * budget,
-                                                              trained_steps=2 * budget)], "", [])
+    entry = record(docs, config, raised, [_row(1, 2 * budget)], "", [])
     assert (entry["met"], entry["measured_seeds"]) == (1, 1)
     table = (docs / "seeds.md").read_text()
-    assert "| 0 | 1,024 |" in table and "pass (older budget, not counted)" in table and "| 1 | 2,048 |" in table
+    assert "| 0 | 1,088 |" in table and "pass (budget 1,024, not counted)" in table and "| 1 | 2,048 |" in table
+    # Lowered again (the file went back to 1,024): the larger budget's row is not counted either.
+    entry = record(docs, config, cfg, [], "", [])
+    assert (entry["met"], entry["measured_seeds"]) == (1, 1) and "pass (budget 2,048, not counted)" in (
+        docs / "seeds.md").read_text()
 
 
 def test_a_kept_best_policy_from_before_the_budget_counts_as_trained_to_it(tiny_config, tmp_path):
@@ -156,14 +165,14 @@ def test_a_kept_best_policy_from_before_the_budget_counts_as_trained_to_it(tiny_
     docs = tmp_path / "docs"
     cfg = load_config(config)
     budget = cfg.train.total_steps
-    best = SeedRow(0, "runs/tiny-0", budget // 2, budget, 1.0, False, 1.0, 2, 0.0, None, 0.0, True, "cpu", "today")
-    # A row of the record written before trained_steps existed is counted against its policy's step.
-    old = {k: v for k, v in dataclasses.asdict(dataclasses.replace(best, seed=1)).items()
-           if k != "trained_steps"} | {"command": ""}
+    best = _row(0, budget, steps=budget // 2)
+    # A row of the record written before trained_steps and budget existed counts by its policy's step.
+    old = {k: v for k, v in dataclasses.asdict(_row(1, budget, steps=budget // 2)).items()
+           if k not in ("trained_steps", "budget")} | {"command": ""}
     entry = record(docs, config, cfg, [best], "", [])
     assert (entry["met"], entry["measured_seeds"]) == (1, 1)
     table = (docs / "seeds.md").read_text()
-    assert "| 0 | 1,024 (policy of step 512) | 0.000 | pass |" in table and "older budget" not in table
+    assert "| 0 | 1,024 (policy of step 512) | 0.000 | pass |" in table and "not counted" not in table
     data = json.loads((docs / "seeds.json").read_text())
     data["configs"][config]["seeds"]["1"] = old
     (docs / "seeds.json").write_text(json.dumps(data))
@@ -178,7 +187,8 @@ def test_seeds_records_the_trained_budget_and_the_kept_policy_step(tiny_config, 
     root, docs = tmp_path / "runs", tmp_path / "docs"
     row = run_seeds(config, [0], episodes=2, root=root, docs=docs)["seeds"]["0"]
     _, kept, path = load_run(root / "tiny-0")
-    assert path.name == BEST_FILE and row["trained_steps"] == 1024 and row["steps"] == kept["step"] <= 1024
+    assert path.name == BEST_FILE and row["trained_steps"] == row["budget"] == 1024
+    assert row["steps"] == kept["step"] <= 1024
 
 
 def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):

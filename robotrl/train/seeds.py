@@ -79,7 +79,9 @@ class SeedRow:
     steps: int
     """The step of the policy evaluated: with `train.keep_best`, the step of its best evaluation."""
     trained_steps: int
-    """The steps the run trained: the budget it reached, which is what a row is counted against."""
+    """The steps the run trained (its last iteration may pass the budget)."""
+    budget: int
+    """The train.total_steps the seed was trained with: a row counts only while the config keeps it."""
     train_wall_s: float
     """Wall time of the training that finished the run (a resumed run: only the last invocation's part; a run
     trained outside `robotrl seeds` and found finished: the collect + update time its metrics.csv records)."""
@@ -194,7 +196,8 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
             cpu = cpu_model()
         else:
             cpu = cpu_model()
-        row = SeedRow(seed, str(run_dir), result["steps"], result["trained_steps"], round(train_s, 1), resumed,
+        row = SeedRow(seed, str(run_dir), result["steps"], result["trained_steps"], cfg.train.total_steps,
+                      round(train_s, 1), resumed,
                       round(eval_s, 1), result["episodes"], result["return_mean"], result.get("success_rate"),
                       base.target.measured(result), result["target_met"], cpu,
                       datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
@@ -229,7 +232,7 @@ def _merge(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command
         entry["seeds"][str(row.seed)] = {**dataclasses.asdict(row), "command": command}
     entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
     # Rows trained at another budget (the file's total_steps changed since) stay visible but are not counted.
-    met = [s["target_met"] for s in entry["seeds"].values() if trained_steps(s) >= cfg.train.total_steps]
+    met = [s["target_met"] for s in entry["seeds"].values() if counted(s, cfg.train.total_steps)]
     entry["met"], entry["measured_seeds"] = sum(m is True for m in met), len(met)
     # Atomic: the record merges seeds measured across sessions, and a killed write must not lose them.
     atomic_write_bytes(docs / RECORD, (json.dumps(data, indent=2) + "\n").encode())
@@ -238,8 +241,16 @@ def _merge(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command
 
 
 def trained_steps(row: dict[str, Any]) -> int:
-    """A recorded row's training budget reached (rows written before `trained_steps` existed: `steps`)."""
+    """A recorded row's steps trained (rows written before `trained_steps` existed: `steps`)."""
     return int(row.get("trained_steps", row["steps"]))
+
+
+def counted(row: dict[str, Any], total_steps: int) -> bool:
+    """Whether a recorded row measures the config's budget: rows that carry no `budget` (written before it
+    was recorded) count when they trained at least that many steps."""
+    if "budget" in row:
+        return int(row["budget"]) == total_steps
+    return trained_steps(row) >= total_steps
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -267,8 +278,9 @@ def markdown(data: dict[str, Any]) -> str:
         for seed, s in entry["seeds"].items():
             passed = "-" if s["target_met"] is None else "pass" if s["target_met"] else "**fail**"
             trained = trained_steps(s)
-            if trained < entry["total_steps"]:
-                passed += " (older budget, not counted)"
+            if not counted(s, entry["total_steps"]):
+                budget = f"budget {s['budget']:,}" if "budget" in s else "older budget"
+                passed += f" ({budget}, not counted)"
             steps = f"{trained:,}" + (f" (policy of step {s['steps']:,})" if s["steps"] != trained else "")
             wall = f"{s['train_wall_s']:.0f}" + (" (resumed)" if s["resumed"] else "")
             lines.append(f"| {seed} | {steps} | {_fmt(s['measured'], 3)} | {passed} | "
