@@ -1,6 +1,7 @@
 """SIGTERM or Ctrl-C during training: the run stops after its current iteration with a checkpoint of that
 very step (robotrl.train.stop), on our side and on SB3's side of a comparison."""
 
+import contextlib
 import json
 import os
 import re
@@ -92,3 +93,31 @@ def test_sb3_side_stops_on_sigterm_with_a_checkpoint_and_resumes_from_it(tmp_pat
     assert done.returncode == 0, done.stderr
     result = json.loads((out / "sb3-seed4.json").read_text())
     assert (result["steps"], result["resumed_from"]) == (step + 50, step)
+
+
+@pytest.mark.slow
+def test_a3c_stops_on_sigterm_to_its_process_group_with_a_checkpoint(tmp_path):
+    """`timeout`, a batch scheduler or a container stop sends SIGTERM to every process of the job: the
+    workers must leave the stop to the trainer, which checkpoints the step it stopped at."""
+    config = write(tmp_path, {
+        "algo": "a3c", "seed": 2, "env": {"id": "InvertedPendulum-v5", "num_envs": 4},
+        "train": {"total_steps": 10_000_000, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 2000},
+        "a3c": {"workers": 2, "steps_per_collect": 1000}})
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "robotrl.cli", "train", config, "--run-dir", str(run),
+                             "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoints" / "latest.pt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1]
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGTERM)
+        stderr = proc.communicate(timeout=180)[1]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    step = stopped_step(stderr, "SIGTERM")
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=False)["step"] == step
+    assert int(read_metrics(run / "metrics.csv")[-1]["step"]) == step

@@ -169,9 +169,12 @@ def held(lock: Any, still_there: Callable[[], None]) -> Iterator[None]:
 
 def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: ActorCritic, opt_states: list[dict[str, Any]],
                  ctl: Control, results: Any, errors: Any, parent: int) -> None:
-    # Ctrl-C reaches the whole process group: the trainer checkpoints and stops the workers itself
-    # (robotrl.train.stop), so a worker must not die of it first.
+    # Ctrl-C reaches the whole process group, and so does the SIGTERM of `timeout`, a batch scheduler or a
+    # container stop: the trainer checkpoints and stops the workers itself (robotrl.train.stop), so a worker
+    # must not die of either first (the trainer would see a dead worker and stop without the checkpoint).
+    # A worker whose trainer is gone exits by itself (parent_alive below); close() kills a stuck one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     limit_threads(1)
     try:
         torch.manual_seed(seed)
@@ -297,7 +300,7 @@ class GradientProcesses:
         for proc in self.procs:
             proc.join(timeout=5.0)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()  # workers ignore SIGTERM (see _worker_main)
                 proc.join(timeout=5.0)
         self.procs = []
 
