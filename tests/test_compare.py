@@ -157,3 +157,68 @@ def test_sb3_seed_resumes_with_its_observation_statistics(tiny_config, tmp_path)
     assert json.loads((out / "sb3-seed1.json").read_text())["resumed_from"] == 256
     norm = pickle.loads((out / "sb3-seed1" / "vecnormalize-512.pkl").read_bytes())
     assert norm.obs_rms.count > 512  # both parts' observations (a restart would hold about half)
+
+
+def test_a_comparison_folder_refuses_a_seed_trained_with_another_config(tiny_config, tmp_path, capsys):
+    """A finished or stopped seed of the folder is reused or resumed only for the config it was trained
+    with (SB3's model zip would otherwise train on with its own hyperparameters); the budget may grow."""
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
+                         train={"total_steps": 256, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 128},
+                         ppo={"n_steps": 64, "batch_size": 128, "n_epochs": 1})
+    out = tmp_path / "cmp"
+    assert main(["compare", config, "--seeds", "1", "--out", str(out)]) == 0
+    sb3_state = json.loads((out / "sb3-seed1" / "state.json").read_text())
+    assert sb3_state["config"]["ppo"]["n_epochs"] == 1
+    capsys.readouterr()
+    for side in ("ours", "sb3"):
+        assert main(["compare", config, "--seeds", "1", "--side", side, "--out", str(out),
+                     "--set", "ppo.learning_rate=0.001"]) != 0
+        err = capsys.readouterr().err
+        assert f"{side} seed 1 was trained with another config: ppo.learning_rate" in err and "--out" in err, err
+    assert main(["compare", config, "--seeds", "1", "--out", str(out), "--steps", "384"]) == 0
+    assert json.loads((out / "sb3-seed1.json").read_text())["resumed_from"] == 256
+
+
+def test_sb3_side_stops_on_a_signal_during_its_last_rollout(tmp_path, monkeypatch):
+    """A signal after the last rollout start is not missed: the seed stops with a checkpoint of its last
+    step instead of being evaluated and followed by the next seed."""
+    import os
+    import signal
+
+    import yaml
+
+    from robotrl.sb3 import compare as compare_module
+    from robotrl.sb3.compare import run_sb3
+    from robotrl.train.stop import TrainingStopped
+
+    config = tmp_path / "sac.yaml"
+    config.write_text(yaml.safe_dump({
+        "algo": "sac", "seed": 2, "env": {"id": "InvertedPendulum-v5", "num_envs": 1},
+        "policy": {"hidden": [16, 16], "normalize_obs": False},
+        "train": {"total_steps": 200, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 100},
+        "sac": {"learning_starts": 50, "batch_size": 32, "buffer_size": 1000}}))
+    cfg = load_config(config)
+
+    def on_step(self) -> bool:
+        if self.num_timesteps == cfg.train.total_steps:  # inside the last rollout, after its start
+            os.kill(os.getpid(), signal.SIGTERM)
+        return True
+
+    monkeypatch.setattr(compare_module._Progress, "_on_step", on_step)
+    with pytest.raises(TrainingStopped) as stopped:
+        run_sb3(cfg, tmp_path / "sb3-seed2")
+    assert stopped.value.step == 200
+    assert json.loads((tmp_path / "sb3-seed2" / "state.json").read_text())["step"] == 200
+
+
+def test_compare_measures_our_last_policy_where_the_config_keeps_its_best(tiny_config, tmp_path, capsys):
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
+                         train={"total_steps": 256, "eval_every": 128, "eval_episodes": 2, "final_eval_episodes": 2,
+                                "checkpoint_every": 128, "keep_best": True},
+                         ppo={"n_steps": 64, "batch_size": 128, "n_epochs": 1})
+    out = tmp_path / "cmp"
+    assert main(["compare", config, "--seeds", "1", "--side", "ours", "--out", str(out)]) == 0
+    assert "train.keep_best is off on our side" in capsys.readouterr().out
+    assert not (out / "ours-seed1" / "checkpoints" / "best.pt").exists()
+    ours = json.loads((out / "ours-seed1.json").read_text())
+    assert ours["curve"][-1] == [256, ours["final_return"]]

@@ -12,6 +12,7 @@ import pytest
 
 from robotrl.config import load_config
 from robotrl.core.stats import mean_ci95
+from robotrl.sb3.compare import as_compared
 from robotrl.sb3.stored import list_baselines, load_baseline
 from robotrl.train.multiseed import run_ours
 
@@ -46,7 +47,8 @@ def test_stored_baselines_describe_a_shipped_config():
 @pytest.mark.parametrize("path", _cases())
 def test_ours_is_not_below_sb3_interval(path, tmp_path):
     base = load_baseline(path)
-    cfg = load_config(ROOT / base["config"], [f"train.total_steps={base['steps']}"])
+    # Our side trains as `robotrl compare` trains it (train.keep_best off: SB3's baseline is of its last policy).
+    cfg = as_compared(load_config(ROOT / base["config"], [f"train.total_steps={base['steps']}"]))
     returns = [run_ours(dataclasses.replace(cfg, seed=seed), tmp_path / f"seed{seed}").final_return
                for seed in base["seeds"]]
     mean, (lo, hi) = mean_ci95(returns)

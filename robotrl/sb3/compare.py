@@ -23,13 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 from policies.checkpoint import atomic_write_bytes
-from robotrl.config import RunConfig
+from robotrl.config import ConfigError, RunConfig, resume_differences
 from robotrl.core.stats import mean_ci95
 from robotrl.core.threads import limit_threads
-from robotrl.sb3.resume import SB3Checkpoints
+from robotrl.sb3.resume import STATE, SB3Checkpoints
 from robotrl.sb3.translate import check_translatable, make_sb3_model, sb3_policy_fn
 from robotrl.train.evaluate import evaluate
 from robotrl.train.multiseed import SeedResult, run_ours
@@ -86,7 +87,8 @@ class _Progress(BaseCallback):
         while self.save_every and self.next_save <= self.num_timesteps:
             self.next_save += self.save_every
         self.checkpoints.save(self.model, {"curve": self.curve, "next_eval": self.next_eval,
-                                           "next_save": self.next_save, "train_s": self.train_s()})
+                                           "next_save": self.next_save, "train_s": self.train_s(),
+                                           "config": self.cfg.to_dict()})
         self.save_s += time.perf_counter() - t0
 
     def _on_rollout_start(self) -> None:
@@ -119,8 +121,14 @@ def run_sb3(cfg: RunConfig, folder: Path | None = None) -> SeedResult:
         callback = _Progress(cfg, checkpoints, state, stop)
         model.learn(total_timesteps=cfg.train.total_steps - model.num_timesteps, callback=callback,
                     reset_num_timesteps=state is None)
+        # A signal during the last rollout or update finds no later rollout start: it is read here, or the
+        # seed would be evaluated and the comparison would go on to the next one.
+        signame = stop.signame
     callback.maybe_eval()  # the last update crosses the final eval point after the last rollout start
     callback.save()  # the final model, and a budget raised later continues from it
+    if signame is not None:
+        assert checkpoints is not None
+        raise TrainingStopped(int(model.num_timesteps), signame, str(checkpoints.folder))
     train_s = callback.train_s()
     final = evaluate(sb3_policy_fn(model), cfg.env.id, cfg.train.final_eval_episodes, seed=eval_seed(cfg),
                      env_kwargs=cfg.env.kwargs)
@@ -143,8 +151,30 @@ def summarize(results: list[SeedResult]) -> dict[str, Any]:
             "curves": [r.curve for r in results]}
 
 
+def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
+    """Refuse to reuse or resume a seed of the folder that was trained with another config: its result
+    would be reported as this config's (and SB3's model zip would train on with its own hyperparameters).
+    The budget and the device may differ, as on --resume; SB3 checkpoints written before the config was
+    recorded in them are not checked."""
+    if side == "ours":
+        path = out_dir / f"ours-seed{cfg.seed}" / "config.yaml"
+        saved = yaml.safe_load(path.read_text()) if path.is_file() else None
+    else:
+        path = out_dir / f"sb3-seed{cfg.seed}" / STATE
+        saved = json.loads(path.read_text()).get("config") if path.is_file() else None
+    if not saved:
+        return
+    differences = resume_differences(saved, cfg)
+    if differences:
+        listed = ", ".join(f"{k} (trained {a}, given {b})" for k, a, b in differences[:6])
+        more = f" and {len(differences) - 6} more" if len(differences) > 6 else ""
+        raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained with another "
+                          f"config: {listed}{more}; give another --out to compare this one")
+
+
 def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
     """Train one side for cfg.seed, or reuse the result a previous run of this comparison saved."""
+    check_same_config(side, cfg, out_dir)
     path = out_dir / f"{side}-seed{cfg.seed}.json"
     if path.exists():
         data = json.loads(path.read_text())
@@ -178,9 +208,22 @@ def default_out(cfg: RunConfig, root: Path = Path("runs") / "compare") -> Path:
     return root / f"{cfg.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def as_compared(cfg: RunConfig) -> RunConfig:
+    """The config our side trains in a comparison: train.keep_best off.
+
+    With keep_best our run delivers its best periodic policy, measured on held-out episodes; SB3 has no such
+    step here and delivers its last policy. Both sides deliver their last policy, measured on the same
+    episodes, so the comparison is of the learning, not of the choice among its policies."""
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, keep_best=False))
+
+
 def compare(cfg: RunConfig, seeds: int, out_dir: Path, sides: tuple[str, ...] = SIDES) -> dict[str, Any]:
     """Train every side for seeds cfg.seed .. cfg.seed+seeds-1; report and plot into out_dir."""
     check_comparable(cfg, seeds, sides)
+    if cfg.train.keep_best and "ours" in sides:
+        print("train.keep_best is off on our side: SB3 keeps no best policy here, so each side is measured on "
+              "its last one", flush=True)
+    cfg = as_compared(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_side: dict[str, list[SeedResult]] = {s: [] for s in sides}
     for k in range(seeds):

@@ -77,7 +77,10 @@ class SB3Checkpoints:
                 path.unlink(missing_ok=True)
 
     def load(self, cfg: RunConfig, state: dict[str, Any]) -> BaseAlgorithm:
-        """The model of `state`, on fresh envs, ready for learn(reset_num_timesteps=False)."""
+        """The model of `state`, on fresh envs, ready for learn(reset_num_timesteps=False).
+
+        SB3's zip carries its own hyperparameters and trains on with them whatever `cfg` says: the caller
+        checks the config the state records first (robotrl.sb3.compare.check_same_config)."""
         files = state["files"]
         env = make_sb3_env(cfg)
         if "vecnormalize" in files:
