@@ -49,7 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--safe-action", choices=SAFE_ACTIONS, default="auto",
                    help="the safe state's command; auto: by the policy's action mode (torque: zero, position: hold)")
     p.add_argument("--max-rate", type=float, help="limit each action component's change, units per second")
-    p.add_argument("--watchdog-ms", type=float, default=50.0, help="no valid observation for this long: go safe")
+    p.add_argument("--watchdog-ms", type=float, default=None,
+                   help="no valid observation for this long: go safe (default 50, or 3 control periods where "
+                        "that is longer; at least 2 periods)")
     p.add_argument("--passive-s", type=float, default=0.5,
                    help="start sequence: passive for this long after the first observation")
     p.add_argument("--ramp-s", type=float, default=2.0,
@@ -84,13 +86,21 @@ def realtime_config(args: argparse.Namespace) -> RealtimeConfig:
                           dma_latency=False if args.no_dma_latency else None)
 
 
+def default_watchdog_ms(rate_hz: float) -> float:
+    """50 ms, or three control periods at slow rates: a lock-step robot's observation is nearly a period old
+    when the tick reads it, so a watchdog of a period or less would find every observation stale."""
+    return max(50.0, 3000.0 / rate_hz)
+
+
 def run_configs(args: argparse.Namespace, rate_hz: float) -> tuple[LoopConfig, SafetyConfig, StartConfig]:
     """The loop, safety and start settings of the parsed deploy flags (add_arguments). The single robot and
     every runner of a team deploy (robotrl/export/team.py) take them from here, so no runner falls back to
     a default that a flag was given to change."""
     loop = LoopConfig(rate_hz=rate_hz, duration_s=args.duration, overrun=args.overrun, spin_us=args.spin_us,
                       prewarm=not args.no_prewarm, realtime=realtime_config(args))
-    safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=args.watchdog_ms / 1000)
+    watchdog_ms = args.watchdog_ms if args.watchdog_ms is not None else default_watchdog_ms(rate_hz)
+    safety = SafetyConfig(safe_action=args.safe_action, max_rate=args.max_rate, watchdog_s=watchdog_ms / 1000)
+    safety.check_period(rate_hz)
     return loop, safety, StartConfig(passive_s=args.passive_s, ramp_s=args.ramp_s)
 
 

@@ -232,7 +232,10 @@ class Runner:
         self.log = TickLog(loop.ticks, policy.spec.act_dim)
         self.flag = StopFlag()
         self._watchdog_ns = round(self.safety.config.watchdog_s * 1e9)
+        self.safety.config.check_period(loop.rate_hz)
         self._last_obs_ns: int | None = None
+        """When the last command computed from a fresh observation was sent for (that observation's time)."""
+        self._refused = False
         self._backend_warm = getattr(backend, "warm", None)
         self._backend_warm_io = getattr(backend, "warm_io", None)
         self._ask = getattr(backend, "ask", None)
@@ -259,8 +262,9 @@ class Runner:
             self._backend_warm(self.safety.last)
 
     def _send_last(self, command: np.ndarray | None) -> None:
-        """The exit's command, when there is one (no observation is asked for at exit)."""
-        if command is not None:
+        """The exit's command, when there is one (no observation is asked for at exit; a refused robot is
+        sent nothing, its commands have another size)."""
+        if command is not None and not self._refused:
             try:
                 self.backend.write(command)
             except BackendError:
@@ -286,10 +290,21 @@ class Runner:
         try:
             check_compatible(self.policy.spec, self.backend.spec(), str(self.policy.path))
         except ValueError as exc:
+            # Another robot (another act_dim, say) on the same address: it is sent nothing, and the run ends.
+            self._refused = True
             self.flag.set(f"restarted robot refused: {exc}")
             self.states.to(SAFE, int(self.log.tick[i]), "restarted robot refused")
             return
         self.states.to(PASSIVE, int(self.log.tick[i]), f"robot restarted (session {self._session})")
+
+    def _blind(self, i: int, wake: int, command: np.ndarray | None) -> np.ndarray | None:
+        """A tick that has no command from a fresh observation (a failed read, a non-finite observation or
+        action) sends `command`, the safe command of that tick; once the last fresh one is older than the
+        watchdog, the machine goes safe, so the way back is the whole start sequence: a stream of NaN
+        observations blinds the runner as much as silence does."""
+        if self._last_obs_ns is not None and wake - self._last_obs_ns > self._watchdog_ns:
+            return self._stale(i, "no valid observation")
+        return command
 
     def _act(self, i: int, obs: np.ndarray) -> np.ndarray:
         t0 = now_ns()
@@ -332,7 +347,7 @@ class Runner:
     def _tick(self, i: int, wake: int) -> None:
         safety, log, states = self.safety, self.log, self.states
         faults_before = safety.total
-        fresh = valid = False
+        fresh = False
         try:
             reading = self.backend.read()
         except RobotRefused as exc:
@@ -343,10 +358,10 @@ class Runner:
         if self._sessions and self.backend.session != self._session:
             self._robot_restarted(i)
         if self.flag.reason is not None:
-            reading, command = None, safety.safe()
+            reading, command = None, None if self._refused else safety.safe()
         elif reading is None:
             if faults_before != safety.total:
-                pass  # a failed read: its safe command is set
+                command = self._blind(i, wake, command)  # a failed read: its safe command is set
             elif self._last_obs_ns is None:
                 safety.count("no_observation")
                 command = safety.zero() if self.mode.torque else safety.hold()
@@ -362,14 +377,15 @@ class Runner:
             # the watchdog proves it fresh without converting the kernel's timestamp (the usual tick).
             command = self._stale(i, "observation stale on arrival")
         elif not safety.finite(reading.obs):
-            command = safety.safe("bad_observation")
+            command = self._blind(i, wake, safety.safe("bad_observation"))
         else:
-            valid = True
             obs = reading.obs
             # In the steady state the tick calls the policy and the filter itself, and sends inline below:
             # every Python call between the read and the send costs about a microsecond on the loaded 2-core VM.
             command = safety.filter(self._act(i, obs)) if states.state == POLICY else self._fresh(i, wake, obs)
             fresh = safety.total == faults_before
+            if not fresh:  # a non-finite action: answered safely, and blind until the policy recovers
+                command = self._blind(i, wake, command)
         if command is not None:
             try:
                 self.backend.write(command)
@@ -379,7 +395,7 @@ class Runner:
             self._ask_robot()
         sent = now_ns()
         # After the send: what only later ticks need stays out of the observation-to-command latency.
-        if valid:
+        if fresh:
             self._last_obs_ns = observed_ns(reading)
         states.ticks[states.state] += 1
         log.state[i] = states.state
@@ -404,9 +420,11 @@ class Runner:
             reason = self.flag.reason or "end of run"
             if self.states.state != SAFE:
                 self.states.to(SAFE, int(self.log.tick[self.log.ticks - 1]) + 1 if self.log.ticks else 0, reason)
-            self._send_last(self.safety.safe())
-            restore()
-            self.backend.close()
+            try:
+                self._send_last(self.safety.safe())
+            finally:
+                restore()
+                self.backend.close()
         return self.summary(overruns, skipped)
 
     def summary(self, overruns: int, skipped: int) -> dict[str, Any]:

@@ -42,6 +42,13 @@ class SafetyConfig:
             raise ValueError(f"--watchdog-ms {self.watchdog_s * 1000:g}: expected a positive finite number of "
                              "milliseconds")
 
+    def check_period(self, rate_hz: float) -> None:
+        """A lock-step robot's observation is nearly a period old when the next tick reads it: a watchdog
+        shorter than two periods finds every observation stale, and the runner never leaves passive."""
+        if self.watchdog_s < 2.0 / rate_hz:
+            raise ValueError(f"--watchdog-ms {self.watchdog_s * 1000:g}: shorter than two control periods at "
+                             f"--rate {rate_hz:g} Hz ({2000.0 / rate_hz:g} ms)")
+
 
 @dataclass
 class Safety:

@@ -23,8 +23,9 @@ There is no damping state: the UDP protocol carries commands, not gains, so "dam
 guess at the robot's PD; the robot's own PD stays active under position targets.
 
 Single bad ticks (one NaN observation or action, one failed read) get the safe command for that
-tick and leave the state alone; only the watchdog moves the machine to `safe`, whose way back
-is the whole start sequence, because the robot may have moved while the runner was blind.
+tick and leave the state alone; only the watchdog moves the machine to `safe` (no command computed from a
+valid observation for --watchdog-ms: silence and a stream of bad ticks alike), whose way back is the
+whole start sequence, because the robot may have moved while the runner was blind.
 """
 
 from __future__ import annotations

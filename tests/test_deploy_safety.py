@@ -267,6 +267,79 @@ def test_one_bad_observation_gets_the_safe_command_for_its_tick_and_keeps_the_st
 
 
 @pytest.mark.parametrize("mode", ["torque", "position"])
+@pytest.mark.parametrize("bad", ["observation", "action"])
+def test_a_stream_of_non_finite_values_blinds_the_runner_and_the_watchdog_makes_it_safe(policies, mode, bad,
+                                                                                          monkeypatch):
+    """An encoder fault sending NaN at rate (or a policy answering NaN) leaves the runner without a fresh
+    command as much as silence does: past the watchdog it goes safe, and its way back is the start sequence."""
+    obs = obs_with_joints([0.3, -0.1])
+    broken = obs.copy()
+    broken[5] = np.nan
+    # Policy from tick 2 (ramp 20 ms); ticks 3-7 are bad: the last fresh command (tick 2) is older than the
+    # 25 ms watchdog from tick 5; tick 8 is good again.
+    script = [obs] * 3 + ([broken] * 5 if bad == "observation" else [obs] * 5) + [obs] * 2
+    runner = make_runner(policies[mode], script, passive_s=0.0, ramp_s=0.02)
+    if bad == "action":
+        act = runner.policy.act
+        monkeypatch.setattr(runner.policy, "act", lambda o: act(o) * np.nan if 3 <= runner.log.ticks <= 7 else act(o))
+    commands = drive(runner, 10)
+    assert transitions(runner)[:3] == [(0, "passive", "ramp"), (2, "ramp", "policy"), (5, "policy", "safe")]
+    if bad == "observation":  # fresh observations from tick 8: the start sequence
+        assert transitions(runner)[3:] == [(8, "safe", "passive"), (8, "passive", "ramp")]
+        blind = 5
+    elif mode == "torque":  # fresh observations all along: each start meets the failing policy in its ramp
+        assert transitions(runner)[3:] == [(k, *move) for k in (6, 7) for move in
+                                           (("safe", "passive"), ("passive", "ramp"), ("ramp", "safe"))] + [
+            (8, "safe", "passive"), (8, "passive", "ramp")]
+        blind = 5
+    else:  # a position policy's ramp moves to the default pose without the policy: back to it at tick 8
+        assert transitions(runner)[3:] == [(6, "safe", "passive"), (6, "passive", "ramp"), (8, "ramp", "policy")]
+        blind = 3
+    assert runner.safety.counts[f"bad_{bad}"] == blind and runner.safety.counts["stale_observation"] == blind - 2
+    assert runner.log.fresh[:10].tolist() == [True] * 3 + [False] * blind + [True] * (7 - blind)
+    for k in range(3, 3 + blind):
+        np.testing.assert_array_equal(commands[k], [0.0, 0.0] if mode == "torque" else commands[2])
+
+
+class ResizedRobot(ClockBackend):
+    """A robot that restarts at its fifth read as another robot (3 actions) on the same address: like the
+    UDP backend, it cannot take a command of the old size after that."""
+
+    def __init__(self):
+        super().__init__([obs_with_joints([0.3, -0.1])] * 1000, session=1)
+        self.reads, self.closed, self.now = 0, False, now_ns()
+
+    def spec(self):
+        if self.session == 1:
+            return SPEC
+        return RobotSpec(8, 3, np.full(3, -1, np.float32), np.full(3, 1, np.float32))
+
+    def read(self):
+        self.reads += 1
+        self.now = now_ns()
+        if self.reads == 5:
+            self.session = 2
+        return super().read()
+
+    def write(self, action):
+        if self.session != 1:
+            raise ValueError("could not broadcast input array from shape (2,) into shape (3,)")
+        super().write(action)
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_robot_restarted_as_another_robot_is_refused_sent_nothing_and_the_run_ends_cleanly(policies):
+    backend = ResizedRobot()
+    runner = Runner(OnnxPolicy(policies["torque"]), backend, LoopConfig(rate_hz=100, duration_s=1.0),
+                    SafetyConfig(), StartConfig(0.0, 0.0))
+    s = runner.run()  # returns its summary: the outputs get written
+    assert s["stopped_by"].startswith("restarted robot refused") and s["states"]["final"] == "safe"
+    assert len(backend.sent) == 4 and backend.closed and s["ticks"] < 20
+
+
+@pytest.mark.parametrize("mode", ["torque", "position"])
 def test_the_end_of_a_run_moves_to_safe_and_sends_its_command(policies, mode):
     obs = obs_with_joints([0.3, -0.1])
     backend = ClockBackend([obs] * 100)
@@ -595,6 +668,7 @@ def test_an_observation_that_waited_in_the_socket_past_the_watchdog_is_not_used_
     (["--port", "70000"], "--port 70000"),
     (["--rt-priority", "500"], "--rt-priority 500: expected 1..99"),
     (["--cpu", "4096"], "--cpu 4096"),
+    (["--rate", "10", "--watchdog-ms", "150"], "--watchdog-ms 150: shorter than two control periods at --rate 10 Hz"),
     (["--rate", "1000", "--spin-us", "1000"], "--spin-us 1000.0: expected 0 <= spin < the period"),
     (["--rate", "1000", "--spin-us", "900", "--rt-priority", "50"],
      "--spin-us 900 with --rt-priority: expected at most 500"),
@@ -610,3 +684,29 @@ def test_each_bad_flag_is_one_line_naming_it_before_any_robot_is_contacted(polic
     assert rc == 1
     assert len(err.splitlines()) == 1 and message in err, err
     assert "no SPEC reply" not in err and time.monotonic() - start < 1.5
+
+
+@pytest.mark.parametrize("rate, expected_ms", [(1000, 50.0), (20, 150.0), (10, 300.0)])
+def test_the_default_watchdog_is_three_periods_at_slow_rates(rate, expected_ms):
+    import argparse
+
+    from deploy.cli import add_arguments, run_configs
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    _, safety, _ = run_configs(parser.parse_args(["p.onnx", "--backend", "udp"]), rate)
+    assert safety.watchdog_s * 1000 == pytest.approx(expected_ms)
+
+
+def test_a_32_bit_kernel_timestamp_is_read_as_such():
+    """SO_TIMESTAMPNS gives a 32-bit userspace (armhf controllers) a timespec of two 4-byte fields."""
+    import struct
+
+    from deploy.backends.udp import KernelStampedReading
+
+    sec, nsec = divmod(time.time_ns(), 1_000_000_000)
+    wide, narrow = KernelStampedReading(np.zeros(2, np.float32), 0), KernelStampedReading(np.zeros(2, np.float32), 0)
+    wide.stamp(struct.pack("@qq", sec, nsec))
+    narrow.stamp(struct.pack("@ii", sec, nsec))
+    assert wide.arrived_ns is not None and narrow.arrived_ns is not None
+    assert abs(wide.arrived_ns - narrow.arrived_ns) < 5_000_000  # each converted at its own moment

@@ -19,6 +19,7 @@ from deploy.timing import now_ns
 # Linux's socket option for nanosecond kernel receive timestamps (CLOCK_REALTIME); Python does not name it.
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _TIMESPEC = struct.Struct("@qq")
+_TIMESPEC32 = struct.Struct("@ii")
 _PREFIX = struct.Struct("<4sBBHI")
 """The header up to the session: constant for one kind, size and session (see protocol.HEADER)."""
 _SEQ = struct.Struct("<I")
@@ -33,7 +34,9 @@ class KernelStampedReading(Reading):
     @property
     def arrived_ns(self) -> int | None:
         if self._stamp is not None:
-            sec, nsec = _TIMESPEC.unpack_from(self._stamp)
+            # A 64-bit kernel's timespec is two 8-byte fields; a 32-bit userspace (armhf controllers) gets
+            # the old 4-byte pair from SO_TIMESTAMPNS.
+            sec, nsec = (_TIMESPEC if len(self._stamp) >= _TIMESPEC.size else _TIMESPEC32).unpack_from(self._stamp)
             self._arrived = sec * 1_000_000_000 + nsec - (time.time_ns() - now_ns())
             self._stamp = None
         return self._arrived
