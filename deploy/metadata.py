@@ -57,15 +57,19 @@ class PolicySpec:
     are not robots with named joints."""
     obs_units: tuple[tuple[str, str, float], ...] | None = None
     """Per observation field: (name, units, scale): the value the policy sees is scale x the quantity."""
+    train_env_kwargs: dict[str, Any] | None = None
+    """The env kwargs the policy was trained with (metadata `env_kwargs`; absent in files exported before
+    it was written): its task's command ranges, reward weights, terrain, targets."""
 
     def __post_init__(self) -> None:
         if not self.obs_shape:
             object.__setattr__(self, "obs_shape", (self.obs_dim,))
 
     def env_kwargs(self) -> dict[str, Any]:
-        """Env kwargs that make a simulated robot observe what the policy takes and act as it expects (its
-        pixel rendering; the robot description and the action mode, `robot.env_kwargs`)."""
-        kwargs = dict((self.robot or {}).get("env_kwargs") or {})
+        """Env kwargs that make a simulated robot the task the policy was trained on: the training kwargs,
+        then the robot description and action mode (`robot.env_kwargs`) and the pixel rendering on top. With
+        only the robot's, a sim run would score another task (default command ranges, flat ground)."""
+        kwargs = {**(self.train_env_kwargs or {}), **((self.robot or {}).get("env_kwargs") or {})}
         return {**kwargs, "pixels": dict(self.pixels)} if self.pixels else kwargs
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,7 +80,8 @@ class PolicySpec:
                 "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
                 "action_mode": self.action_mode, "pd": self.pd, "control_hz": self.control_hz,
                 "decimation": self.decimation, "quantized": self.quantized, "robot": self.robot,
-                "obs_units": None if self.obs_units is None else [list(u) for u in self.obs_units]}
+                "obs_units": None if self.obs_units is None else [list(u) for u in self.obs_units],
+                "env_kwargs": self.train_env_kwargs}
 
 
 def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: str) -> Any:
@@ -128,7 +133,14 @@ def parse_spec(raw: str | None, source: str) -> PolicySpec:
         decimation=_get(data, "decimation", int, source), quantized=data.get("quantized"),
         input_name=_get(data, "input", str, source), output_name=_get(data, "output", str, source),
         obs_shape=obs_shape, obs_dtype=obs_dtype, pixels=pixels, robot=_robot(data, act_dim, source),
-        obs_units=_obs_units(data, fields, source))
+        obs_units=_obs_units(data, fields, source), train_env_kwargs=_env_kwargs(data, source))
+
+
+def _env_kwargs(data: dict[str, Any], source: str) -> dict[str, Any] | None:
+    kwargs = data.get("env_kwargs")
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ValueError(f"{source}: metadata env_kwargs: expected a mapping, got {kwargs!r}")
+    return kwargs
 
 
 ROBOT_JOINT_KEYS = ("default_pose", "kp", "kd", "effort_limit")

@@ -166,3 +166,18 @@ def test_squashed_gaussian_export_keeps_the_rescale_after_its_tanh():
     with torch.no_grad():
         expected = sac.to_env(sac.deterministic(torch.as_tensor(obs))).numpy()
     np.testing.assert_allclose(policies.export.onnx_actions(model, obs), expected, atol=1e-5, rtol=0)
+
+
+def test_the_training_env_kwargs_travel_with_the_policy_to_the_simulated_robot(tiny_config, tmp_path):
+    """`deploy --backend sim` rebuilds the task the policy was trained on (its kwargs), not the env's defaults."""
+    from deploy.policy import OnnxPolicy
+    from robotrl.cli import main
+
+    config = tiny_config(env={"id": "robotrl/Reacher-v0", "num_envs": 8, "kwargs": {"control_cost": 0.5}},
+                         train={"total_steps": 512, "checkpoint_every": 512})
+    assert main(["train", config, "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 0
+    out = tmp_path / "p.onnx"
+    assert main(["export", str(tmp_path / "run"), "--out", str(out)]) == 0
+    spec = OnnxPolicy(out).spec
+    assert spec.train_env_kwargs == {"control_cost": 0.5} and spec.env_kwargs()["control_cost"] == 0.5
+    assert spec.to_dict()["env_kwargs"] == {"control_cost": 0.5}

@@ -64,7 +64,7 @@ def test_pixel_export_takes_uint8_frame_stacks_and_describes_their_rendering(pix
     assert report["observations_checked"] == 1024 + 514 and report["parity_max_abs"] <= 1e-5
     spec = OnnxPolicy(path).spec
     assert spec.obs_shape == (4, 84, 84) and spec.obs_dtype == "uint8"
-    assert spec.env_kwargs() == {"pixels": PIXELS}
+    assert spec.env_kwargs() == {"task": "balance", "pixels": PIXELS}  # the training task, and its rendering
 
 
 def test_onnx_q_values_and_actions_equal_torch_on_rendered_frames(pixel_run):

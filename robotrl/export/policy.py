@@ -131,7 +131,8 @@ def export_policy(path: str | Path, out: str | Path | None = None, quantize: str
         raise ValueError(f"--quantize {quantize!r}: expected one of {QUANTIZATIONS}")
     actor, facts, env_kwargs = load_actor(path, env_id, loaded)
     described = describe_env(facts["env_id"], **env_kwargs)
-    description = {**described, **facts, "source": str(path.name), "quantized": None}
+    # The training kwargs travel with the policy: `deploy --backend sim` rebuilds the task it was trained on.
+    description = {**described, **facts, "env_kwargs": env_kwargs, "source": str(path.name), "quantized": None}
     actor.eval()
     model = to_onnx(actor, described["obs_shape"], description, described["obs_dtype"])
     rng = np.random.default_rng(0)
