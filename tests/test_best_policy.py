@@ -51,7 +51,7 @@ def test_keep_best_delivers_the_best_evaluated_policy_measured_on_held_out_episo
     assert result.eval["best"]["evaluation_seed"] == cfg.seed + 20_000 != result.eval["best"]["selection_seed"]
 
 
-def test_best_policy_keeps_the_later_of_equal_scores_and_resumes_only_what_the_checkpoint_saw(tmp_path):
+def test_best_policy_keeps_the_later_of_equal_scores_and_keeps_its_best_across_a_resume(tmp_path):
     path, net = tmp_path / "best.pt", torch.nn.Linear(2, 1)
     best = BestPolicy(path, {"format": 1})
     for step, score in [(100, 50.0), (200, 80.0), (300, 20.0), (400, 80.0)]:
@@ -64,9 +64,11 @@ def test_best_policy_keeps_the_later_of_equal_scores_and_resumes_only_what_the_c
 
     resumed = BestPolicy(path, {"format": 1}, resume_step=400)
     assert (resumed.step, resumed.score) == (400, 80.0)
-    # Killed after best.pt was written at 400 but before latest.pt: the resumed run starts from 300
-    # and will evaluate step 400 again, so the orphaned best is not carried over.
-    assert BestPolicy(path, {"format": 1}, resume_step=300).score is None
+    # Killed after best.pt was written at 400 but before latest.pt: the resumed run starts from 300. The best
+    # of step 400 replaced the one of step 200 in best.pt, so dropping it would lose both: it is kept.
+    orphan = BestPolicy(path, {"format": 1}, resume_step=300)
+    assert (orphan.step, orphan.score) == (400, 80.0) and torch.all(orphan.policy_like(net).weight == 400)
+    assert not orphan.consider(400, 4, {"return_mean": 70.0}, net)  # the resumed path's worse score
 
 
 def test_keep_best_without_periodic_evaluations_is_a_config_error(tmp_path):

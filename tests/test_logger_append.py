@@ -1,6 +1,7 @@
 """metrics.csv grows by appending while the columns stay the same, and is rewritten whole when they change."""
 
 import csv
+import time
 
 from robotrl.train.logger import MetricsLogger
 
@@ -32,3 +33,22 @@ def test_resume_drops_rows_past_the_checkpoint_then_appends(tmp_path):
     log.close()
     out = rows(tmp_path / "metrics.csv")
     assert [(r["step"], r["a"]) for r in out] == [("10.0", "1.0"), ("20.0", "1.0"), ("30.0", "2.0")]
+
+
+def test_tensorboard_keeps_the_checkpoint_step_and_the_flushed_events_across_a_kill(tmp_path):
+    """Events flushed before a checkpoint survive a kill (no close), and the resume purges only the steps
+    after the checkpoint's: TensorBoard shows the curve metrics.csv holds."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log = MetricsLogger(tmp_path)
+    for step in (10, 20):
+        log.log(step, {"a": 1.0})
+    log.flush_events()  # the trainer's checkpoint at step 20
+    log.log(30, {"a": 1.0})  # killed here: never flushed, never closed
+    time.sleep(1.1)  # TensorBoard orders event files by the second in their names: the resume comes later
+    log = MetricsLogger(tmp_path, resume_step=20)
+    log.log(30, {"a": 2.0})
+    log.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("a")] == [(10, 1.0), (20, 1.0), (30, 2.0)]

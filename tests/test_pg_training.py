@@ -203,3 +203,22 @@ def test_inverted_pendulum_a2c_balances_within_100k_steps(tmp_path):
     result = Trainer(cfg, tmp_path / "run", show_progress=False).run()
     assert result.steps <= 100_000
     assert result.eval["return_mean"] == pytest.approx(1000.0)
+
+
+def test_a3c_resumes_at_its_scheduled_learning_rate(tmp_path):
+    """The workers read the shared rate, which update() sets only after a collect: a resumed run must start
+    its first collect at the schedule's rate for the steps already trained, not at the base rate."""
+    import envs
+    from robotrl.agents.a3c import Agent
+
+    cfg = load_config(write_config(tmp_path / "a3c.yaml", "a3c", {"workers": 2, "learning_rate": 0.001,
+                                                                   "anneal_lr": True}))
+    env = envs.make_vec(cfg.env.id, cfg.env.num_envs)
+    try:
+        agent = Agent(cfg, env, torch.device("cpu"))
+        state = agent.state_dict()
+        state["worker_steps"] = [4500, 4500]  # 90% of the 10,000-step budget
+        agent.load_state_dict(state)
+        assert agent.workers.ctl.lr.value == pytest.approx(0.001 * 0.1)
+    finally:
+        env.close()

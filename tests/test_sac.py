@@ -161,7 +161,7 @@ def test_an_unclipped_policy_is_spared_the_edge_cases_that_saturate_a_clip():
     assert np.abs(clipped).max() == 1e6 and np.array_equal(clipped[:len(unclipped)], unclipped)
 
 
-def test_a_resumed_run_keeps_its_replay_and_counts_on(tmp_path):
+def test_a_resumed_run_keeps_its_replay_and_counts_on(tmp_path, capsys):
     from robotrl.train.trainer import Trainer
 
     short = {**PENDULUM, "train": {**PENDULUM["train"], "total_steps": 400, "final_eval_episodes": 1,
@@ -170,11 +170,31 @@ def test_a_resumed_run_keeps_its_replay_and_counts_on(tmp_path):
     first = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
     longer = {**short, "train": {**short["train"], "total_steps": 700}}
     Trainer(from_dict(longer, "test_sac"), tmp_path / "run", resume=True, show_progress=False).run()
+    # The raised budget moves the schedules back, and the resume says so.
+    assert "train.total_steps 400 -> 700" in capsys.readouterr().out
     second = torch.load(tmp_path / "run" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
     assert (first["env_steps"], first["gradient_updates"]) == (400, 300)
     assert (second["env_steps"], second["gradient_updates"]) == (700, 600)
     assert torch.equal(second["replay"]["obs"][:400], first["replay"]["obs"])
     assert not torch.equal(second["generator"], first["generator"])
+
+
+def test_a_run_checkpointed_on_another_device_resumes_with_its_noise_reseeded(tmp_path):
+    """train.device may change on resume: a CUDA generator's state (16 bytes) does not fit a CPU generator
+    (and the other way round), so the noise stream restarts from the seed and the step instead of failing."""
+    from policies.checkpoint import load_checkpoint, save_checkpoint
+    from robotrl.train.trainer import Trainer
+
+    short = {**PENDULUM, "train": {**PENDULUM["train"], "total_steps": 200, "final_eval_episodes": 1,
+                                   "checkpoint_every": 200}, "sac": {**PENDULUM["sac"], "learning_starts": 100}}
+    Trainer(from_dict(short, "test_sac"), tmp_path / "run", show_progress=False).run()
+    latest = tmp_path / "run" / "checkpoints" / "latest.pt"
+    state = load_checkpoint(latest)
+    state["agent"]["generator"] = torch.zeros(16, dtype=torch.uint8)  # the size of a CUDA generator's state
+    save_checkpoint(latest, state)
+    longer = {**short, "train": {**short["train"], "total_steps": 300}}
+    Trainer(from_dict(longer, "test_sac"), tmp_path / "run", resume=True, show_progress=False).run()
+    assert load_checkpoint(latest)["agent"]["env_steps"] == 300
 
 
 def test_fused_adam_steps_and_checkpoints_exactly_as_torch_adam():

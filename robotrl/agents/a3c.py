@@ -316,6 +316,7 @@ class Agent:
     def __init__(self, cfg: RunConfig, env: VecEnv, device: torch.device) -> None:
         del device  # the workers share CPU memory: ALGORITHM.devices is ("cpu",)
         self.hp: Hyper = cfg.hyper
+        self.total_steps = cfg.train.total_steps
         self.policy = make_policy(cfg, env)
         self.policy.share_memory()
         self.optimizer = a2c.make_optimizer(list(self.policy.parameters()), self.hp)
@@ -371,6 +372,11 @@ class Agent:
                     if torch.is_tensor(value):
                         value.copy_(saved[i][key])
         self.workers.restore_worker_steps(list(state["worker_steps"]))
+        # update() sets the scheduled rate only after a collect: the resumed run's first collect (50k steps in
+        # reacher_a3c) would otherwise run at the base rate. The workers' steps are the steps trained.
+        done = sum(int(n) for n in state["worker_steps"])
+        self.workers.set_learning_rate(learning_rate(self.hp.learning_rate, self.hp.anneal_lr,
+                                                     min(done / self.total_steps, 1.0)))
 
     def close(self) -> None:
         self.workers.close()

@@ -158,6 +158,7 @@ class Agent:
         self.rng = np.random.default_rng(cfg.seed)
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(cfg.seed)
+        self.seed = cfg.seed
         space = env.single_action_space
         if not isinstance(space, spaces.Box):  # make_policy refused it already; this tells the type checker
             raise ValueError(f"{cfg.env.id}: SAC needs a Box action space, got {space}")
@@ -368,7 +369,13 @@ class Agent:
             self.actor_target.load_state_dict(state["actor_target"])
         self.replay.load_state_dict(state["replay"])
         self.rng.bit_generator.state = state["rng"]
-        self.generator.set_state(state["generator"])
+        saved = state["generator"]
+        if saved.numel() == self.generator.get_state().numel():
+            self.generator.set_state(saved)
+        else:
+            # Resumed on another device (train.device may change on resume): a CPU and a CUDA generator keep
+            # states of different kinds, so the noise stream restarts from the seed and the step.
+            self.generator.manual_seed(self.seed + int(state["env_steps"]))
         self.env_steps, self.gradient_updates = state["env_steps"], state["gradient_updates"]
 
     def close(self) -> None:

@@ -33,10 +33,11 @@ class BestPolicy:
         self.weights: dict[str, torch.Tensor] | None = None
         if resume_step is not None and self.path.exists():
             saved = load_checkpoint(self.path)
-            # A best found after the last full checkpoint is found again (or beaten) by the resumed run.
-            if saved["step"] <= resume_step:
-                self.score, self.step = float(saved["best"]["return_mean"]), int(saved["step"])
-                self.weights = saved["agent"]["policy"]
+            # Kept even when it is newer than the checkpoint resumed from (killed between the two writes, or
+            # after an improvement): it is a policy that was evaluated, and it replaced the best before it
+            # (best.pt holds one). The resumed run, reseeded from its step, does not retrace that path.
+            self.score, self.step = float(saved["best"]["return_mean"]), int(saved["step"])
+            self.weights = saved["agent"]["policy"]
 
     def consider(self, step: int, iteration: int, ev: dict[str, Any], policy: torch.nn.Module) -> bool:
         """Keep `policy` if its evaluation is at least as good as the best so far (the later of equal

@@ -33,7 +33,8 @@ class MetricsLogger:
                 self.rows = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
             self.rows = [r for r in self.rows if r.get("step", 0) <= resume_step]
             self._flush()
-        self.writer = SummaryWriter(str(run_dir), purge_step=resume_step)
+        # TensorBoard purges the events at steps >= purge_step: the checkpoint's own step stays, as its CSV row does.
+        self.writer = SummaryWriter(str(run_dir), purge_step=None if resume_step is None else resume_step + 1)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         row = {"step": float(step), **{k: float(v) for k, v in metrics.items()}}
@@ -71,6 +72,11 @@ class MetricsLogger:
                 raise
         self.file_rows = len(self.rows)
         self.stale = False
+
+    def flush_events(self) -> None:
+        """Write the TensorBoard events held in memory (up to two minutes of them): called before each
+        checkpoint, so a run killed after it resumes without a gap in its curves."""
+        self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()

@@ -136,6 +136,12 @@ class Trainer:
             check_resume(saved, cfg, str(latest))
             self.cfg = replace(cfg, name=saved.get("name", cfg.name))  # the run keeps its label
             self.step, self.iteration = self.resume_state["step"], self.resume_state["iteration"]
+            before = int(saved.get("train", {}).get("total_steps", cfg.train.total_steps))
+            if before != cfg.train.total_steps:
+                print(f"--resume: train.total_steps {before:,} -> {cfg.train.total_steps:,}: schedules over the "
+                      f"budget (learning-rate annealing, exploration, weight averaging) now run at step "
+                      f"{self.step:,} as at {self.step / cfg.train.total_steps:.0%} of it, not "
+                      f"{self.step / before:.0%}", flush=True)
         else:
             check_fresh(self.run_dir)
         self.best: BestPolicy | None = None
@@ -256,6 +262,7 @@ class Trainer:
                     # Read once: a signal landing between two reads would stop without this step's checkpoint.
                     signame = stop.signame
                     if self.step >= next_ckpt or signame is not None:
+                        logger.flush_events()
                         self._checkpoint(agent)
                         if self.step >= next_ckpt:
                             next_ckpt += tc.checkpoint_every
