@@ -380,13 +380,17 @@ def resume_differences(saved: dict[str, Any], given: RunConfig) -> list[tuple[st
             and run.get(k) != new.get(k)]
 
 
+def list_differences(differences: list[tuple[str, Any, Any]], saved_as: str = "run") -> str:
+    """`key (run A, given B), ...` for the first six of resume_differences' triples, then how many more."""
+    listed = ", ".join(f"{k} ({saved_as} {a}, given {b})" for k, a, b in differences[:6])
+    return listed + (f" and {len(differences) - 6} more" if len(differences) > 6 else "")
+
+
 def check_resume(saved: dict[str, Any], given: RunConfig, source: str) -> None:
     """Refuse to resume a run whose saved config (`source`) differs from `given` outside RESUMABLE_KEYS."""
     differences = resume_differences(saved, given)
     if differences:
-        listed = ", ".join(f"{k} (run {a}, given {b})" for k, a, b in differences[:6])
-        if len(differences) > 6:
-            listed += f" and {len(differences) - 6} more"
+        listed = list_differences(differences)
         raise ConfigError(f"--resume: the config differs from the run's ({source}) in {listed}; only "
                           f"{' and '.join(RESUMABLE_KEYS)} may change on resume")
 

@@ -339,8 +339,7 @@ class Agent:
     def update(self, progress: float) -> dict[str, float]:
         """The workers already applied their gradients: set the next lr and report what they did."""
         hp = self.hp
-        lr = learning_rate(hp.learning_rate, hp.anneal_lr, progress)
-        self.workers.set_learning_rate(lr)
+        lr = self._schedule_learning_rate(progress)
         out: dict[str, float] = {}
         if self.stats:
             for key in self.stats[0]:
@@ -374,9 +373,13 @@ class Agent:
         self.workers.restore_worker_steps(list(state["worker_steps"]))
         # update() sets the scheduled rate only after a collect: the resumed run's first collect (50k steps in
         # reacher_a3c) would otherwise run at the base rate. The workers' steps are the steps trained.
-        done = sum(int(n) for n in state["worker_steps"])
-        self.workers.set_learning_rate(learning_rate(self.hp.learning_rate, self.hp.anneal_lr,
-                                                     min(done / self.total_steps, 1.0)))
+        self._schedule_learning_rate(min(sum(int(n) for n in state["worker_steps"]) / self.total_steps, 1.0))
+
+    def _schedule_learning_rate(self, progress: float) -> float:
+        """Give the workers the schedule's rate at `progress` (0 to 1 of the budget); returns it."""
+        lr = learning_rate(self.hp.learning_rate, self.hp.anneal_lr, progress)
+        self.workers.set_learning_rate(lr)
+        return lr
 
     def close(self) -> None:
         self.workers.close()

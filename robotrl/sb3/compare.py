@@ -27,7 +27,7 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 from policies.checkpoint import atomic_write_bytes
-from robotrl.config import ConfigError, RunConfig, resume_differences
+from robotrl.config import ConfigError, RunConfig, list_differences, resume_differences
 from robotrl.core.stats import mean_ci95
 from robotrl.core.threads import limit_threads
 from robotrl.sb3.resume import STATE, SB3Checkpoints
@@ -166,10 +166,8 @@ def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
         return
     differences = resume_differences(saved, cfg)
     if differences:
-        listed = ", ".join(f"{k} (trained {a}, given {b})" for k, a, b in differences[:6])
-        more = f" and {len(differences) - 6} more" if len(differences) > 6 else ""
         raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained with another "
-                          f"config: {listed}{more}; give another --out to compare this one")
+                          f"config: {list_differences(differences, 'trained')}; give another --out to compare this one")
 
 
 def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:

@@ -197,9 +197,8 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
         else:
             cpu = cpu_model()
         row = SeedRow(seed, str(run_dir), result["steps"], result["trained_steps"], cfg.train.total_steps,
-                      round(train_s, 1), resumed,
-                      round(eval_s, 1), result["episodes"], result["return_mean"], result.get("success_rate"),
-                      base.target.measured(result), result["target_met"], cpu,
+                      round(train_s, 1), resumed, round(eval_s, 1), result["episodes"], result["return_mean"],
+                      result.get("success_rate"), base.target.measured(result), result["target_met"], cpu,
                       datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
         # Recorded as each seed finishes: an invocation killed later keeps the seeds it completed.
         entry = record(docs, config, base, [row], command, overrides or [])
