@@ -55,7 +55,10 @@ class ActorCritic(nn.Module):
         critic_obs_dim: int | None = None,
         action_low: Sequence[float] | None = None,
         action_high: Sequence[float] | None = None,
+        action_table: Sequence[Sequence[float]] | np.ndarray | None = None,
     ) -> None:
+        """`action_table` (categorical only): row i is the continuous action of index i on a discretized
+        robot, so that the exported actor drives the robot without the discretizing wrapper."""
         super().__init__()
         self.obs_dim, self.act_dim, self.continuous = obs_dim, act_dim, continuous
         # The Gaussian acts in [-1, 1] units; to_env maps them onto the actuator bounds.
@@ -65,6 +68,11 @@ class ActorCritic(nn.Module):
         self.critic = mlp([critic_obs_dim or obs_dim, *hidden, 1], activation, out_gain=1.0)
         if continuous:
             self.log_std = nn.Parameter(torch.full((act_dim,), float(init_log_std)))
+        elif action_table is not None:
+            table = torch.as_tensor(np.asarray(action_table), dtype=torch.float32)
+            if table.ndim != 2 or table.shape[0] != act_dim:
+                raise ValueError(f"action_table: expected {act_dim} rows of actions, got shape {tuple(table.shape)}")
+            self.register_buffer("action_table", table)
 
     def distribution(self, obs: torch.Tensor) -> Normal | Categorical:
         out = self.actor(self.normalizer(obs))
@@ -147,8 +155,9 @@ def _run_layers(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
 class DeterministicActor(nn.Module):
     """The part of an ActorCritic that runs on the robot: normalizer, actor MLP, mean or argmax, to_env.
 
-    Discrete actions come out as the chosen index in a float32 column, so every exported policy has
-    one output type.
+    Discrete actions come out as the chosen row of the action table on a discretized robot (its continuous
+    action: the robot runs without the wrapper), else as the chosen index in a float32 column, so every
+    exported policy has one output type.
     """
 
     def __init__(self, policy: ActorCritic) -> None:
@@ -159,6 +168,8 @@ class DeterministicActor(nn.Module):
         p = self.policy
         out = p.actor(p.normalizer(obs))
         if not p.continuous:
+            if hasattr(p, "action_table"):
+                return p.action_table[out.argmax(-1)]
             return out.argmax(-1, keepdim=True).to(torch.float32)
         return p.to_env(out)
 

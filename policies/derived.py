@@ -33,3 +33,11 @@ def cached(owner: Any, name: str, sources: tuple[torch.Tensor, ...], compute: Ca
         object.__setattr__(owner, slot, hit)
     return hit[1]
 
+
+def forget(module: torch.nn.Module) -> None:
+    """Drop every value `cached` keeps on `module` and its submodules. A tensor's _version counts writes
+    made in this process only: buffers in shared memory that other processes update (A3C's workers)
+    must be forgotten by hand before this process reads them again."""
+    for sub in module.modules():
+        for slot in [k for k in vars(sub) if k.startswith("_cached_")]:
+            object.__delattr__(sub, slot)

@@ -222,3 +222,29 @@ def test_a3c_resumes_at_its_scheduled_learning_rate(tmp_path):
         assert agent.workers.ctl.lr.value == pytest.approx(0.001 * 0.1)
     finally:
         env.close()
+
+
+def test_a3c_evaluates_with_the_normalizer_its_workers_updated(tmp_path):
+    """The workers merge observations into the shared normalizer from their own processes; the trainer's
+    evaluations run in this one and must see those statistics, not the ones of its first evaluation."""
+    import copy
+
+    import envs
+    from robotrl.agents.a3c import Agent
+    from robotrl.core.episodes import EpisodeStats
+
+    cfg = load_config(write_config(tmp_path / "a3c.yaml", "a3c", {"workers": 2, "steps_per_collect": 2000}))
+    env = envs.make_vec(cfg.env.id, cfg.env.num_envs)
+    agent = Agent(cfg, env, torch.device("cpu"))
+    try:
+        agent.start(cfg.seed)
+        obs = torch.randn(16, env.single_observation_space.shape[0])
+        before = agent.policy.deterministic(obs)  # as an evaluation before the first collect does
+        agent.collect(EpisodeStats(cfg.env.num_envs))
+        assert float(agent.policy.normalizer.count) > 1000  # the workers merged their observations
+        fresh = copy.deepcopy(agent.policy)  # a process that reads the statistics as they are now
+        assert not torch.equal(before, fresh.deterministic(obs))
+        assert torch.equal(agent.policy.deterministic(obs), fresh.deterministic(obs))
+    finally:
+        agent.workers.close()
+        env.close()

@@ -162,3 +162,26 @@ def test_tabular_anneal_lr_decays_alpha_linearly_to_zero_and_a_zero_alpha_leaves
         assert alpha == pytest.approx(0.5 * (1 - (step - 4) / 1024), abs=1e-12)
     q = np.zeros((2, 2))
     assert td_update(q, 0, 1, 1.0, 1, False, 0.0, 0.99) == 1.0 and not q.any()
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c"])
+def test_a_categorical_policy_on_a_discretized_robot_exports_the_bins_actions(tmp_path, algo):
+    """PPO or A2C on a discretized robot act with bin indices; the exported file runs on the robot without
+    the wrapper, so it must output the chosen bin's force, not its index."""
+    from policies.export import onnx_actions
+    from robotrl.export.policy import export_policy
+    from robotrl.train.trainer import load_policy
+
+    table = [[-1.0], [0.25], [1.0]]
+    data = {"algo": algo, "seed": 0,
+            "env": {"id": "robotrl/CartPole-v0", "num_envs": 4, "kwargs": {"discretize_actions": table}},
+            "train": {"total_steps": 512, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 512}}
+    Trainer(_config(tmp_path, algo, data), tmp_path / "run", show_progress=False).run()
+    policy, _, _ = load_policy(tmp_path / "run")
+    obs = torch.as_tensor(np.random.default_rng(0).uniform(-0.5, 0.5, size=(64, 5)), dtype=torch.float32)
+    expected = torch.tensor(table)[policy.deterministic(obs)]
+    assert torch.equal(policy.export_actor()(obs), expected)
+    report = export_policy(tmp_path / "run", out=tmp_path / "policy.onnx")
+    assert report["parity_max_abs"] == 0.0
+    onnx = onnx_actions((tmp_path / "policy.onnx").read_bytes(), obs.numpy())
+    assert np.array_equal(onnx, expected.numpy())

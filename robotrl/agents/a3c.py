@@ -32,6 +32,7 @@ from torch import nn
 
 import envs
 from policies.actor_critic import ActorCritic
+from policies.derived import forget
 from robotrl.agents import a2c
 from robotrl.agents.common import OnPolicyCollector, build_actor_critic, rollout_storage
 from robotrl.agents.protocol import Algorithm, GradientWorkers
@@ -333,6 +334,8 @@ class Agent:
         t0 = time.perf_counter()
         self.worker_steps_before = self.workers.worker_steps()
         steps = self.workers.run(self.hp.steps_per_collect, episodes, self.stats)
+        # The workers updated the shared normalizer from their processes, which this one's caches cannot see.
+        forget(self.policy)
         self.collect_s = time.perf_counter() - t0
         return steps
 

@@ -9,12 +9,13 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from envs.wrappers import find_action_bins
 from policies.actor_critic import ActorCritic
 from policies.rollout_sampler import RolloutSampler
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.flat_params import FlatParameters
-from robotrl.core.returns import bootstrap_truncated
+from robotrl.core.returns import bootstrap_truncated, time_limit_cut
 from robotrl.core.running_stats import RewardScaler
 from robotrl.core.storage import RolloutStorage
 from robotrl.core.vec_env import VecEnv, space_shape
@@ -32,7 +33,9 @@ def build_actor_critic(cfg: RunConfig, env: VecEnv) -> ActorCritic:
                            init_log_std=pc.init_log_std, action_low=act_space.low.tolist(),
                            action_high=act_space.high.tolist(), **common)
     if isinstance(act_space, spaces.Discrete):
-        return ActorCritic(obs_space.shape[0], int(act_space.n), continuous=False, **common)
+        bins = find_action_bins(env)
+        return ActorCritic(obs_space.shape[0], int(act_space.n), continuous=False,
+                           action_table=None if bins is None else bins.table, **common)
     raise ValueError(f"{cfg.env.id}: unsupported action space {act_space}")
 
 
@@ -127,6 +130,8 @@ class OnPolicyCollector(CollectorState):
 
     def reset(self, seed: int | None = None) -> None:
         self.obs, _ = self.env.reset(seed=seed)
+        if self.scaler is not None:
+            self.scaler.new_episodes()
 
     def fill(self, storage: RolloutStorage, episodes: EpisodeStats) -> None:
         if self.obs is None:
@@ -147,11 +152,12 @@ class OnPolicyCollector(CollectorState):
             if self.scaler is not None:
                 reward = self.scaler(reward, done)
             reward = self._tensor(reward)
-            if truncated.any():
-                ids = np.flatnonzero(truncated)
+            cut = time_limit_cut(terminated, truncated)
+            if cut.any():
+                ids = np.flatnonzero(cut)
                 final = self._tensor(np.stack([infos["final_obs"][i] for i in ids]))
                 with torch.no_grad():
-                    reward = bootstrap_truncated(reward, truncated, self.policy.value(final), self.gamma)
+                    reward = bootstrap_truncated(reward, cut, self.policy.value(final), self.gamma)
             storage.add(obs, action, log_prob, value, reward, self._tensor(done))
 
     @torch.no_grad()

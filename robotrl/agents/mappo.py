@@ -28,7 +28,7 @@ from robotrl.agents.ppo import check_batch_size, clipped_loss, ppo_epochs
 from robotrl.agents.protocol import Algorithm, RolloutCollector
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
-from robotrl.core.returns import bootstrap_truncated, explained_variance
+from robotrl.core.returns import bootstrap_truncated, explained_variance, time_limit_cut
 from robotrl.core.schedules import learning_rate, set_learning_rate
 from robotrl.core.storage import Batch, RolloutStorage
 from robotrl.core.vec_env import MultiVecEnv
@@ -135,11 +135,12 @@ class MultiCollector:
             success = info.get("is_success")
             episodes.add(reward, done, {"final_info": {"is_success": success}} if success is not None else {})
             team = self._t(reward).unsqueeze(1).expand(n, m)
-            if truncated.any():
-                ids = np.flatnonzero(truncated)
+            cut = time_limit_cut(terminated, truncated)
+            if cut.any():
+                ids = np.flatnonzero(cut)
                 final = critic_input(self._t(info["final_obs"][ids]), self._t(info["final_state"][ids]),
                                      self.hp.critic)
-                team = bootstrap_truncated(team, truncated, self.policy.value(final, self.agent_idx[: len(ids)]),
+                team = bootstrap_truncated(team, cut, self.policy.value(final, self.agent_idx[: len(ids)]),
                                            self.hp.gamma)
             st.obs[t], st.critic_in[t] = self.obs.reshape(n * m, -1), c_in.reshape(n * m, -1)
             st.agent[t], st.actions[t] = self.agent_idx.reshape(-1), action.reshape(n * m, -1)

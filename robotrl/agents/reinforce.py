@@ -24,7 +24,7 @@ from robotrl.agents.common import build_actor_critic
 from robotrl.agents.protocol import Algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
-from robotrl.core.returns import bootstrap_truncated, explained_variance
+from robotrl.core.returns import bootstrap_truncated, explained_variance, time_limit_cut
 from robotrl.core.storage import EpisodeBatch, EpisodeStorage
 from robotrl.core.vec_env import VecEnv
 from robotrl.hyper.reinforce import Hyper
@@ -94,11 +94,12 @@ class EpisodeCollector:
             episodes.add(reward, done, infos)
             # The value of what a cut removed: a zero reward bootstrapped where the limit cut.
             tail = torch.zeros(self.env.num_envs)
-            if self.bootstrap and truncated.any():
-                ids = np.flatnonzero(truncated)
+            cut = time_limit_cut(terminated, truncated)
+            if self.bootstrap and cut.any():
+                ids = np.flatnonzero(cut)
                 with torch.no_grad():
                     final = self._tensor(np.stack([infos["final_obs"][i] for i in ids]))
-                    tail = bootstrap_truncated(tail, truncated, self.policy.value(final).cpu(), self.gamma)
+                    tail = bootstrap_truncated(tail, cut, self.policy.value(final).cpu(), self.gamma)
             self.storage.add(obs.cpu(), action.cpu(), torch.as_tensor(reward), torch.as_tensor(done), tail)
             taken += self.env.num_envs
         return taken

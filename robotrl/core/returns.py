@@ -46,6 +46,13 @@ def gae(
     return advantages, advantages + values
 
 
+def time_limit_cut(terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+    """The steps where only the time limit ended the episode. Gymnasium's TimeLimit also reports
+    truncated on the limit's last step when the episode terminated there; that state is terminal and
+    must not be bootstrapped (SB3 bootstraps truncated and not terminated as well)."""
+    return np.asarray(truncated, dtype=bool) & ~np.asarray(terminated, dtype=bool)
+
+
 def bootstrap_truncated(
     rewards: torch.Tensor, truncated: torch.Tensor | np.ndarray, final_values: torch.Tensor, gamma: float
 ) -> torch.Tensor:

@@ -46,6 +46,11 @@ class RewardScaler:
         self.ret[dones] = 0.0
         return self.scale(rewards)
 
+    def new_episodes(self) -> None:
+        """Every env starts a new episode (a reset, also the one after a resume): no return carries over
+        into it, while the statistics do."""
+        self.ret[:] = 0.0
+
     def scale(self, rewards: np.ndarray) -> np.ndarray:
         scaled = rewards / np.sqrt(self.stats.var + self.eps)
         return np.minimum(np.maximum(scaled, -self.clip, out=scaled), self.clip, out=scaled)
