@@ -73,11 +73,21 @@ def check_id(env_id: str) -> None:
                          "or any Gymnasium id)")
 
 
+BATCH_ONLY_KEYS = ("nthread",)
+"""Options of a batch of simulations (the threads stepping it) that one simulation has no use for."""
+
+
 def make(env_id: str, **kwargs: Any) -> gym.Env:
-    """A single env for a robotrl id or any Gymnasium id; wrapper options (envs.wrappers) applied."""
+    """A single env for a robotrl id or any Gymnasium id; wrapper options (envs.wrappers) applied. The
+    kwargs of a training config's batch fit it too (eval --video, the viewer, export, SB3's side)."""
     check_id(env_id)
     options, kwargs = split_options(kwargs)
-    return wrap_single(gym.make(env_id, **kwargs), options)
+    kwargs = {k: v for k, v in kwargs.items() if k not in BATCH_ONLY_KEYS}
+    env = gym.make(env_id, **kwargs)
+    if isinstance(env.unwrapped, RobotEnv) and kwargs.get("max_episode_steps"):
+        # gym.make puts a changed limit on its TimeLimit wrapper only; the task judges success by it too.
+        env.unwrapped.task.max_episode_steps = int(kwargs["max_episode_steps"])
+    return wrap_single(env, options)
 
 
 def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
@@ -96,6 +106,7 @@ def _make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     if env_id in GYMNASIUM_BATCHED:
         return BatchedVectorEnv(GYMNASIUM_BATCHED[env_id], num_envs, **kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k not in BATCH_ONLY_KEYS}  # each env steps one simulation
     return gym.make_vec(
         env_id,
         num_envs=num_envs,

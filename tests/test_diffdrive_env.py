@@ -70,3 +70,16 @@ def test_batched_env_matches_sync_vector_env_step_by_step():
         for i in assert_same_episode_ends(ours, ref, obs_atol=1e-5):
             successes += int(ours[4]["final_info"]["is_success"][i])
     assert successes >= 2 * n
+
+
+def test_the_final_info_keeps_the_distance_of_the_episode_that_ended():
+    """The vector env resets an ended episode in the same step: its final `distance` (what eval's
+    info_means.distance averages) must be the arrival's, not the next episode's start distance."""
+    env = envs.make_vec("robotrl/DiffDrive-v0", 8, max_episode_steps=1)
+    obs, _ = env.reset(seed=0)
+    before = obs[:, 2].copy()  # the distance to the goal, observed
+    _, _, _, truncated, info = env.step(np.zeros((8, 2), np.float32))
+    env.close()
+    assert truncated.all()
+    # One step at rest moves the robot by far less than the annulus of start distances spreads goals.
+    assert np.abs(info["final_info"]["distance"] - before).max() < 1e-2

@@ -78,5 +78,5 @@ class DiffDriveTask(Task):
         arrived = dist < SUCCESS_DISTANCE
         reward = (self.progress_weight * (self.last_distance - dist) + self.arrival_bonus * arrived
                   - self.time_cost)
-        self.last_distance = dist
+        self.last_distance = dist.copy()  # reset_ids rewrites it; `dist` goes out as the final info
         return StepResult(reward=reward, terminated=arrived, success=arrived, extras={"distance": dist})

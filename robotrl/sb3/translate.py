@@ -46,13 +46,9 @@ from robotrl.config import RunConfig
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
-# Options of our batched vector env, not of the Gymnasium env that SB3 steps.
-VECTOR_ONLY_KWARGS = ("nthread",)
-
-
 def env_kwargs(cfg: RunConfig) -> dict[str, Any]:
-    """cfg.env.kwargs for a single Gymnasium env."""
-    return {k: v for k, v in cfg.env.kwargs.items() if k not in VECTOR_ONLY_KWARGS}
+    """cfg.env.kwargs for a single Gymnasium env (envs.make drops the batch's options, e.g. nthread)."""
+    return dict(cfg.env.kwargs)
 
 
 def _single_env(cfg: RunConfig) -> Callable[[], gym.Env]:
