@@ -216,13 +216,28 @@ def test_a_bad_value_fails_at_load_naming_its_key(tiny_config, override, message
         ("reinforce", "learning_rate=0", "reinforce.learning_rate: expected a positive number, got 0.0"),
         ("qlearning", "exploration_fraction=0", "qlearning.exploration_fraction: expected a number in (0, 1], got 0.0"),
         ("a3c", "workers=0", "a3c.workers: expected a positive integer, got 0"),
+        # Values that loaded before and failed later or silently (NaN weights, a run that never learns):
+        ("a2c", "rmsprop_alpha=1.5", "a2c.rmsprop_alpha: expected a number in (0, 1), got 1.5"),
+        ("a3c", "rmsprop_alpha=1", "a3c.rmsprop_alpha: expected a number in (0, 1), got 1.0"),
+        ("dqn", "batch_size=64", "dqn.batch_size: expected at most buffer_size (32), got 64"),
+        ("dqn", "gradient_steps=0", "dqn.gradient_steps: expected a positive integer, got 0"),
+        ("sac", "ent_coef_init=.nan", "sac.ent_coef_init: expected a positive number, got nan"),
+        ("sac", "learning_rate=.nan", "sac.learning_rate: expected a positive number, got nan"),
+        ("sac", "target_entropy=.nan", "sac.target_entropy: expected 'auto' or a finite number, got nan"),
+        ("sac", "batch_size=64", "sac.batch_size: expected at most buffer_size (32), got 64"),
+        ("qlearning", "exploration_final_eps=-0.1",
+         "qlearning.exploration_final_eps: expected a number in [0, 1], got -0.1"),
+        ("reinforce", "value_steps=0", "reinforce.value_steps: expected a positive integer with baseline on (0 "
+                                       "would subtract an untrained critic's values), got 0"),
     ],
 )
 def test_a_bad_hyperparameter_fails_at_load_naming_its_key(tmp_path, algo, override, message):
     path = tmp_path / "c.yaml"
     path.write_text(f"algo: {algo}\nenv: {{id: robotrl/CartPole-v0}}\n")
+    # A small buffer, so that a larger batch is the only thing wrong (both keys exist for DQN and SAC).
+    small = [f"{algo}.buffer_size=32"] if override.startswith("batch_size") else []
     with pytest.raises(ConfigError) as caught:
-        load_config(path, [f"{algo}.{override}"])
+        load_config(path, [*small, f"{algo}.{override}"])
     assert str(caught.value) == f"{path}: {message}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from robotrl.hyper.checks import non_negative, positive
+from robotrl.hyper.checks import non_negative, open_unit, positive
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class Hyper:
     """Divide rewards by the running std of the discounted return."""
 
     def validate(self) -> None:
-        positive(self, "learning_rate", "max_grad_norm", "rmsprop_alpha", "optimizer_eps")
+        positive(self, "learning_rate", "max_grad_norm", "optimizer_eps")
+        open_unit(self, "rmsprop_alpha")  # 1 never updates the square average (steps of lr * g / eps); above, NaN
         non_negative(self, "ent_coef", "vf_coef")
         if self.n_steps < 1:
             raise ValueError(f"n_steps must be positive, got {self.n_steps}")

@@ -30,6 +30,29 @@ def non_negative(obj: Any, *names: str) -> None:
             raise ValueError(f"{name}: expected a non-negative {_kind(value)}, got {value}")
 
 
+def open_unit(obj: Any, *names: str) -> None:
+    """Each named field is in (0, 1): a decay rate that keeps some of the past and takes some of the new."""
+    for name in names:
+        value = getattr(obj, name)
+        if not 0 < value < 1:
+            raise ValueError(f"{name}: expected a number in (0, 1), got {value}")
+
+
+def unit(obj: Any, *names: str) -> None:
+    """Each named field is a probability in [0, 1]."""
+    for name in names:
+        value = getattr(obj, name)
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name}: expected a number in [0, 1], got {value}")
+
+
+def fits_in_buffer(obj: Any) -> None:
+    """A replay batch is drawn from the stored transitions: one larger than the buffer never is, and the
+    agent would collect without ever learning."""
+    if obj.batch_size > obj.buffer_size:
+        raise ValueError(f"batch_size: expected at most buffer_size ({obj.buffer_size}), got {obj.batch_size}")
+
+
 def fraction(obj: Any, *names: str) -> None:
     """Each named field is a fraction of a run in (0, 1]: a schedule over none of it would divide by zero."""
     for name in names:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from robotrl.hyper.checks import fraction, positive
+from robotrl.hyper.checks import fits_in_buffer, fraction, positive
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,10 @@ class Hyper:
                self.steps_per_iteration) < 1:
             raise ValueError("buffer_size, batch_size, train_freq, target_update_interval, n_step and "
                              "steps_per_iteration must be positive")
-        if self.gradient_steps < 0 or self.learning_starts < 0 or self.augment_shift < 0:
-            raise ValueError("gradient_steps, learning_starts and augment_shift must be >= 0")
+        if self.learning_starts < 0 or self.augment_shift < 0:
+            raise ValueError("learning_starts and augment_shift must be >= 0")
+        positive(self, "gradient_steps")  # 0 would collect without ever learning
+        fits_in_buffer(self)
         if not 0 < self.tau <= 1 or not 0 < self.gamma <= 1:
             raise ValueError("tau and gamma must be in (0, 1]")
         if not 0 <= self.exploration_final_eps <= 1 or not 0 <= self.exploration_initial_eps <= 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from robotrl.hyper.checks import fraction
+from robotrl.hyper.checks import fraction, unit
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Hyper:
 
     def validate(self) -> None:
         fraction(self, "exploration_fraction")
+        unit(self, "exploration_initial_eps", "exploration_final_eps")
         if not 0 < self.learning_rate <= 1 or not 0 < self.gamma <= 1:
             raise ValueError("learning_rate and gamma must be in (0, 1]")
         if self.steps_per_collect < 1:

@@ -34,6 +34,9 @@ class Hyper:
         non_negative(self, "ent_coef")
         if self.batch_steps < 1 or self.value_steps < 0:
             raise ValueError("batch_steps must be positive and value_steps non-negative")
+        if self.baseline and self.value_steps < 1:
+            raise ValueError("value_steps: expected a positive integer with baseline on (0 would subtract an "
+                             f"untrained critic's values), got {self.value_steps}")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         if self.grad_var_chunks == 1 or self.grad_var_chunks < 0:

@@ -7,8 +7,11 @@ normalization come from the run's `policy:` section (hidden, activation, normali
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
+
+from robotrl.hyper.checks import fits_in_buffer, non_negative, positive
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,16 @@ class Hyper:
                self.steps_per_iteration, self.policy_delay) < 1:
             raise ValueError("buffer_size, batch_size, train_freq, target_update_interval, steps_per_iteration "
                              "and policy_delay must be positive")
-        if self.gradient_steps < 0 or self.learning_starts < 0:
-            raise ValueError("gradient_steps and learning_starts must be >= 0")
+        if self.learning_starts < 0:
+            raise ValueError(f"learning_starts: expected a non-negative integer, got {self.learning_starts}")
+        positive(self, "gradient_steps")  # 0 would collect without ever learning
+        fits_in_buffer(self)
         if not 0 < self.tau <= 1 or not 0 < self.gamma <= 1:
             raise ValueError("tau and gamma must be in (0, 1]")
-        if self.learning_rate <= 0 or self.ent_coef_init <= 0:
-            raise ValueError("learning_rate and ent_coef_init must be positive")
-        if not isinstance(self.ent_coef, str) and self.ent_coef < 0:
-            raise ValueError(f"ent_coef must be 'auto' or >= 0, got {self.ent_coef}")
-        if min(self.exploration_noise, self.target_noise, self.target_noise_clip) < 0:
-            raise ValueError("exploration_noise, target_noise and target_noise_clip must be >= 0")
+        # The shared checks refuse NaN as well (`not value > 0`): a .nan in YAML would make every loss NaN.
+        positive(self, "learning_rate", "ent_coef_init")
+        if not isinstance(self.ent_coef, str):
+            non_negative(self, "ent_coef")
+        if not isinstance(self.target_entropy, str) and not math.isfinite(self.target_entropy):
+            raise ValueError(f"target_entropy: expected 'auto' or a finite number, got {self.target_entropy}")
+        non_negative(self, "exploration_noise", "target_noise", "target_noise_clip")
