@@ -31,7 +31,7 @@ def build(task_cls: type[Task], nsim: int, nthread: int | None,
     sim = BatchSim(model, nsim, nthread or threads_for(model, nsim, nstep))
     task = task_cls(sim, **kwargs)
     if options.frame_skip is not None:
-        task.frame_skip = options.frame_skip
+        task.set_frame_skip(options.frame_skip)
     return sim, task, Perturbations(options, sim, len(task.action_low), task.obs_dim)
 
 

@@ -81,3 +81,14 @@ def test_a_latency_range_is_drawn_per_episode_and_repeats_with_the_seed():
     assert [_lag_of_episode(seed) for seed in range(3)] == lags[:3]
     with pytest.raises(ValueError, match=r"obs_delay: expected k >= 0 or \[low, high\] \(integers\), got \[2, 1\]"):
         envs.make(ID, **TINY, obs_delay=[2, 1])
+
+
+def test_another_frame_skip_keeps_the_command_period_settle_time_and_pushes_in_seconds():
+    """frame_skip changes the control rate: the task's times (seconds) become other numbers of steps."""
+    kwargs = {**TINY, "command_period": 5.0, "settle_time": 1.0, "push_velocity": 0.5, "push_interval": [2.0, 4.0]}
+    base, slow = envs.make(ID, **kwargs).unwrapped.task, envs.make(ID, **kwargs, frame_skip=8).unwrapped.task
+    assert slow.control_dt == pytest.approx(2 * base.control_dt)
+    for task in (base, slow):
+        assert task.command_steps == round(5.0 / task.control_dt)
+        assert task.settle_steps == round(1.0 / task.control_dt)
+        assert task.push_steps == (round(2.0 / task.control_dt), round(4.0 / task.control_dt))

@@ -82,6 +82,11 @@ class Task(ABC):
     def control_dt(self) -> float:
         return float(self.sim.model.opt.timestep) * self.frame_skip
 
+    def set_frame_skip(self, frame_skip: int) -> None:
+        """Run `frame_skip` physics steps per policy step (the sim-to-real option): a task that turned
+        seconds into policy steps when it was built turns them again (see LocomotionTask)."""
+        self.frame_skip = frame_skip
+
     def describe(self) -> dict[str, Any]:
         """The robot facts an exported policy must agree with, as plain data (see envs.describe)."""
         return {

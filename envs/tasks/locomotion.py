@@ -235,9 +235,7 @@ class LocomotionTask(RobotTask):
         self.min_upright = float(np.cos(max_tilt))
         self.only_positive = only_positive_rewards
         self.init_noise_joints = init_noise_joints
-        dt = self.control_dt
-        self.command_steps = None if command_period is None else max(1, round(command_period / dt))
-        self.settle_steps = round(settle_time / dt)
+        self._command_period, self._settle_time = command_period, settle_time
         base = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, legged.base)
         joint = model.body_jntadr[base]
         self.base_qpos = int(model.jnt_qposadr[joint])
@@ -254,8 +252,8 @@ class LocomotionTask(RobotTask):
                 push_interval is None or 0 < push_interval[0] <= push_interval[1]):
             raise ValueError(f"{label} push_velocity/push_interval: expected >= 0 and 0 < low <= high (pushes "
                              f"need an interval), got {push_velocity!r}, {push_interval!r}")
-        self.push_steps = None if push_interval is None else (max(1, round(push_interval[0] / dt)),
-                                                              max(1, round(push_interval[1] / dt)))
+        self._push_interval = push_interval
+        self._count_in_steps()
         n, nf = self.n, len(legged.feet)
         self.command = np.zeros((n, 3))
         self.command_age = np.zeros(n, dtype=np.int64)
@@ -443,6 +441,18 @@ class LocomotionTask(RobotTask):
         return StepResult(reward=np.asarray(reward, dtype=np.float64), terminated=fell, extras={
             "velocity_error": error, "_velocity_error": settled, "forward_velocity": linear[:, 0].copy(),
             "power": power})
+
+    def _count_in_steps(self) -> None:
+        """The command period, settle time and push interval (seconds) in policy steps at this control rate."""
+        dt = self.control_dt
+        period, push = self._command_period, self._push_interval
+        self.command_steps = None if period is None else max(1, round(period / dt))
+        self.settle_steps = round(self._settle_time / dt)
+        self.push_steps = None if push is None else (max(1, round(push[0] / dt)), max(1, round(push[1] / dt)))
+
+    def set_frame_skip(self, frame_skip: int) -> None:
+        super().set_frame_skip(frame_skip)
+        self._count_in_steps()
 
     def _advance_commands(self) -> None:
         """Count each command's age; a command `command_period` old is redrawn."""
