@@ -248,3 +248,37 @@ def test_a3c_evaluates_with_the_normalizer_its_workers_updated(tmp_path):
     finally:
         agent.workers.close()
         env.close()
+
+
+def test_a3c_checkpoints_each_workers_reward_scaler_and_resumes_from_it(tmp_path):
+    """With scale_rewards (every shipped A3C config) each worker divides rewards by its own running return
+    std: a resumed run must go on from those statistics, not from a fresh scaler's first few rewards."""
+    import envs
+    from robotrl.agents.a3c import Agent
+    from robotrl.core.episodes import EpisodeStats
+
+    cfg = load_config(write_config(tmp_path / "a3c.yaml", "a3c", {"workers": 2, "steps_per_collect": 1000,
+                                                                   "scale_rewards": True}))
+    env = envs.make_vec(cfg.env.id, cfg.env.num_envs)
+    first = Agent(cfg, env, torch.device("cpu"))
+    try:
+        first.start(cfg.seed)
+        first.collect(EpisodeStats(cfg.env.num_envs))
+        saved = first.state_dict()
+    finally:
+        first.workers.close()
+    counts = [c["scaler"]["count"] for c in saved["collectors"]]
+    assert all(n >= 200 for n in counts), counts  # each worker merged its returns
+    resumed = Agent(cfg, env, torch.device("cpu"))
+    try:
+        resumed.load_state_dict(saved)
+        resumed.start(cfg.seed + 1000)
+        resumed.collect(EpisodeStats(cfg.env.num_envs))
+        after = resumed.state_dict()["collectors"]
+    finally:
+        resumed.workers.close()
+        env.close()
+    # Every worker went on counting from its checkpoint (a fresh scaler would hold only this collect's).
+    assert all(a["scaler"]["count"] > n for a, n in zip(after, counts, strict=True))
+    total_new = sum(a["scaler"]["count"] - n for a, n in zip(after, counts, strict=True))
+    assert total_new <= 2 * 1000 + 2 * cfg.hyper.n_steps * cfg.env.num_envs

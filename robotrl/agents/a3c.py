@@ -71,12 +71,16 @@ class WorkerResult:
     """The rollout's observations, for the global observation normalizer."""
     stats: dict[str, float]
     episodes: list[tuple[float, int, float | None]] = field(default_factory=list)
+    collector: dict[str, Any] = field(default_factory=dict)
+    """The worker's collector state after this rollout (its reward scaler), for the checkpoint."""
 
 
 class GradientWorker:
     """Its own env copy and local network: given global weights, the clipped A2C gradient of one rollout."""
 
-    def __init__(self, cfg: RunConfig, seed: int, device: torch.device | None = None) -> None:
+    def __init__(self, cfg: RunConfig, seed: int, device: torch.device | None = None,
+                 collector: dict[str, Any] | None = None) -> None:
+        """`collector`: a checkpoint's collector state of this worker (its reward scaler's statistics)."""
         self.hp: Hyper = cfg.hyper
         self.device = device or torch.device("cpu")
         self.env = envs.make_vec(cfg.env.id, cfg.env.num_envs, **cfg.env.kwargs)
@@ -85,6 +89,8 @@ class GradientWorker:
         self.collector = OnPolicyCollector(self.env, self.policy, self.hp.gamma, self.hp.scale_rewards,
                                            self.device)
         self.episodes = FinishedEpisodes(self.env.num_envs)
+        if collector:
+            self.collector.load_state_dict(collector)
         self.collector.reset(seed=seed)
 
     def set_weights(self, state: dict[str, torch.Tensor]) -> None:
@@ -103,7 +109,7 @@ class GradientWorker:
         grads = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in self.policy.parameters()]
         obs = batch.obs.detach().clone()
         self.storage.clear()
-        return WorkerResult(grads, batch.obs.shape[0], obs, stats, self.episodes.pop())
+        return WorkerResult(grads, batch.obs.shape[0], obs, stats, self.episodes.pop(), self.collector.state_dict())
 
     def close(self) -> None:
         self.env.close()
@@ -168,8 +174,8 @@ def held(lock: Any, still_there: Callable[[], None]) -> Iterator[None]:
         lock.release()
 
 
-def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: ActorCritic, opt_states: list[dict[str, Any]],
-                 ctl: Control, results: Any, errors: Any, parent: int) -> None:
+def _worker_main(rank: int, cfg: RunConfig, seed: int, collector: dict[str, Any] | None, policy: ActorCritic,
+                 opt_states: list[dict[str, Any]], ctl: Control, results: Any, errors: Any, parent: int) -> None:
     # Ctrl-C reaches the whole process group, and so does the SIGTERM of `timeout`, a batch scheduler or a
     # container stop: the trainer checkpoints and stops the workers itself (robotrl.train.stop), so a worker
     # must not die of either first (the trainer would see a dead worker and stop without the checkpoint).
@@ -180,7 +186,7 @@ def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: ActorCritic, opt_
     try:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
-        worker = GradientWorker(cfg, seed)
+        worker = GradientWorker(cfg, seed, collector=collector)
         per_iter = cfg.hyper.n_steps * cfg.env.num_envs
         params = list(policy.parameters())
         optimizer = a2c.make_optimizer(params, cfg.hyper)
@@ -208,7 +214,7 @@ def _worker_main(rank: int, cfg: RunConfig, seed: int, policy: ActorCritic, opt_
             apply_gradients(params, optimizer, result.grads, ctl.lr.value)
             with held(ctl.lock, parent_alive):
                 policy.normalizer.update(result.obs)
-            results.put((rank, result.episodes, result.stats))
+            results.put((rank, result.episodes, result.stats, result.collector))
             with held(ctl.lock, parent_alive):
                 ctl.done.value += result.steps
                 ctl.worker_steps[rank] += result.steps
@@ -234,6 +240,7 @@ class GradientProcesses:
         self.results = self.ctx.Queue()
         self.errors = self.ctx.Queue()
         self.procs: list[Any] = []
+        self.collectors: list[dict[str, Any] | None] = [None] * cfg.hyper.workers
 
     def start(self, seed: int) -> None:
         self.close()
@@ -241,7 +248,8 @@ class GradientProcesses:
         states = [self.optimizer.state[p] for p in self.policy.parameters()]
         for rank in range(self.cfg.hyper.workers):
             proc = self.ctx.Process(target=_worker_main, name=f"a3c-worker-{rank}", daemon=True,
-                                    args=(rank, self.cfg, seed + 100_003 * (rank + 1), self.policy, states,
+                                    args=(rank, self.cfg, seed + 100_003 * (rank + 1), self.collectors[rank],
+                                          self.policy, states,
                                           self.ctl, self.results, self.errors, os.getpid()))
             proc.start()
             self.procs.append(proc)
@@ -255,6 +263,12 @@ class GradientProcesses:
     def restore_worker_steps(self, steps: list[int]) -> None:
         for rank, n in enumerate(steps):
             self.ctl.worker_steps[rank] = n
+
+    def collector_states(self) -> list[dict[str, Any] | None]:
+        return list(self.collectors)
+
+    def restore_collector_states(self, states: list[dict[str, Any] | None]) -> None:
+        self.collectors = list(states)
 
     def check(self) -> None:
         """Raise a one-line error naming the worker when one has died."""
@@ -271,9 +285,10 @@ class GradientProcesses:
     def drain(self, episodes: EpisodeStats, stats: list[dict[str, float]]) -> None:
         while True:
             try:
-                _, finished, s = self.results.get_nowait()
+                rank, finished, s, collector = self.results.get_nowait()
             except queue.Empty:
                 return
+            self.collectors[rank] = collector
             for ret, length, success in finished:
                 episodes.record(ret, length, success)
             stats.append(s)
@@ -361,7 +376,8 @@ class Agent:
     def state_dict(self) -> dict[str, Any]:
         return {"policy": {k: v.clone() for k, v in self.policy.state_dict().items()},
                 "optimizer": self.optimizer.state_dict(),
-                "worker_steps": self.workers.worker_steps()}
+                "worker_steps": self.workers.worker_steps(),
+                "collectors": self.workers.collector_states()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Copy into the shared tensors in place, so the workers started afterwards see the same memory."""
@@ -374,6 +390,9 @@ class Agent:
                     if torch.is_tensor(value):
                         value.copy_(saved[i][key])
         self.workers.restore_worker_steps(list(state["worker_steps"]))
+        # Each worker's reward scaler goes on from its statistics (checkpoints before them had none).
+        if "collectors" in state:
+            self.workers.restore_collector_states(list(state["collectors"]))
         # update() sets the scheduled rate only after a collect: the resumed run's first collect (50k steps in
         # reacher_a3c) would otherwise run at the base rate. The workers' steps are the steps trained.
         self._schedule_learning_rate(min(sum(int(n) for n in state["worker_steps"]) / self.total_steps, 1.0))

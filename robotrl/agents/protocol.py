@@ -120,6 +120,14 @@ class GradientWorkers(Protocol):
         """Continue the per-worker step counts of a checkpoint."""
         ...
 
+    def collector_states(self) -> list[dict[str, Any] | None]:
+        """Each worker's latest collector state (its reward scaler), None before its first report."""
+        ...
+
+    def restore_collector_states(self, states: list[dict[str, Any] | None]) -> None:
+        """The collector states the workers start from at the next start(seed)."""
+        ...
+
     def close(self) -> None:
         """Stop the workers (no-op when they are not running)."""
         ...

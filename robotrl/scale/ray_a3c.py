@@ -72,14 +72,14 @@ class ParameterHolder:
 class GradientActor:
     """a3c.GradientWorker behind an actor: its own envs and network, talking to the holder directly."""
 
-    def __init__(self, config: dict[str, Any], seed: int, holder) -> None:
+    def __init__(self, config: dict[str, Any], seed: int, holder, collector: dict[str, Any] | None = None) -> None:
         limit_threads(1)
         torch.manual_seed(seed)
-        self.worker = a3c.GradientWorker(_config(config, "A3C worker"), seed)
+        self.worker = a3c.GradientWorker(_config(config, "A3C worker"), seed, collector=collector)
         self.holder = holder
         self.weights: dict[str, torch.Tensor] | None = None
 
-    def iterate(self) -> tuple[int, list, dict[str, float]]:
+    def iterate(self) -> tuple[int, list, dict[str, float], dict[str, Any]]:
         weights = self.weights
         if weights is None:
             # An actor call's result is untyped: this is what ParameterHolder.weights returns.
@@ -87,7 +87,7 @@ class GradientActor:
         self.worker.set_weights(weights)
         result = self.worker.compute_gradients()
         self.weights = ray.get(self.holder.apply.remote(result.grads, result.obs))
-        return result.steps, result.episodes, result.stats
+        return result.steps, result.episodes, result.stats, result.collector
 
 
 class GradientActors:
@@ -103,6 +103,7 @@ class GradientActors:
         self.seeds: list[int] = []
         self.restarts = 0
         self.steps = [0] * self.hp.workers
+        self.collectors: list[dict[str, Any] | None] = [None] * self.hp.workers
         self.lr = 0.0
 
     def start(self, seed: int) -> None:
@@ -112,7 +113,8 @@ class GradientActors:
         state = {"policy": self.agent.policy.state_dict(), "optimizer": self.agent.optimizer.state_dict()}
         self.holder = self.holder_cls.remote(self.cfg.to_dict(), state)
         self.seeds = [seed + 100_003 * (rank + 1) for rank in range(self.hp.workers)]
-        self.workers = [self.worker_cls.remote(self.cfg.to_dict(), s, self.holder) for s in self.seeds]
+        self.workers = [self.worker_cls.remote(self.cfg.to_dict(), s, self.holder, self.collectors[rank])
+                        for rank, s in enumerate(self.seeds)]
         self.set_learning_rate(self.lr or self.hp.learning_rate)
 
     def set_learning_rate(self, lr: float) -> None:
@@ -126,11 +128,19 @@ class GradientActors:
     def restore_worker_steps(self, steps: list[int]) -> None:
         self.steps = list(steps)
 
+    def collector_states(self) -> list[dict[str, Any] | None]:
+        return list(self.collectors)
+
+    def restore_collector_states(self, states: list[dict[str, Any] | None]) -> None:
+        self.collectors = list(states)
+
     def _replace(self, rank: int, reason: str) -> None:
         self.restarts = count_restart(self.restarts, self.cfg.scale.max_worker_restarts, f"A3C worker {rank}", reason)
         ray.kill(self.workers[rank], no_restart=True)
         self.seeds[rank] += 1_000_003
-        self.workers[rank] = self.worker_cls.remote(self.cfg.to_dict(), self.seeds[rank], self.holder)
+        # The replacement goes on with the lost worker's reward statistics, on new episodes.
+        self.workers[rank] = self.worker_cls.remote(self.cfg.to_dict(), self.seeds[rank], self.holder,
+                                                    self.collectors[rank])
 
     def run(self, steps: int, episodes: EpisodeStats, stats: list[dict[str, float]]) -> int:
         """Keep every worker iterating until `steps` env steps are claimed, then sync the agent."""
@@ -160,7 +170,7 @@ class GradientActors:
                 continue
             rank, _ = pending.pop(ready[0])
             try:
-                n, finished, s = ray.get(ready[0])
+                n, finished, s, collector = ray.get(ready[0])
             except _LOST as exc:
                 claimed -= per_iter
                 self._replace(rank, type(exc).__name__)
@@ -174,6 +184,7 @@ class GradientActors:
                 raise RuntimeError(f"A3C worker {rank} failed: {type(cause).__name__}: {cause}") from exc
             done += n
             self.steps[rank] += n
+            self.collectors[rank] = collector
             for ret, length, success in finished:
                 episodes.record(ret, length, success)
             stats.append(s)
