@@ -68,7 +68,10 @@ class RobotEnv(gym.Env):
     def step(self, action):
         action = self.perturb.delayed(np.asarray(action, dtype=np.float64).reshape(1, -1))
         self.task.apply_action(action)
-        self.task.advance()
+        # As the vector env steps it: a task that declares it reads no derived state evaluates on what
+        # mj_step's own forward pass left (one physics step old), so training, the viewer, a video and SB3's
+        # side score the same reward.
+        self.task.advance(derived=self.task.uses_derived_state)
         result = self.task.evaluate(action)
         info: dict[str, Any] = {k: float(v[0]) for k, v in result.extras.items()}
         if result.success is not None:

@@ -174,7 +174,10 @@ def test_the_quadruped_robot_runs_its_position_servos_in_both_action_modes():
 @pytest.mark.parametrize("extra", [{}, {"push_velocity": 0.5, "push_interval": [0.2, 0.4]},
                                    {"terrain": {"type": "rough", "roughness": 0.03, "size": 8.0}},
                                    {"gait": {"period": 0.5, "offsets": [0.0, 0.5, 0.5, 0.0]},
-                                    "weights": {"gait_contact": 0.5}}])
+                                    "weights": {"gait_contact": 0.5}},
+                                   # the shipped legged configs' terms, foot_placement reading foot positions
+                                   {"gait": {"period": 0.5, "offsets": [0.0, 0.5, 0.5, 0.0]},
+                                    "weights": {"gait_contact": 1.0, "foot_placement": -10.0}}])
 def test_batched_env_matches_sync_vector_env_step_by_step(extra):
     for ours, ref in lockstep(ID, 3, 4, 170, uniform_actions(8), obs_atol=1e-5, reward_atol=1e-7,
                               max_episode_steps=80, **TINY, **extra):

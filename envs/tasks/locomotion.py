@@ -185,7 +185,7 @@ class LocomotionTask(RobotTask):
     robot_kind = "legged"
     default_robot = "go12"
     max_episode_steps = 1000  # 20 s at 50 Hz
-    uses_derived_state = False  # state, touch sensors and the terrain map only
+    uses_derived_state = False  # state, touch sensors, the terrain map; foot positions as mj_step left them
     label = "Locomotion"
     """The task's name in its errors."""
     base_fields = ("gravity_in_base", "base_linear_velocity", "base_angular_velocity")
