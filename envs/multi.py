@@ -68,13 +68,18 @@ class ParallelBatch(MultiBatch):
         self.obs_dim, self.act_dim = max(self.obs_sizes), max(self.act_sizes)
         space = getattr(first, "state_space", None)
         self.state_dim = int(space.shape[0]) if space is not None else int(np.asarray(first.state()).size)
-        low = np.full((len(self.agents), self.act_dim), -1.0, dtype=np.float32)
-        high = np.full((len(self.agents), self.act_dim), 1.0, dtype=np.float32)
-        for i, s in enumerate(act_spaces):
-            low[i, : self.act_sizes[i]], high[i, : self.act_sizes[i]] = s.low, s.high
-        if not (np.all(low == low[0]) and np.all(high == high[0])):
-            raise ValueError("ParallelBatch: agents' action bounds differ; a shared actor needs equal bounds")
-        self.action_low, self.action_high = low[0], high[0]
+        # A shared actor needs one bound per action column: every agent that has column j agrees on it. An agent
+        # with fewer joints is padded with the column's bounds (its padded outputs are never sent).
+        low = np.full(self.act_dim, np.nan, dtype=np.float32)
+        high = np.full(self.act_dim, np.nan, dtype=np.float32)
+        for a, s in zip(self.agents, act_spaces, strict=True):
+            n = int(s.shape[0])
+            known = ~np.isnan(low[:n])
+            if np.any(low[:n][known] != s.low[known]) or np.any(high[:n][known] != s.high[known]):
+                raise ValueError(f"ParallelBatch: agent {a}'s action bounds differ from another agent's on the same "
+                                 "action columns; a shared actor needs equal bounds")
+            low[:n], high[:n] = s.low, s.high
+        self.action_low, self.action_high = low, high
         spec = getattr(getattr(first, "single_agent_env", None), "spec", None)
         self.max_episode_steps = int(getattr(spec, "max_episode_steps", None) or 1000)
 

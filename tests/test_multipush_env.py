@@ -127,3 +127,15 @@ def test_unknown_multi_robot_ids_are_one_line_errors():
         envs.make_multi("mamujoco/HalfCheetah")
     with pytest.raises(ValueError, match="n_robots must be 2, 3 or 4"):
         envs.make_multi("robotrl/MultiPush-v0", n_robots=5)
+
+
+def test_mamujoco_agents_with_fewer_joints_share_the_columns_bounds():
+    """Humanoid-9|8 splits 17 joints of bounds +-0.4 into 9 and 8: the shared actor's bound per column is
+    theirs; the shorter agent's padding does not make the bounds 'differ'."""
+    batch = envs.make_multi_batch("mamujoco/Humanoid-9|8", 1)
+    try:
+        assert batch.act_sizes == [9, 8]
+        np.testing.assert_array_equal(batch.action_low, np.full(9, -0.4, np.float32))
+        np.testing.assert_array_equal(batch.action_high, np.full(9, 0.4, np.float32))
+    finally:
+        batch.close()
