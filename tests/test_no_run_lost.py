@@ -308,3 +308,18 @@ def test_baselines_check_every_config_before_training_any(tiny_config, monkeypat
     monkeypatch.setattr(baselines, "compare", lambda *a, **k: pytest.fail("trained before checking every config"))
     with pytest.raises(ValueError, match=r"algo 'reinforce' has no SB3 translation"):
         list(baselines.regenerate([tiny_config(), "launch/cartpole_reinforce.yaml"], seeds=1))
+
+
+def test_a_resumed_run_restarts_its_episodes_away_from_the_evaluation_episodes():
+    """A resumed run reseeds its training envs from (seed, step). With seed + step, a checkpoint at step
+    10,000 or 20,000 restarted training on the very episodes the evaluations (seed + 10,000) and the kept
+    best policy's held-out check (seed + 20,000) score."""
+    from robotrl.train.trainer import EVAL_SEED_OFFSET, HELD_OUT_SEED_OFFSET, resume_env_seed
+
+    for seed in range(5):
+        judged = set(range(seed + EVAL_SEED_OFFSET, seed + EVAL_SEED_OFFSET + 1000)) | \
+            set(range(seed + HELD_OUT_SEED_OFFSET, seed + HELD_OUT_SEED_OFFSET + 1000))
+        for step in [*range(1000, 200_001, 1000), 10_000 - seed, 20_000 - seed]:
+            first = resume_env_seed(seed, step)
+            assert first == resume_env_seed(seed, step)  # the same checkpoint resumes the same way
+            assert not judged & set(range(first, first + 4096)), (seed, step)

@@ -41,6 +41,13 @@ HELD_OUT_SEED_OFFSET = 20_000
 """With keep_best, the final evaluation runs on these episodes: not the ones the policy was chosen on."""
 
 
+def resume_env_seed(seed: int, step: int) -> int:
+    """Episodes in flight at a checkpoint are not stored: a resumed run restarts them from a seed drawn from
+    (seed, step). Not seed + step: at a step of 10,000 or 20,000 that is the evaluation episodes' seed, and
+    the policy would then be trained on the episodes it is judged on."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] >> 1)
+
+
 def resolve_device(name: str, algo: str) -> torch.device:
     """cpu, cuda, or auto (cuda where torch sees one and the algorithm runs there); a device not in the
     algorithm's registry entry (`Algorithm.devices`) is refused in one line."""
@@ -226,8 +233,7 @@ class Trainer:
             random.setstate(rng["python"])
             np.random.set_state(rng["numpy"])
             torch.set_rng_state(rng["torch"])
-            # Episodes in flight at the checkpoint are not stored: restart them, seeded by the step.
-            env_seed = cfg.seed + self.step
+            env_seed = resume_env_seed(cfg.seed, self.step)
         agent.start(env_seed)
         logger = MetricsLogger(self.run_dir, resume_step=self.step if self.resume_state else None)
         episodes = EpisodeStats(env.num_envs)
