@@ -71,6 +71,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     if args.sim_to_sim:
+        # The sim-to-sim report runs its own two envs (the training kwargs and their perturbed copy).
+        ignored = [flag for flag, given in (("--viewer", args.viewer), ("--video", args.video),
+                                            ("--size", args.size != "480x480"), ("--set", args.set)) if given]
+        if ignored:
+            raise CLIError(f"--sim-to-sim runs the training env and its perturbed copy as they are: "
+                           f"{', '.join(ignored)} cannot go with it")
+        if args.episodes is not None and args.episodes < 1:
+            raise CLIError(f"--episodes: expected a positive number, got {args.episodes}")
         _require_train_stack()
         from robotrl.tools.sim_to_sim import format_sim_to_sim, sim_to_sim_of
 
@@ -160,6 +168,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     sides = (args.side,) if args.side else SIDES
     if args.save_baseline and "sb3" not in sides:
         raise CLIError("--save-baseline stores SB3's side: it cannot go with --side ours")
+    if args.save_baseline and args.set:
+        # A baseline names a shipped config, and the regression tier trains ours on that file as it is.
+        raise CLIError(f"--save-baseline: a baseline is of {args.config} as written; --set {args.set[0]} would store "
+                       "another config's interval under its name (edit the file, or compare without saving)")
     check_comparable(cfg, args.seeds, sides)  # an algorithm or option SB3 lacks is refused before anything trains
     out = Path(args.out) if args.out else default_out(cfg)
     print(f"comparison folder: {out}", file=sys.stderr)

@@ -51,6 +51,27 @@ def test_keep_best_delivers_the_best_evaluated_policy_measured_on_held_out_episo
     assert result.eval["best"]["evaluation_seed"] == cfg.seed + 20_000 != result.eval["best"]["selection_seed"]
 
 
+def test_bench_deploy_exports_the_runs_delivered_policy_not_its_last_checkpoint(tmp_path):
+    """`robotrl bench deploy` exports the newest run into its policy.onnx, the file `robotrl export RUN`
+    writes and a user deploys: with keep_best that must stay the best policy, not latest.pt."""
+    import json
+
+    import onnx
+
+    from robotrl.tools.bench_deploy import find_policy
+
+    data = {**RUN, "train": {**RUN["train"], "total_steps": 800, "eval_every": 200}}
+    cfg = _config(tmp_path, data)
+    Trainer(cfg, tmp_path / "runs" / "run", show_progress=False).run()
+    # Mark the kept policy with a step no checkpoint has, whichever evaluation it came from.
+    best_file = tmp_path / "runs" / "run" / "checkpoints" / "best.pt"
+    best = load_checkpoint(best_file)
+    torch.save({**best, "step": 123}, best_file)
+    onnx_file = find_policy("robotrl/CartPole-v0", tmp_path / "runs")
+    meta = json.loads({p.key: p.value for p in onnx.load(onnx_file).metadata_props}["robotrl.policy"])
+    assert meta["train_steps"] == 123
+
+
 def test_best_policy_keeps_the_later_of_equal_scores_and_keeps_its_best_across_a_resume(tmp_path):
     path, net = tmp_path / "best.pt", torch.nn.Linear(2, 1)
     best = BestPolicy(path, {"format": 1})

@@ -9,7 +9,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from robotrl.cli import main
 from robotrl.config import load_config
 from robotrl.core.stats import mean_ci95, t_quantile
-from robotrl.sb3.translate import make_sb3_model
+from robotrl.sb3.translate import dqn_kwargs, make_sb3_model
 
 
 def test_t_quantiles_match_the_printed_table():
@@ -76,6 +76,20 @@ def test_dqn_config_translates_and_sb3_missing_features_are_refused():
         make_sb3_model(load_config("launch/cartpole_double_dqn.yaml"), seed=0)
 
 
+def test_dqn_learning_rate_annealing_reaches_sb3_and_options_it_lacks_are_refused():
+    """A DQN option SB3 has must reach it (annealing: SB3 takes a schedule of the remaining progress); one it
+    lacks must be refused, not dropped, or the comparison is of two different learners."""
+    cfg = load_config("launch/cartpole_dqn.yaml", ["dqn.anneal_lr=true", "dqn.learning_rate=0.002"])
+    lr = dqn_kwargs(cfg)["learning_rate"]
+    assert lr(1.0) == pytest.approx(0.002) and lr(0.25) == pytest.approx(0.0005)
+    for option, message in (("dqn.average_from=0.8", "average_from"), ("dqn.augment_shift=4", "augment_shift")):
+        with pytest.raises(ValueError, match=f"SB3 has no {message}"):
+            dqn_kwargs(load_config("launch/cartpole_dqn.yaml", [option]))
+    pixels = load_config("launch/cartpole_pixels_dqn.yaml", ["dqn.double=false", "dqn.average_from=null"])
+    with pytest.raises(ValueError, match="SB3 has no pixel observations"):
+        dqn_kwargs(pixels)
+
+
 def test_compare_sides_run_apart_and_our_stopped_seed_resumes(tiny_config, tmp_path, capsys):
     """A long comparison spread over processes: one side at a time, ours continuing a shorter run."""
     config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
@@ -101,6 +115,15 @@ def test_compare_refuses_a_baseline_without_the_sb3_side(tiny_config, tmp_path, 
     config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2})
     assert main(["compare", config, "--side", "ours", "--save-baseline", "--out", str(tmp_path / "c")]) != 0
     assert "--save-baseline" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_refuses_to_store_a_baseline_of_an_overridden_config(tiny_config, tmp_path, capsys):
+    """The regression tier trains ours on the baseline's config file as written: an interval measured with
+    --set changes would be held against another config."""
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2})
+    assert main(["compare", config, "--set", "ppo.n_epochs=2", "--save-baseline", "--out", str(tmp_path / "c")]) != 0
+    assert "--save-baseline: a baseline is of" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
 
 
@@ -137,6 +160,15 @@ def test_sb3_seed_stopped_midway_resumes_from_its_model_and_replay(tmp_path):
         model = SAC.load(folder / "sb3-seed2" / "model-400.zip")
         model.load_replay_buffer(folder / "sb3-seed2" / "replay-400.pkl")
         assert (model.replay_buffer.size(), model._n_updates) == (400, 350)
+
+    # A resumed seed restarts its episodes from a seed drawn from (seed, step), as ours does: seed + step
+    # would be the evaluation episodes' seed (seed + 10,000) for a checkpoint at step 10,000.
+    from robotrl.config import load_config
+    from robotrl.train.trainer import resume_env_seed
+
+    checkpoints = SB3Checkpoints(out / "sb3-seed2")
+    model = checkpoints.load(load_config(config, ["seed=2"]), checkpoints.state())
+    assert model.get_env()._seeds == [resume_env_seed(2, 400)]  # given to the env at its next reset
 
     (out / "sb3-seed2" / "replay-400.pkl").unlink()
     with pytest.raises(FileNotFoundError, match=r"replay-400\.pkl"):
@@ -177,6 +209,12 @@ def test_a_comparison_folder_refuses_a_seed_trained_with_another_config(tiny_con
         assert f"{side} seed 1 was trained with another config: ppo.learning_rate" in err and "--out" in err, err
     assert main(["compare", config, "--seeds", "1", "--out", str(out), "--steps", "384"]) == 0
     assert json.loads((out / "sb3-seed1.json").read_text())["resumed_from"] == 256
+    capsys.readouterr()
+    # Back to the smaller budget: both seeds are past it, and their results would be reported under it.
+    for side in ("ours", "sb3"):
+        assert main(["compare", config, "--seeds", "1", "--side", side, "--out", str(out)]) != 0
+        err = capsys.readouterr().err
+        assert f"{side} seed 1 was trained to a budget of 384 steps, more than this config's 256" in err, err
 
 
 def test_sb3_side_stops_on_a_signal_during_its_last_rollout(tmp_path, monkeypatch):

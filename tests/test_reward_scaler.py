@@ -35,3 +35,20 @@ def test_a_reset_starts_every_discounted_return_anew_and_keeps_the_statistics():
         assert collector.scaler.stats.var == 90.0 and collector.scaler.stats.count == 5000.0
     finally:
         env.close()
+
+
+def test_a_ray_collector_also_starts_every_discounted_return_anew_on_reset():
+    from robotrl.core.running_stats import RewardScaler
+    from robotrl.scale.ray_rollouts import RayRolloutCollector
+
+    class Pool:  # the worker pool's reset, without Ray
+        def reset(self, seed):
+            self.seed = seed
+
+    collector = RayRolloutCollector.__new__(RayRolloutCollector)  # its pool is the stub above
+    collector.pool, collector.scaler = Pool(), RewardScaler(2, 0.99)
+    collector.scaler.load_state_dict({"ret": np.array([40.0, 55.0]), "mean": np.array(30.0),
+                                      "var": np.array(90.0), "count": 5000.0})
+    collector.reset(7)
+    assert collector.pool.seed == 7 and collector.scaler.ret.tolist() == [0.0, 0.0]
+    assert collector.scaler.stats.count == 5000.0

@@ -41,3 +41,22 @@ def test_sb3_zip_without_env_id_is_a_clear_error(tmp_path):
     PPO("MlpPolicy", "InvertedPendulum-v5", n_steps=32, device="cpu").save(tmp_path / "m.zip")
     with pytest.raises(ValueError, match="does not record its env id: pass --env ID"):
         export_policy(tmp_path / "m.zip")
+
+
+def test_an_sb3_zip_of_a_comparison_is_refused_where_its_actions_or_inputs_are_not_the_robots(tmp_path):
+    """robotrl compare trains SB3 on a [-1, 1] action box (RescaleAction), under VecNormalize when the config
+    normalizes: exported as is, the actor would send a third of InvertedPendulum's +-3 and see raw inputs."""
+    from robotrl.config import load_config
+    from robotrl.sb3.translate import make_sb3_model
+
+    for normalize, message in ((False, r"action space is \[\[-1.0\], \[1.0\]\].*wrong units"),
+                               (True, r"VecNormalize \(vecnormalize-64.pkl\)")):
+        cfg = load_config("launch/inverted_pendulum_ppo.yaml", [f"policy.normalize_obs={str(normalize).lower()}"])
+        model = make_sb3_model(cfg, seed=0)
+        folder = tmp_path / f"norm{normalize}"
+        folder.mkdir()
+        model.save(folder / "model-64.zip")
+        if normalize:
+            model.get_env().save(str(folder / "vecnormalize-64.pkl"))
+        with pytest.raises(ValueError, match=message):
+            export_policy(folder / "model-64.zip", tmp_path / "m.onnx", env_id="InvertedPendulum-v5")

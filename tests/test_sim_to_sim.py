@@ -92,3 +92,14 @@ def test_another_frame_skip_keeps_the_command_period_settle_time_and_pushes_in_s
         assert task.command_steps == round(5.0 / task.control_dt)
         assert task.settle_steps == round(1.0 / task.control_dt)
         assert task.push_steps == (round(2.0 / task.control_dt), round(4.0 / task.control_dt))
+
+
+@pytest.mark.parametrize(("flags", "named"), [(["--video", "out.mp4"], "--video"), (["--viewer"], "--viewer"),
+                                              (["--set", "env.kwargs.terrain=rough"], "--set"),
+                                              (["--episodes", "0"], "--episodes")])
+def test_eval_sim_to_sim_refuses_the_flags_it_would_ignore(tmp_path, capsys, flags, named):
+    from robotrl.cli import main
+
+    assert main(["eval", str(tmp_path / "run"), "--sim-to-sim", *flags]) != 0
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1, err

@@ -66,3 +66,21 @@ def test_time_limit_cut_is_truncated_and_not_terminated():
     terminated = np.array([False, True, True, False])
     truncated = np.array([False, False, True, True])
     assert time_limit_cut(terminated, truncated).tolist() == [False, False, False, True]
+
+
+def test_a_ray_rollout_worker_reports_only_the_limits_cut_as_truncated():
+    """Ray's rollout workers send truncated and final observations to the learner, which bootstraps them:
+    the step that terminated on the limit's last step goes out as terminated only."""
+    from robotrl.scale.rollout_worker import RolloutWorker
+
+    for fall, cut in ((3, False), (None, True)):
+        env_id = f"robotrl_test/FallsAtStep{fall}-v0"
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=lambda fall=fall: FallsAtStep(fall), max_episode_steps=3)
+        config = {"algo": "ppo", "env": {"id": env_id, "num_envs": 1}, "policy": {"hidden": [8]}}
+        worker = RolloutWorker(config, 0, 1)
+        worker.reset(0, 0)
+        out = worker.rollout(worker.policy.state_dict(), 3)
+        assert out["terminated"][:, 0].tolist() == [False, False, fall == 3]
+        assert out["truncated"][:, 0].tolist() == [False, False, cut]
+        assert len(out["final_obs"]) == int(cut)

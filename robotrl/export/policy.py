@@ -64,6 +64,21 @@ def default_out(path: Path, quantize: str | None) -> Path:
     return path.with_suffix(suffix)
 
 
+def check_sb3_fits(path: Path, actor: torch.nn.Module, env_id: str) -> None:
+    """Refuse an SB3 zip whose exported actions or inputs would not be the robot's: one trained on a rescaled
+    action box (robotrl compare's [-1, 1]) or beside VecNormalize statistics, which live outside the zip."""
+    stats = sorted(path.parent.glob("vecnormalize*.pkl"))
+    if stats:
+        raise ValueError(f"{path}: trained under VecNormalize ({stats[-1].name}), whose observation statistics the "
+                         "zip does not hold: its exported actor would see raw observations")
+    env = describe_env(env_id)
+    low, high = actor.low.tolist(), actor.high.tolist()  # type: ignore[union-attr]
+    if not (np.allclose(low, env["action_low"]) and np.allclose(high, env["action_high"])):
+        raise ValueError(f"{path}: its action space is [{low}, {high}], {env_id}'s is [{env['action_low']}, "
+                         f"{env['action_high']}] (a model trained on a rescaled box, as robotrl compare's SB3 side "
+                         "is): its actions would reach the robot in the wrong units")
+
+
 def load_actor(path: Path, env_id: str | None,
                loaded: Loaded | None = None) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any]]:
     """(actor module, description without env facts, env kwargs) of a robotrl checkpoint or an SB3 zip;
@@ -74,6 +89,7 @@ def load_actor(path: Path, env_id: str | None,
         if env_id is None:
             raise ValueError(f"{path}: an SB3 .zip does not record its env id: pass --env ID")
         actor, algo, steps = load_sb3_actor(path)
+        check_sb3_fits(path, actor, env_id)
         return actor, {"algo": f"sb3-{algo}", "train_steps": steps, "env_id": env_id}, {}
     from robotrl.train.trainer import load_policy
 

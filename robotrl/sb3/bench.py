@@ -8,6 +8,7 @@ CPU seconds (this process, all threads) are reported beside wall seconds: they m
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -18,7 +19,7 @@ from robotrl.agents import algorithm
 from robotrl.config import RunConfig
 from robotrl.core.episodes import EpisodeStats
 from robotrl.core.threads import limit_threads
-from robotrl.sb3.translate import make_sb3_model
+from robotrl.sb3.translate import check_translatable, make_sb3_model
 from robotrl.train.trainer import seed_everything
 
 
@@ -53,7 +54,12 @@ def _sb3(cfg: RunConfig, steps: int) -> tuple[int, float, float]:
 
 
 def bench_train(cfg: RunConfig, steps: int, rounds: int = 2) -> dict[str, Any]:
-    """{"env", "algo", "ours_steps_per_s", "sb3_steps_per_s", ...}: `steps` per side per round."""
+    """{"env", "algo", "ours_steps_per_s", "sb3_steps_per_s", ...}: `steps` per side per round, both sides
+    on the CPU with the config's torch threads."""
+    if steps < 1 or rounds < 1:
+        raise ValueError(f"--steps and --rounds: expected positive numbers, got {steps} and {rounds}")
+    check_translatable(cfg)  # before our side trains: an algorithm SB3 lacks fails in one line at once
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device="cpu"))  # ours runs on the CPU
     limit_threads(cfg.train.threads)
     totals = {"ours": [0, 0.0, 0.0], "sb3": [0, 0.0, 0.0]}
     for _ in range(rounds):

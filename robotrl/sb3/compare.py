@@ -154,8 +154,9 @@ def summarize(results: list[SeedResult]) -> dict[str, Any]:
 def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
     """Refuse to reuse or resume a seed of the folder that was trained with another config: its result
     would be reported as this config's (and SB3's model zip would train on with its own hyperparameters).
-    The budget and the device may differ, as on --resume; SB3 checkpoints written before the config was
-    recorded in them are not checked."""
+    The device may differ, and the budget may grow, as on --resume; a smaller budget is refused, since the
+    seed's result or checkpoint is already past it. SB3 checkpoints written before the config was recorded in
+    them are not checked."""
     if side == "ours":
         path = out_dir / f"ours-seed{cfg.seed}" / "config.yaml"
         saved = yaml.safe_load(path.read_text()) if path.is_file() else None
@@ -164,6 +165,11 @@ def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
         saved = json.loads(path.read_text()).get("config") if path.is_file() else None
     if not saved:
         return
+    trained = int((saved.get("train") or {}).get("total_steps", 0))
+    if trained > cfg.train.total_steps:
+        raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained to a budget of "
+                          f"{trained:,} steps, more than this config's {cfg.train.total_steps:,}: its result would "
+                          "be reported under the smaller budget; give another --out to compare this one")
     differences = resume_differences(saved, cfg)
     if differences:
         raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained with another "

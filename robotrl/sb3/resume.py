@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from policies.checkpoint import atomic_file, atomic_write_bytes
 from robotrl.config import RunConfig
 from robotrl.sb3.translate import make_sb3_env, sb3_class
+from robotrl.train.trainer import resume_env_seed
 
 STATE = "state.json"
 
@@ -94,5 +95,6 @@ class SB3Checkpoints:
             assert isinstance(model, OffPolicyAlgorithm)
             model.load_replay_buffer(self.folder / files["replay"])
         model._last_obs = None  # type: ignore[assignment]  # reset the new envs at learn()'s start
-        model.set_random_seed(cfg.seed + int(state["step"]))
+        # Away from the evaluation episodes' seeds, as our side's resume (seed + step is seed + 10,000 at 10k).
+        model.set_random_seed(resume_env_seed(cfg.seed, int(state["step"])))
         return model

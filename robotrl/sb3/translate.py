@@ -85,8 +85,10 @@ def _policy_kwargs(cfg: RunConfig) -> dict[str, Any]:
         return {"net_arch": list(pc.hidden), "activation_fn": ACTIVATIONS[pc.activation]}
     out: dict[str, Any] = {"net_arch": {"pi": list(pc.hidden), "vf": list(pc.hidden)},
                            "activation_fn": ACTIVATIONS[pc.activation], "ortho_init": True}
-    if isinstance(envs.make(cfg.env.id, **env_kwargs(cfg)).action_space, spaces.Box):
+    probe = envs.make(cfg.env.id, **env_kwargs(cfg))
+    if isinstance(probe.action_space, spaces.Box):
         out["log_std_init"] = pc.init_log_std
+    probe.close()
     return out
 
 
@@ -120,14 +122,20 @@ def a2c_optimizer(cfg: RunConfig) -> dict[str, Any]:
 def dqn_kwargs(cfg: RunConfig) -> dict[str, Any]:
     """DQN: train_freq counts vector steps and target_update_interval env steps on both sides.
 
-    SB3 has neither Double DQN, a dueling head nor an MSE loss: such configs are refused.
+    SB3 has neither Double DQN, a dueling head, an MSE loss, weight averaging nor shift augmentation, and
+    its MlpPolicy is not our pixel CNN: such configs are refused rather than compared unlike for like.
     """
     hp = cfg.hyper
     unsupported = [name for name, on in (("double", hp.double), ("dueling", hp.dueling),
-                                         ("loss: mse", hp.loss != "huber")) if on]
+                                         ("loss: mse", hp.loss != "huber"),
+                                         ("average_from (weight averaging)", hp.average_from is not None),
+                                         ("augment_shift", hp.augment_shift > 0),
+                                         ("pixel observations (our CNN)", bool(cfg.env.kwargs.get("pixels"))))
+                   if on]
     if unsupported:
         raise ValueError(f"dqn: SB3 has no {', '.join(unsupported)}; compare a config without it")
-    return {"learning_rate": hp.learning_rate, "buffer_size": hp.buffer_size, "learning_starts": hp.learning_starts,
+    return {"learning_rate": _schedule(hp.learning_rate, hp.anneal_lr), "buffer_size": hp.buffer_size,
+            "learning_starts": hp.learning_starts,
             "batch_size": hp.batch_size, "tau": hp.tau, "gamma": hp.gamma, "train_freq": hp.train_freq,
             "gradient_steps": hp.gradient_steps, "n_steps": hp.n_step,
             "target_update_interval": hp.target_update_interval, "exploration_fraction": hp.exploration_fraction,

@@ -18,6 +18,7 @@ import envs
 from robotrl.agents import algorithm
 from robotrl.config import RunConfig, from_dict
 from robotrl.core.episodes import final_success
+from robotrl.core.returns import time_limit_cut
 from robotrl.core.threads import limit_threads
 
 
@@ -88,12 +89,14 @@ class RolloutWorker:
             act_s, env_s = act_s + (t1 - t0), env_s + (t2 - t1)
             out["obs"][t], out["actions"][t] = obs.numpy(), action.numpy()
             out["log_probs"][t], out["values"][t] = log_prob.numpy(), value.numpy()
-            out["rewards"][t], out["terminated"][t], out["truncated"][t] = reward, terminated, truncated
+            # "truncated" goes out as the time limit's cut alone: a step that also terminated is not bootstrapped.
+            cut = time_limit_cut(terminated, truncated)
+            out["rewards"][t], out["terminated"][t], out["truncated"][t] = reward, terminated, cut
             done = terminated | truncated
             success = final_success(infos, done) if done.any() else None
             if success is not None:
                 out["success"][t], out["success_known"][t] = success, True
-            final_obs.extend(infos["final_obs"][i] for i in np.flatnonzero(truncated))
+            final_obs.extend(infos["final_obs"][i] for i in np.flatnonzero(cut))
             t0 = time.perf_counter()
         out["final_obs"] = np.asarray(final_obs, np.float32).reshape(-1, obs_dim)
         out["last_obs"] = np.asarray(self.obs, np.float32)

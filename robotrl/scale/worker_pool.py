@@ -147,6 +147,8 @@ class PooledCollector(ABC):
 
     def reset(self, seed: int | None = None) -> None:
         self.pool.reset(seed)
+        if self.scaler is not None:
+            self.scaler.new_episodes()  # as OnPolicyCollector.reset: no return runs on into new episodes
         self.ready = True
 
     def fill(self, storage: Any, episodes: EpisodeStats) -> None:

@@ -44,11 +44,14 @@ def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -
         raise FileNotFoundError(f"no trained {env_id} run under {root}/: train one (robotrl train "
                                 "launch/reacher_ppo.yaml) or pass --policy FILE.onnx")
     ckpt = max(candidates, key=lambda p: p.stat().st_mtime)
-    onnx_file = ckpt.parent.parent / "policy.onnx"
+    run_dir = ckpt.parent.parent
+    onnx_file = run_dir / "policy.onnx"
     if not onnx_file.exists() or onnx_file.stat().st_mtime < ckpt.stat().st_mtime:
         from robotrl.export.policy import export_policy
 
-        export_policy(ckpt, onnx_file)
+        # The run folder, as `robotrl export RUN` exports it: its delivered policy (best.pt where the run kept
+        # its best), since this is the file a user deploys.
+        export_policy(run_dir, onnx_file)
     return onnx_file
 
 
