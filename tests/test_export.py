@@ -181,3 +181,9 @@ def test_the_training_env_kwargs_travel_with_the_policy_to_the_simulated_robot(t
     spec = OnnxPolicy(out).spec
     assert spec.train_env_kwargs == {"control_cost": 0.5} and spec.env_kwargs()["control_cost"] == 0.5
     assert spec.to_dict()["env_kwargs"] == {"control_cost": 0.5}
+    # The simulated robot behind UDP (`python -m robotrl.tools.udp_robot --policy FILE`) is that task too.
+    from robotrl.tools.udp_robot import make_robot_env
+
+    robot = make_robot_env(None, str(out))
+    assert robot.spec.id == "robotrl/Reacher-v0" and robot.unwrapped.task.weights["action"] == 0.5
+    robot.close()
