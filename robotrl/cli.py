@@ -168,6 +168,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
     sides = (args.side,) if args.side else SIDES
     if args.save_baseline and "sb3" not in sides:
         raise CLIError("--save-baseline stores SB3's side: it cannot go with --side ours")
+    if args.save_baseline:
+        from robotrl.sb3.baselines import check_baseline_seeds
+
+        check_baseline_seeds(args.seeds)
     if args.save_baseline and args.set:
         # A baseline names a shipped config, and the regression tier trains ours on that file as it is.
         raise CLIError(f"--save-baseline: a baseline is of {args.config} as written; --set {args.set[0]} would store "

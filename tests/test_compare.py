@@ -260,3 +260,13 @@ def test_compare_measures_our_last_policy_where_the_config_keeps_its_best(tiny_c
     assert not (out / "ours-seed1" / "checkpoints" / "best.pt").exists()
     ours = json.loads((out / "ours-seed1.json").read_text())
     assert ours["curve"][-1] == [256, ours["final_return"]]
+
+
+def test_a_baseline_of_one_seed_is_refused_before_anything_trains(tiny_config, tmp_path, capsys):
+    """One seed has no 95% interval: the regression tier would hold ours to a single SB3 run's return."""
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2})
+    assert main(["compare", config, "--seeds", "1", "--save-baseline", "--out", str(tmp_path / "c")]) != 0
+    assert "a stored baseline needs at least 2 seeds" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+    assert main(["baselines", config, "--seeds", "1"]) != 0
+    assert "a stored baseline needs at least 2 seeds" in capsys.readouterr().err

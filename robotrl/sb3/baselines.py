@@ -31,6 +31,13 @@ def write_baseline(report: dict[str, Any], config: str, command: str, root: Path
     return path
 
 
+def check_baseline_seeds(seeds: int) -> None:
+    """A baseline is SB3's 95% interval over its seeds: one seed has none (the regression tier would hold ours
+    to a single run's return), so it is refused before anything trains."""
+    if seeds < 2:
+        raise ValueError(f"--seeds {seeds}: a stored baseline needs at least 2 seeds for its 95% interval")
+
+
 def compare_command(config: str, seeds: int, steps: int | None) -> str:
     """The `robotrl compare ... --save-baseline` command a stored baseline records as its origin."""
     return (f"robotrl compare {config} --seeds {seeds}" + (f" --steps {steps}" if steps is not None else "")
@@ -42,6 +49,7 @@ def regenerate(configs: list[str], seeds: int, runs: Path = Path("runs") / "base
     """`robotrl baselines`: SB3 alone on each config at its own budget, each stored as it finishes
     (path, report). Every config is loaded and checked first, so the last one's mistake does not
     surface hours into the first one's training."""
+    check_baseline_seeds(seeds)
     loaded = [(config, load_config(config)) for config in configs]
     for _, cfg in loaded:
         check_comparable(cfg, seeds, sides=("sb3",))

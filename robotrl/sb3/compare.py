@@ -151,6 +151,9 @@ def summarize(results: list[SeedResult]) -> dict[str, Any]:
             "curves": [r.curve for r in results]}
 
 
+ELSEWHERE = "give another --out to compare this one (robotrl baselines: move that folder away)"
+
+
 def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
     """Refuse to reuse or resume a seed of the folder that was trained with another config: its result
     would be reported as this config's (and SB3's model zip would train on with its own hyperparameters).
@@ -169,11 +172,11 @@ def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
     if trained > cfg.train.total_steps:
         raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained to a budget of "
                           f"{trained:,} steps, more than this config's {cfg.train.total_steps:,}: its result would "
-                          "be reported under the smaller budget; give another --out to compare this one")
+                          f"be reported under the smaller budget; {ELSEWHERE}")
     differences = resume_differences(saved, cfg)
     if differences:
         raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained with another "
-                          f"config: {list_differences(differences, 'trained')}; give another --out to compare this one")
+                          f"config: {list_differences(differences, 'trained')}; {ELSEWHERE}")
 
 
 def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
