@@ -63,7 +63,9 @@ class BatchSim:
     def __init__(self, model: mujoco.MjModel, nsim: int, nthread: int | None = None) -> None:
         self.model = model
         self.nsim = nsim
-        self.batch = mujoco.batch.Batch(model, nsim, nthread or default_threads(nsim), persistent=True)
+        self.nthread = nthread or default_threads(nsim)
+        """Threads stepping the batch (what `robotrl bench envs` reports beside its figures)."""
+        self.batch = mujoco.batch.Batch(model, nsim, self.nthread, persistent=True)
         self.qpos = self.batch.bind("qpos")
         self.qvel = self.batch.bind("qvel")
         self.ctrl = self.batch.bind("ctrl")

@@ -35,3 +35,5 @@ def test_bench_envs_json_gives_three_rows_per_robot(capsys):
         (env_id, impl) for env_id in ("robotrl/CartPole-v0", "robotrl/DiffDrive-v0")
         for impl in ("batched", "gymnasium-sync", "physics-limit")]
     assert all(r["num_envs"] == 4 and r["steps_per_s"] > 0 for r in rows)
+    # Each row says how many physics threads it ran on, so a ratio of two rows is read for what it is.
+    assert all(r["threads"] >= 1 for r in rows) and {r["threads"] for r in rows if r["impl"] == "gymnasium-sync"} == {1}

@@ -38,8 +38,8 @@ def _time_vector_env(env: gym.vector.VectorEnv, steps: int, seed: int) -> float:
     return steps * env.num_envs / (time.perf_counter() - start)
 
 
-def _time_physics(env_id: str, num_envs: int, steps: int, seed: int, kwargs: dict[str, Any]) -> float:
-    """Env steps per second when only the physics runs: open-loop rollouts on one thread per core."""
+def _time_physics(env_id: str, num_envs: int, steps: int, seed: int, kwargs: dict[str, Any]) -> tuple[float, int]:
+    """(env steps per second when only the physics runs, threads): open-loop rollouts on one thread per core."""
     batched = envs.make_vec(env_id, num_envs, **kwargs)
     batched.reset(seed=seed)
     model = batched.unwrapped.sim.model
@@ -54,7 +54,7 @@ def _time_physics(env_id: str, num_envs: int, steps: int, seed: int, kwargs: dic
     mujoco.rollout.rollout(model, datas, states, nstep=10, skip_checks=False)  # warm the thread pool
     start = time.perf_counter()
     mujoco.rollout.rollout(model, datas, states, nstep=nstep, state=out)
-    return steps * num_envs / (time.perf_counter() - start)
+    return steps * num_envs / (time.perf_counter() - start), len(datas)
 
 
 def bench_env(env_id: str, num_envs: int = 16, steps: int = 2000, seed: int = 0, repeats: int = 3,
@@ -66,22 +66,28 @@ def bench_env(env_id: str, num_envs: int = 16, steps: int = 2000, seed: int = 0,
     """
     kwargs = kwargs or {}
     best = {"batched": 0.0, "gymnasium-sync": 0.0, "physics-limit": 0.0}
+    # The physics threads each implementation ran on: the rows' ratios mix batching with threading where
+    # they differ (the sync env steps its envs one by one on this thread).
+    threads = {"gymnasium-sync": 1}
     for _ in range(repeats):
         batched = envs.make_vec(env_id, num_envs, **kwargs)
+        threads["batched"] = batched.unwrapped.sim.nthread
         best["batched"] = max(best["batched"], _time_vector_env(batched, steps, seed))
         batched.close()
         sync = SyncVectorEnv([lambda: gym.make(env_id, **kwargs) for _ in range(num_envs)],
                              autoreset_mode=AutoresetMode.SAME_STEP)
         best["gymnasium-sync"] = max(best["gymnasium-sync"], _time_vector_env(sync, max(steps // 4, 10), seed))
         sync.close()
-        best["physics-limit"] = max(best["physics-limit"], _time_physics(env_id, num_envs, steps, seed, kwargs))
-    return [{"env": env_id, "impl": impl, "num_envs": num_envs, "steps_per_s": round(sps, 1)}
+        sps, threads["physics-limit"] = _time_physics(env_id, num_envs, steps, seed, kwargs)
+        best["physics-limit"] = max(best["physics-limit"], sps)
+    return [{"env": env_id, "impl": impl, "num_envs": num_envs, "threads": threads[impl], "steps_per_s": round(sps, 1)}
             for impl, sps in best.items()]
 
 
 def bench_all(num_envs: int = 16, steps: int = 2000, ids: list[str] | None = None,
               repeats: int = 3) -> list[dict[str, Any]]:
-    """Rows for every registered robotrl robot (or the given ids), on one thread: the figures are per core."""
+    """Rows for every registered robotrl robot (or the given ids), torch on one thread; each row records the
+    physics threads it ran on (the batched env's own choice, threads_for; one for the sync env)."""
     limit_threads(1)
     ids = ids or [f"{envs.registry.NAMESPACE}/{name}" for name in envs.TASKS]
     results = []
@@ -93,4 +99,4 @@ def bench_all(num_envs: int = 16, steps: int = 2000, ids: list[str] | None = Non
 def format_bench(rows: list[dict[str, Any]]) -> str:
     """What `robotrl bench envs` prints: one line per env and implementation."""
     return "\n".join(f"{r['env']:<24} {r['impl']:<15} {r['num_envs']:>3} envs  {r['steps_per_s']:>12,.0f} steps/s"
-                     for r in rows)
+                     f"  ({r['threads']} thread{'s' if r['threads'] != 1 else ''})" for r in rows)
