@@ -5,7 +5,10 @@ episode) from a fixed seed under fixed uniform random actions in [-1, 1], and ke
 reward, termination and truncation, the per-step infos (velocity error, forward velocity, power), the
 Locomotion task's unweighted reward terms, the spaces and the task's `describe()` (the ONNX metadata's
 env half). `tests/data/legged_golden.npz` holds the cases as recorded from the code before Quadruped-v0
-became a configuration of Locomotion-v0 (issue 20); test_legged_golden.py replays them.
+became a configuration of Locomotion-v0 (issue 20); test_legged_golden.py replays them. One change since,
+intended: go12_flat_ppo_single's `reward` and `term/foot_placement` were re-recorded (those two arrays only)
+when the single env began to skip MuJoCo's derived pass as the vector env does, so that its foot_placement
+term reads the foot positions training reads.
 
 Re-record (only when a change of behaviour is intended, and say so in the commit):
     MUJOCO_GL=egl .venv/bin/python tests/legged_golden.py

@@ -214,7 +214,7 @@ def test_a_comparison_folder_refuses_a_seed_trained_with_another_config(tiny_con
     for side in ("ours", "sb3"):
         assert main(["compare", config, "--seeds", "1", "--side", side, "--out", str(out)]) != 0
         err = capsys.readouterr().err
-        assert f"{side} seed 1 was trained to a budget of 384 steps, more than this config's 256" in err, err
+        assert f"{side} seed 1 was trained for a budget of 384 steps and is at 384, past this config's 256" in err, err
 
 
 def test_sb3_side_stops_on_a_signal_during_its_last_rollout(tmp_path, monkeypatch):

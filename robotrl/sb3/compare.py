@@ -33,6 +33,7 @@ from robotrl.core.threads import limit_threads
 from robotrl.sb3.resume import STATE, SB3Checkpoints
 from robotrl.sb3.translate import check_translatable, make_sb3_model, sb3_policy_fn
 from robotrl.train.evaluate import evaluate
+from robotrl.train.logger import read_metrics
 from robotrl.train.multiseed import SeedResult, run_ours
 from robotrl.train.stop import StopRequest, TrainingStopped
 
@@ -154,12 +155,26 @@ def summarize(results: list[SeedResult]) -> dict[str, Any]:
 ELSEWHERE = "give another --out to compare this one (robotrl baselines: move that folder away)"
 
 
+def seed_progress(side: str, seed: int, out_dir: Path) -> int:
+    """The env steps a side's seed has trained in this folder: its finished result's, else its last
+    checkpoint's (SB3's state file; our run's metrics, cheaper to read than a checkpoint with its replay)."""
+    result = out_dir / f"{side}-seed{seed}.json"
+    if result.is_file():
+        return int(json.loads(result.read_text())["steps"])
+    if side == "sb3":
+        state = out_dir / f"sb3-seed{seed}" / STATE
+        return int(json.loads(state.read_text()).get("step", 0)) if state.is_file() else 0
+    rows = read_metrics(out_dir / f"ours-seed{seed}" / "metrics.csv") \
+        if (out_dir / f"ours-seed{seed}" / "metrics.csv").is_file() else []
+    return int(rows[-1]["step"]) if rows else 0
+
+
 def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
     """Refuse to reuse or resume a seed of the folder that was trained with another config: its result
     would be reported as this config's (and SB3's model zip would train on with its own hyperparameters).
-    The device may differ, and the budget may grow, as on --resume; a smaller budget is refused, since the
-    seed's result or checkpoint is already past it. SB3 checkpoints written before the config was recorded in
-    them are not checked."""
+    The device may differ, and the budget may grow, as on --resume. A smaller budget is refused once the
+    seed is past it (its result would be reported under that budget); a seed stopped before it may finish
+    there. SB3 checkpoints written before the config was recorded in them are not checked."""
     if side == "ours":
         path = out_dir / f"ours-seed{cfg.seed}" / "config.yaml"
         saved = yaml.safe_load(path.read_text()) if path.is_file() else None
@@ -169,10 +184,11 @@ def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
     if not saved:
         return
     trained = int((saved.get("train") or {}).get("total_steps", 0))
-    if trained > cfg.train.total_steps:
-        raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained to a budget of "
-                          f"{trained:,} steps, more than this config's {cfg.train.total_steps:,}: its result would "
-                          f"be reported under the smaller budget; {ELSEWHERE}")
+    done = seed_progress(side, cfg.seed, out_dir)
+    if trained > cfg.train.total_steps and done > cfg.train.total_steps:
+        raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained for a budget of "
+                          f"{trained:,} steps and is at {done:,}, past this config's {cfg.train.total_steps:,}: its "
+                          f"result would be reported under the smaller budget; {ELSEWHERE}")
     differences = resume_differences(saved, cfg)
     if differences:
         raise ConfigError(f"{path}: this comparison folder's {side} seed {cfg.seed} was trained with another "
