@@ -172,10 +172,10 @@ def cmd_compare(args: argparse.Namespace) -> None:
         from robotrl.sb3.baselines import check_baseline_seeds
 
         check_baseline_seeds(args.seeds)
-    if args.save_baseline and args.set:
-        # A baseline names a shipped config, and the regression tier trains ours on that file as it is.
-        raise CLIError(f"--save-baseline: a baseline is of {args.config} as written; --set {args.set[0]} would store "
-                       "another config's interval under its name (edit the file, or compare without saving)")
+        if args.set:
+            # A baseline names a shipped config, and the regression tier trains ours on that file as it is.
+            raise CLIError(f"--save-baseline: a baseline is of {args.config} as written; --set {args.set[0]} would "
+                           "store another config's interval under its name (edit the file, or compare without saving)")
     check_comparable(cfg, args.seeds, sides)  # an algorithm or option SB3 lacks is refused before anything trains
     out = Path(args.out) if args.out else default_out(cfg)
     print(f"comparison folder: {out}", file=sys.stderr)

@@ -64,19 +64,19 @@ def default_out(path: Path, quantize: str | None) -> Path:
     return path.with_suffix(suffix)
 
 
-def check_sb3_fits(path: Path, actor: torch.nn.Module, env_id: str) -> None:
-    """Refuse an SB3 zip whose exported actions or inputs would not be the robot's: one trained on a rescaled
-    action box (robotrl compare's [-1, 1]) or beside VecNormalize statistics, which live outside the zip."""
+def check_sb3_fits(path: Path, actor: torch.nn.Module, described: dict[str, Any]) -> None:
+    """Refuse an SB3 zip whose exported actions or inputs would not be the robot's (`described`, its env's
+    description): one trained on a rescaled action box (robotrl compare's [-1, 1]) or beside VecNormalize
+    statistics, which live outside the zip."""
     stats = sorted(path.parent.glob("vecnormalize*.pkl"))
     if stats:
         raise ValueError(f"{path}: trained under VecNormalize ({stats[-1].name}), whose observation statistics the "
                          "zip does not hold: its exported actor would see raw observations")
-    env = describe_env(env_id)
     low, high = actor.low.tolist(), actor.high.tolist()  # type: ignore[union-attr]
-    if not (np.allclose(low, env["action_low"]) and np.allclose(high, env["action_high"])):
-        raise ValueError(f"{path}: its action space is [{low}, {high}], {env_id}'s is [{env['action_low']}, "
-                         f"{env['action_high']}] (a model trained on a rescaled box, as robotrl compare's SB3 side "
-                         "is): its actions would reach the robot in the wrong units")
+    if not (np.allclose(low, described["action_low"]) and np.allclose(high, described["action_high"])):
+        raise ValueError(f"{path}: its action space is [{low}, {high}], {described['env_id']}'s is "
+                         f"[{described['action_low']}, {described['action_high']}] (a model trained on a rescaled "
+                         "box, as robotrl compare's SB3 side is): its actions would reach the robot in the wrong units")
 
 
 def load_actor(path: Path, env_id: str | None,
@@ -89,7 +89,6 @@ def load_actor(path: Path, env_id: str | None,
         if env_id is None:
             raise ValueError(f"{path}: an SB3 .zip does not record its env id: pass --env ID")
         actor, algo, steps = load_sb3_actor(path)
-        check_sb3_fits(path, actor, env_id)
         return actor, {"algo": f"sb3-{algo}", "train_steps": steps, "env_id": env_id}, {}
     from robotrl.train.trainer import load_policy
 
@@ -147,6 +146,8 @@ def export_policy(path: str | Path, out: str | Path | None = None, quantize: str
         raise ValueError(f"--quantize {quantize!r}: expected one of {QUANTIZATIONS}")
     actor, facts, env_kwargs = load_actor(path, env_id, loaded)
     described = describe_env(facts["env_id"], **env_kwargs)
+    if path.suffix == ".zip":
+        check_sb3_fits(path, actor, described)
     # The training kwargs travel with the policy: `deploy --backend sim` rebuilds the task it was trained on.
     description = {**described, **facts, "env_kwargs": env_kwargs, "source": str(path.name), "quantized": None}
     actor.eval()

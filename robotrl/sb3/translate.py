@@ -46,14 +46,9 @@ from robotrl.config import RunConfig
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
-def env_kwargs(cfg: RunConfig) -> dict[str, Any]:
-    """cfg.env.kwargs for a single Gymnasium env (envs.make drops the batch's options, e.g. nthread)."""
-    return dict(cfg.env.kwargs)
-
-
 def _single_env(cfg: RunConfig) -> Callable[[], gym.Env]:
     def make() -> gym.Env:
-        env = envs.make(cfg.env.id, **env_kwargs(cfg))
+        env = envs.make(cfg.env.id, **cfg.env.kwargs)
         if isinstance(env.action_space, spaces.Box):
             ones = np.ones(env.action_space.shape, dtype=np.float32)
             env = RescaleAction(env, -ones, ones)
@@ -85,7 +80,7 @@ def _policy_kwargs(cfg: RunConfig) -> dict[str, Any]:
         return {"net_arch": list(pc.hidden), "activation_fn": ACTIVATIONS[pc.activation]}
     out: dict[str, Any] = {"net_arch": {"pi": list(pc.hidden), "vf": list(pc.hidden)},
                            "activation_fn": ACTIVATIONS[pc.activation], "ortho_init": True}
-    probe = envs.make(cfg.env.id, **env_kwargs(cfg))
+    probe = envs.make(cfg.env.id, **cfg.env.kwargs)
     if isinstance(probe.action_space, spaces.Box):
         out["log_std_init"] = pc.init_log_std
     probe.close()
@@ -151,7 +146,7 @@ def sac_kwargs(cfg: RunConfig) -> dict[str, Any]:
               "learning_starts": hp.learning_starts, "batch_size": hp.batch_size, "tau": hp.tau, "gamma": hp.gamma,
               "train_freq": hp.train_freq, "gradient_steps": hp.gradient_steps}
     if hp.td3:
-        probe = envs.make(cfg.env.id, **env_kwargs(cfg))
+        probe = envs.make(cfg.env.id, **cfg.env.kwargs)
         act_dim = probe.action_space.shape[0]
         probe.close()
         noise = NormalActionNoise(np.zeros(act_dim), np.full(act_dim, hp.exploration_noise))
