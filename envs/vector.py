@@ -40,6 +40,14 @@ class BatchedVectorEnv(VectorEnv):
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
         self._all = np.arange(num_envs)
 
+    def carried_state(self) -> dict[str, np.ndarray]:
+        """The task's state that outlives an episode (Task.carried_state), for a training checkpoint."""
+        return self.task.carried_state()
+
+    def restore_carried_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore `carried_state` of a checkpoint; call before the first reset."""
+        self.task.restore_carried_state(state)
+
     def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
         if seed is not None:
             seeds = seed if isinstance(seed, list) else [seed + i for i in range(self.num_envs)]

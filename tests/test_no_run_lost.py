@@ -323,3 +323,49 @@ def test_a_resumed_run_restarts_its_episodes_away_from_the_evaluation_episodes()
             first = resume_env_seed(seed, step)
             assert first == resume_env_seed(seed, step)  # the same checkpoint resumes the same way
             assert not judged & set(range(first, first + 4096)), (seed, step)
+
+
+def test_a_resumed_run_keeps_the_terrain_curriculums_levels(tiny_config, tmp_path, monkeypatch):
+    """The curriculum's levels outlive episodes: without them in the checkpoint a resumed rough-terrain run
+    sent every robot back to the first band and had to climb the curriculum again."""
+    from envs.tasks.locomotion import LocomotionTask
+
+    terrain = {"type": "rough", "curriculum": True, "levels": 4, "size": 8.0}
+    config = tiny_config(env={"id": "robotrl/Locomotion-v0", "num_envs": 2,
+                              "kwargs": {"robot": "tiny_quad", "terrain": terrain}},
+                         train={"total_steps": 64, "checkpoint_every": 32},
+                         ppo={"n_steps": 16, "batch_size": 32, "n_epochs": 1})
+    run = tmp_path / "run"
+    Trainer(load_config(config), run, show_progress=False).run()
+    latest = run / "checkpoints" / "latest.pt"
+    state = checkpoint.load_checkpoint(latest)
+    assert set(state["env"]) == {"terrain_level"} and state["env"]["terrain_level"].shape == (2,)
+    state["env"]["terrain_level"][:] = (3, 2)  # as if the robots had climbed
+    checkpoint.save_checkpoint(latest, state)
+
+    seen: list[list[int]] = []
+    reset_ids = LocomotionTask.reset_ids
+
+    def spy(self, ids, rngs):
+        seen.append(self.terrain.level.tolist())
+        reset_ids(self, ids, rngs)
+
+    monkeypatch.setattr(LocomotionTask, "reset_ids", spy)
+    Trainer(load_config(config, overrides=["train.total_steps=96"]), run, resume=True, show_progress=False).run()
+    assert seen[0] == [3, 2]  # the resumed run's first episodes start on the levels of the checkpoint
+
+
+def test_a_checkpoints_task_state_that_does_not_fit_the_env_is_refused():
+    import numpy as np
+
+    import envs
+
+    env = envs.make_vec("robotrl/Locomotion-v0", 2, robot="tiny_quad",
+                        terrain={"type": "rough", "curriculum": True, "levels": 4, "size": 8.0})
+    with pytest.raises(ValueError, match=r"task state 'terrain_level' has shape \(3,\), expected \(2,\)"):
+        env.unwrapped.restore_carried_state({"terrain_level": np.zeros(3, np.int64)})
+    flat = envs.make_vec("robotrl/Locomotion-v0", 2, robot="tiny_quad")
+    with pytest.raises(ValueError, match=r"has keys \['terrain_level'\], this task carries \[\]"):
+        flat.unwrapped.restore_carried_state({"terrain_level": np.zeros(2, np.int64)})
+    env.close()
+    flat.close()

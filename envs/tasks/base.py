@@ -104,6 +104,29 @@ class Task(ABC):
                           if self.obs_units else None),
         }
 
+    def carried_state(self) -> dict[str, np.ndarray]:
+        """What the task carries from one episode to the next (a terrain curriculum's levels): the part of
+        its state a training checkpoint keeps, so a resumed run goes on where it stopped. Per-episode
+        variables are not in it: a resumed run starts new episodes. Empty for most tasks."""
+        return {}
+
+    def restore_carried_state(self, state: dict[str, np.ndarray]) -> None:
+        """Take back what `carried_state` gave, before the first reset of a resumed run."""
+        mine = self.carried_state()
+        if set(state) != set(mine):
+            raise ValueError(f"{type(self).__name__}: the checkpoint's task state has keys {sorted(state)}, "
+                             f"this task carries {sorted(mine)} (was the env changed since the checkpoint?)")
+        for key, value in state.items():
+            if np.shape(value) != mine[key].shape:
+                raise ValueError(f"{type(self).__name__}: the checkpoint's task state {key!r} has shape "
+                                 f"{np.shape(value)}, expected {mine[key].shape}")
+        self._restore(state)
+
+    def _restore(self, state: dict[str, np.ndarray]) -> None:
+        """Write a checked `carried_state` back (a task that carries any overrides it)."""
+        if state:
+            raise NotImplementedError(f"{type(self).__name__} carries {sorted(state)} but cannot restore it")
+
     @abstractmethod
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         """Write initial states (and per-episode task variables) for simulations `ids`."""

@@ -313,6 +313,16 @@ class LocomotionTask(RobotTask):
 
     # --- episodes and commands ---------------------------------------------------------------------------
 
+    def carried_state(self) -> dict[str, np.ndarray]:
+        """The curriculum's level of each simulation: without it a resumed run would send every robot
+        back to the first band."""
+        t = self.terrain.terrain
+        return {"terrain_level": self.terrain.level.copy()} if t is not None and t.curriculum else {}
+
+    def _restore(self, state: dict[str, np.ndarray]) -> None:
+        if "terrain_level" in state:
+            self.terrain.level[:] = np.asarray(state["terrain_level"], dtype=np.int64)
+
     def reset_ids(self, ids: np.ndarray, rngs: list[np.random.Generator]) -> None:
         self.rngs = rngs
         legged = self.robot.legged

@@ -98,6 +98,20 @@ def make_train_env(cfg: RunConfig, num_envs: int) -> EnvHandle:
     return envs.make_vec(cfg.env.id, num_envs, **cfg.env.kwargs)
 
 
+def carried_env_state(env: EnvHandle) -> dict[str, Any]:
+    """The state a local training env carries across episodes (a terrain curriculum's levels), for the
+    checkpoint. Ray's rollout workers keep theirs in their own processes: a resumed Ray run starts them anew."""
+    carried = getattr(getattr(env, "unwrapped", env), "carried_state", None)
+    return carried() if carried is not None else {}
+
+
+def restore_carried_env_state(env: EnvHandle, state: dict[str, Any]) -> None:
+    """Give a resumed run's env back what `carried_env_state` saved, before its first reset."""
+    restore = getattr(getattr(env, "unwrapped", env), "restore_carried_state", None)
+    if restore is not None:
+        restore(state)
+
+
 def evaluate_policy(policy: torch.nn.Module, cfg: RunConfig, episodes: int, seed: int,
                     device: torch.device) -> dict[str, Any]:
     """Deterministic evaluation: the algorithm's own `evaluate` where it has one, else the single-robot one."""
@@ -160,12 +174,13 @@ class Trainer:
         return {"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(), "algo": self.cfg.algo,
                 "env_id": self.cfg.env.id}
 
-    def _checkpoint(self, agent: Agent) -> None:
+    def _checkpoint(self, agent: Agent, env: EnvHandle) -> None:
         state = {
             **self._header(),
             "step": self.step,
             "iteration": self.iteration,
             "agent": agent.state_dict(),
+            "env": carried_env_state(env),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                     "torch": torch.get_rng_state()},
         }
@@ -234,6 +249,8 @@ class Trainer:
             np.random.set_state(rng["numpy"])
             torch.set_rng_state(rng["torch"])
             env_seed = resume_env_seed(cfg.seed, self.step)
+            if "env" in self.resume_state:  # checkpoints written before it was kept start from the task's own
+                restore_carried_env_state(env, self.resume_state["env"])
         agent.start(env_seed)
         logger = MetricsLogger(self.run_dir, resume_step=self.step if self.resume_state else None)
         episodes = EpisodeStats(env.num_envs)
@@ -269,12 +286,12 @@ class Trainer:
                     signame = stop.signame
                     if self.step >= next_ckpt or signame is not None:
                         logger.flush_events()
-                        self._checkpoint(agent)
+                        self._checkpoint(agent, env)
                         if self.step >= next_ckpt:
                             next_ckpt += tc.checkpoint_every
                     if signame is not None:
                         raise TrainingStopped(self.step, signame, str(self.ckpt_dir / "latest.pt"))
-            self._checkpoint(agent)
+            self._checkpoint(agent, env)
             final = self._final_evaluation(agent, last_eval_step, logger)
             final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
             atomic_write_bytes(self.run_dir / "eval.json", json.dumps(final, indent=2).encode())
