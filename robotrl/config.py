@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -153,7 +154,11 @@ class TargetConfig:
 
     def met(self, evaluation: dict[str, Any]) -> bool | None:
         value = self.measured(evaluation)
-        return None if value is None else _COMPARISONS[self.op](value, self.value)
+        return None if value is None else self.holds(value)
+
+    def holds(self, value: float) -> bool:
+        """Whether a measured value of the metric meets the target."""
+        return _COMPARISONS[self.op](value, self.value)
 
     def __str__(self) -> str:
         return f"{self.metric} {self.op} {self.value:g}"
@@ -215,15 +220,18 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         options = typing.get_args(tp)
         if value is None and type(None) in options:
             return None
-        errors = []
+        errors: list[tuple[Any, str]] = []
         for opt in options:
             if opt is type(None):
                 continue
             try:
                 return _convert(value, opt, where)
             except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: unexpected value {value!r}")
+                errors.append((opt, str(exc)))
+        # A number's own option says best what is wrong with it (`'auto' | float` given NaN: not finite).
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        ranked = [e for opt, e in errors if numeric and opt in (int, float)] + [e for _, e in errors]
+        raise ConfigError(ranked[0] if ranked else f"{where}: unexpected value {value!r}")
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
@@ -253,8 +261,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             return float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            # YAML's .nan and .inf: no setting of a run means them, and NaN passes every range check.
+            raise ConfigError(f"{where}: expected a finite number, got {value}")
         return float(value)
     if tp is int:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # total_steps: 2e6, as PyYAML leaves it (a string)
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -292,7 +305,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ConfigError(f"--set {text!r}: expected key.path=value")
     key, raw = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML: {problem}") from None
+    return key.strip().split("."), value
 
 
 def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
@@ -326,6 +344,12 @@ def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> Run
     if algo not in ALGORITHMS:
         raise ConfigError(f"{source}: algo: unknown algorithm {algo!r} (expected one of: {', '.join(ALGORITHMS)})")
     hyper_raw = data.pop(algo, {}) or {}
+    if not isinstance(hyper_raw, dict):
+        raise ConfigError(f"{source}: {algo}: expected a mapping of hyperparameters, got "
+                          f"{type(hyper_raw).__name__} {hyper_raw!r}")
+    if "hyper" in data:
+        # RunConfig.hyper is filled from the algorithm's own section; a `hyper:` key would be dropped.
+        raise ConfigError(f"{source}: hyper: unknown key (hyperparameters go in the {algo!r} section)")
     others = [k for k in data if k in ALGORITHMS]
     if others:
         raise ConfigError(f"{source}: {others[0]}: section for another algorithm (algo is {algo!r})")
@@ -342,6 +366,20 @@ def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> Run
     except ValueError as exc:
         raise ConfigError(f"{source}: env.id: {exc}") from exc
     return dataclasses.replace(cfg, algo=algo, hyper=hyper)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping: PyYAML keeps the last one, so a second
+    `train:` section would silently replace the first one's values with the defaults."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[arg-type]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
@@ -401,7 +439,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error(path, exc)) from exc
     if not isinstance(data, dict):

@@ -197,9 +197,24 @@ def test_a_full_tmpfs_reports_no_space_instead_of_torchs_enforce_message(tmp_pat
         ("ppo.max_grad_norm=-1", "ppo.max_grad_norm: expected a positive number, got -1.0"),
         ("ppo.ent_coef=-0.1", "ppo.ent_coef: expected a non-negative number, got -0.1"),
         ("ppo.target_kl=0", "ppo.target_kl: expected a positive number, got 0.0"),
+        # NaN passes every range check and inf most: no setting of a run means either.
+        ("ppo.learning_rate=.inf", "ppo.learning_rate: expected a finite number, got inf"),
+        ("ppo.ent_coef=.nan", "ppo.ent_coef: expected a finite number, got nan"),
+        ("policy.init_log_std=.inf", "policy.init_log_std: expected a finite number, got inf"),
+        ("scale.timeout_s=.nan", "scale.timeout_s: expected a finite number, got nan"),
+        # PyYAML reads 2e6 as a string; an integer-valued one is the integer.
+        ("train.total_steps=2.5e3", None),
+        ("hyper.learning_rate=0.1", "hyper: unknown key (hyperparameters go in the 'ppo' section)"),
+        ("ppo=3", "ppo: expected a mapping of hyperparameters, got int 3"),
     ],
 )
 def test_a_bad_value_fails_at_load_naming_its_key(tiny_config, override, message):
+    if message is None:
+        assert load_config(tiny_config(), [override]).train.total_steps == 2500
+        assert load_config(tiny_config(), ["train.total_steps=2e6"]).train.total_steps == 2_000_000
+        with pytest.raises(ConfigError, match=r"train.total_steps: expected an integer, got float 2500.5"):
+            load_config(tiny_config(), ["train.total_steps=2.5005e3"])
+        return
     with pytest.raises(ConfigError) as caught:
         load_config(tiny_config(), [override])
     assert str(caught.value) == f"{tiny_config()}: {message}"
@@ -221,9 +236,9 @@ def test_a_bad_value_fails_at_load_naming_its_key(tiny_config, override, message
         ("a3c", "rmsprop_alpha=1", "a3c.rmsprop_alpha: expected a number in (0, 1), got 1.0"),
         ("dqn", "batch_size=64", "dqn.batch_size: expected at most buffer_size (32), got 64"),
         ("dqn", "gradient_steps=0", "dqn.gradient_steps: expected a positive integer, got 0"),
-        ("sac", "ent_coef_init=.nan", "sac.ent_coef_init: expected a positive number, got nan"),
-        ("sac", "learning_rate=.nan", "sac.learning_rate: expected a positive number, got nan"),
-        ("sac", "target_entropy=.nan", "sac.target_entropy: expected 'auto' or a finite number, got nan"),
+        ("sac", "ent_coef_init=.nan", "sac.ent_coef_init: expected a finite number, got nan"),
+        ("sac", "learning_rate=.nan", "sac.learning_rate: expected a finite number, got nan"),
+        ("sac", "target_entropy=.nan", "sac.target_entropy: expected a finite number, got nan"),
         ("sac", "batch_size=64", "sac.batch_size: expected at most buffer_size (32), got 64"),
         ("qlearning", "exploration_final_eps=-0.1",
          "qlearning.exploration_final_eps: expected a number in [0, 1], got -0.1"),
@@ -248,6 +263,22 @@ def test_broken_yaml_names_the_line_and_column(tmp_path):
         load_config(path)
     first = str(caught.value).splitlines()[0]
     assert first.startswith(f"{path}:5:5: not valid YAML: "), first
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
+    """PyYAML keeps the last of two equal keys: a second `train:` section would silently reset the first's
+    values to the defaults."""
+    path = tmp_path / "c.yaml"
+    path.write_text("algo: ppo\ntrain:\n  total_steps: 1000\nseed: 3\ntrain:\n  keep_best: false\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}:5:1: not valid YAML: duplicate key 'train'"
+
+
+def test_a_set_value_that_is_not_yaml_names_the_flag(tiny_config):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tiny_config(), ["policy.hidden=[64, 64"])
+    assert str(caught.value).startswith("--set 'policy.hidden=[64, 64': the value is not valid YAML: ")
 
 
 def test_a_config_that_fails_validation_leaves_no_run_folder(tiny_config, tmp_path):
@@ -369,3 +400,34 @@ def test_a_checkpoints_task_state_that_does_not_fit_the_env_is_refused():
         flat.unwrapped.restore_carried_state({"terrain_level": np.zeros(2, np.int64)})
     env.close()
     flat.close()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_named_as_such(tiny_config, tmp_path):
+    """A folder with only config.yaml (the first iteration crashed) cannot be resumed: saying "pass
+    --resume" sent the user into "no checkpoint"; and a plain --resume must not continue an older run."""
+    from robotrl.train.runs import check_fresh, latest_run
+
+    stopped = tmp_path / "tiny-1-20261130-120000"
+    stopped.mkdir()
+    (stopped / "config.yaml").write_text("algo: ppo\n")
+    with pytest.raises(FileExistsError, match=r"stopped before its first checkpoint \(config.yaml; nothing to "
+                                              r"resume\): remove that folder or choose a new one"):
+        check_fresh(stopped)
+    older = tmp_path / "tiny-1-20261129-120000"
+    (older / "checkpoints").mkdir(parents=True)
+    (older / "checkpoints" / "latest.pt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=r"the newest run of tiny with seed 1, .*tiny-1-20261130-120000, "
+                                                r"stopped before its first checkpoint"):
+        latest_run("tiny", 1, tmp_path)
+    shutil.rmtree(stopped)
+    assert latest_run("tiny", 1, tmp_path) == older
+
+
+def test_resume_refuses_a_checkpoint_of_another_format(trained):
+    config, run = trained
+    latest = run / "checkpoints" / "latest.pt"
+    state = checkpoint.load_checkpoint(latest)
+    state["format"] = 99
+    checkpoint.save_checkpoint(latest, state)
+    with pytest.raises(ValueError, match=r"checkpoint format 99, expected 1 \(not a training checkpoint"):
+        Trainer(load_config(config, ["train.total_steps=2048"]), run, resume=True, show_progress=False)

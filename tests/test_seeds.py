@@ -207,3 +207,56 @@ def test_a_run_trained_by_robotrl_train_joins_the_table_with_its_recorded_traini
     assert (root / "tiny-3" / "checkpoints" / "latest.pt").stat().st_mtime == trained  # not trained again
     row = entry["seeds"]["3"]
     assert row["steps"] == 1024 and row["resumed"] is False and 0 < row["train_wall_s"] < 120
+
+
+def test_rows_of_seeds_trained_before_the_config_changed_are_not_counted(tiny_config, tmp_path):
+    """Retraining some seeds after an edit must not count the others' rows, which measure the old config."""
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    run_seeds(config, [0, 1], episodes=2, root=root, docs=docs)
+    entry = run_seeds(config, [0], episodes=2, root=root, docs=docs, overrides=["policy.hidden=[8]"])
+    assert entry["seeds"]["1"]["not_counted"] == "trained with other policy.hidden"
+    assert entry["seeds"]["0"]["not_counted"] is None and (entry["met"], entry["measured_seeds"]) == (1, 1)
+    assert "| 1 |" in (docs / "seeds.md").read_text() and "(trained with other policy.hidden, not counted)" in (
+        docs / "seeds.md").read_text()
+
+
+def test_a_changed_threshold_rejudges_the_rows_and_another_metric_does_not_count_them(tiny_config, tmp_path):
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    docs = tmp_path / "docs"
+    cfg = load_config(config)
+    row = dataclasses.replace(_row(0, cfg.train.total_steps), measured=-5.0, target_metric="return_mean")
+    assert record(docs, config, cfg, [row], "", [])["met"] == 1
+    stricter = load_config(config, ["target.value=0"])
+    entry = record(docs, config, stricter, [], "", [])
+    assert entry["seeds"]["0"]["target_met"] is False and (entry["met"], entry["measured_seeds"]) == (0, 1)
+    other = load_config(config, ["target.metric=length_mean"])
+    entry = record(docs, config, other, [], "", [])
+    assert entry["seeds"]["0"]["not_counted"] == "target metric return_mean" and entry["measured_seeds"] == 0
+
+
+def test_a_seed_resumed_to_a_raised_budget_is_set_aside_and_trained_from_scratch(tiny_config, tmp_path, capsys):
+    """config.yaml holds a resumed run's latest budget: only the budgets it trained under show that its
+    schedules were stretched, so such a run cannot pass for the config trained at that budget."""
+    from robotrl.train.trainer import Trainer
+
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    run_seeds(config, [0], episodes=2, root=root, docs=docs)
+    Trainer(load_config(config, ["seed=0", "train.total_steps=2048"]), root / "tiny-0", resume=True,
+            show_progress=False).run()
+    assert json.loads((root / "tiny-0" / "eval.json").read_text())["budgets"] == [1024, 2048]
+    entry = run_seeds(config, [0], episodes=2, root=root, docs=docs, overrides=["train.total_steps=2048"])
+    assert "train.total_steps (stretched from 1,024)" in capsys.readouterr().out
+    assert json.loads((root / "tiny-0" / "eval.json").read_text())["budgets"] == [2048]
+    assert entry["seeds"]["0"]["budget"] == 2048 and entry["seeds"]["0"]["resumed"] is False
+
+    # Killed while stretched (no eval.json of the raised budget yet): the checkpoint's budgets say it.
+    Trainer(load_config(config, ["seed=1"]), root / "tiny-1", show_progress=False).run()
+    Trainer(load_config(config, ["seed=1", "train.total_steps=2048"]), root / "tiny-1", resume=True,
+            show_progress=False).run()
+    (root / "tiny-1" / "eval.json").unlink()
+    entry = run_seeds(config, [1], episodes=2, root=root, docs=docs, overrides=["train.total_steps=2048"])
+    assert "resumed from a budget of 1,024 (its schedules stretched)" in capsys.readouterr().out
+    assert json.loads((root / "tiny-1" / "eval.json").read_text())["budgets"] == [2048]
+    assert entry["seeds"]["1"]["resumed"] is False

@@ -22,17 +22,24 @@ def check_fresh(run_dir: Path) -> None:
     """Refuse a folder that holds a run: training into it would replace its checkpoints, metrics and
     config while its older checkpoints and event files stay mixed in."""
     found = held_run(run_dir)
-    if found is not None:
-        raise FileExistsError(f"--run-dir {run_dir}: holds a run already ({found}); pass --resume to continue "
-                              "it, or choose a new folder")
+    if found is None:
+        return
+    if not (Path(run_dir) / "checkpoints" / "latest.pt").exists() and not (Path(run_dir) / "eval.json").exists():
+        raise FileExistsError(f"--run-dir {run_dir}: holds a run that stopped before its first checkpoint "
+                              f"({found}; nothing to resume): remove that folder or choose a new one")
+    raise FileExistsError(f"--run-dir {run_dir}: holds a run already ({found}); pass --resume to continue "
+                          "it, or choose a new folder")
 
 
 def latest_run(name: str, seed: int, root: Path = Path("runs")) -> Path:
-    """The newest run folder of config `name` and `seed` under `root` that has a checkpoint to resume."""
-    runs = sorted(p for p in root.glob(f"{name}-{seed}-*") if (p / "checkpoints" / "latest.pt").exists())
+    """The newest run folder of config `name` and `seed` under `root`, which must have a checkpoint: an
+    older run would be continued in its place (perhaps a finished one)."""
+    runs = sorted(p for p in root.glob(f"{name}-{seed}-*") if p.is_dir())
     if not runs:
-        raise FileNotFoundError(f"--resume: no run of {name} with seed {seed} under {root}/ has a checkpoint "
-                                "(pass --run-dir)")
+        raise FileNotFoundError(f"--resume: no run of {name} with seed {seed} under {root}/ (pass --run-dir)")
+    if not (runs[-1] / "checkpoints" / "latest.pt").exists():
+        raise FileNotFoundError(f"--resume: the newest run of {name} with seed {seed}, {runs[-1]}, stopped before "
+                                "its first checkpoint (nothing to resume); pass --run-dir to continue another")
     return runs[-1]
 
 

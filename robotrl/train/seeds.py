@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from policies.checkpoint import atomic_write_bytes
-from robotrl.config import RunConfig, load_config, resume_differences
+from robotrl.config import ConfigError, RunConfig, load_config, resume_differences
 from robotrl.train.logger import read_metrics
 from robotrl.train.multiseed import training_seconds
 from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
@@ -95,6 +95,11 @@ class SeedRow:
     target_met: bool | None
     cpu: str
     date: str
+    target_metric: str = ""
+    """The metric `measured` is of: a row counts only while the config's target keeps it."""
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The config the seed's run was trained with (its config.yaml): a row counts only while the config
+    being checked trains the same way (seed, target, device and budget aside; the budget is `budget`)."""
 
 
 def run_dir_of(cfg: RunConfig, seed: int, root: Path) -> Path:
@@ -134,6 +139,12 @@ def stale_keys(cfg: RunConfig, run_dir: Path) -> list[str]:
     # run over the budget, so a run stretched to it is not the config trained from scratch.
     if saved.get("train", {}).get("total_steps") != cfg.train.total_steps:
         keys.append("train.total_steps")
+    else:
+        # config.yaml holds the latest budget: a run resumed to it from a smaller one says so in eval.json.
+        path = run_dir / "eval.json"
+        budgets = json.loads(path.read_text()).get("budgets", []) if path.is_file() else []
+        if len(set(budgets)) > 1:
+            keys.append(f"train.total_steps (stretched from {budgets[0]:,})")
     return keys
 
 
@@ -153,7 +164,13 @@ def train_seed(cfg: RunConfig, run_dir: Path, show_progress: bool) -> tuple[floa
         # Killed before its first checkpoint: nothing to continue; set it aside rather than delete it.
         set_aside(run_dir, "unfinished")
     start = time.perf_counter()
-    Trainer(cfg, run_dir, resume=resume, show_progress=show_progress).run()
+    trainer = Trainer(cfg, run_dir, resume=resume, show_progress=show_progress)
+    if len(set(trainer.budgets)) > 1:
+        moved = set_aside(run_dir, "stale")
+        print(f"{run_dir}: resumed from a budget of {trainer.budgets[0]:,} (its schedules stretched); set aside "
+              f"as {moved.name}", flush=True)
+        trainer, resume = Trainer(cfg, run_dir, show_progress=show_progress), False
+    trainer.run()
     return time.perf_counter() - start, resume
 
 
@@ -167,6 +184,7 @@ def evaluate_seed(cfg: RunConfig, run_dir: Path, episodes: int) -> tuple[dict[st
     result["steps"] = int(state["step"])
     # eval.json's step is the run's last: with keep_best the delivered policy's step can be earlier.
     result["trained_steps"] = int(json.loads((run_dir / "eval.json").read_text())["steps"])
+    result["run_config"] = run_cfg.to_dict()
     return result, time.perf_counter() - start
 
 
@@ -199,7 +217,8 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
         row = SeedRow(seed, str(run_dir), result["steps"], result["trained_steps"], cfg.train.total_steps,
                       round(train_s, 1), resumed, round(eval_s, 1), result["episodes"], result["return_mean"],
                       result.get("success_rate"), base.target.measured(result), result["target_met"], cpu,
-                      datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
+                      datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), base.target.metric,
+                      result["run_config"])
         # Recorded as each seed finishes: an invocation killed later keeps the seeds it completed.
         entry = record(docs, config, base, [row], command, overrides or [])
     return entry
@@ -230,8 +249,14 @@ def _merge(docs: Path, config: str, cfg: RunConfig, rows: list[SeedRow], command
     for row in rows:
         entry["seeds"][str(row.seed)] = {**dataclasses.asdict(row), "command": command}
     entry["seeds"] = dict(sorted(entry["seeds"].items(), key=lambda kv: int(kv[0])))
-    # Rows trained at another budget (the file's total_steps changed since) stay visible but are not counted.
-    met = [s["target_met"] for s in entry["seeds"].values() if counted(s, cfg.train.total_steps)]
+    # Rows of another config (the file, its budget, its --set or its target's metric changed since; seeds
+    # this invocation did not retrain keep theirs) stay visible but are not counted. A changed threshold
+    # only re-judges the measured value.
+    for row in entry["seeds"].values():
+        row["not_counted"] = not_counted(row, cfg)
+        if row["not_counted"] is None and row["measured"] is not None and cfg.target is not None:
+            row["target_met"] = cfg.target.holds(row["measured"])
+    met = [s["target_met"] for s in entry["seeds"].values() if s["not_counted"] is None]
     entry["met"], entry["measured_seeds"] = sum(m is True for m in met), len(met)
     # Atomic: the record merges seeds measured across sessions, and a killed write must not lose them.
     atomic_write_bytes(docs / RECORD, (json.dumps(data, indent=2) + "\n").encode())
@@ -244,12 +269,26 @@ def trained_steps(row: dict[str, Any]) -> int:
     return int(row.get("trained_steps", row["steps"]))
 
 
-def counted(row: dict[str, Any], total_steps: int) -> bool:
-    """Whether a recorded row measures the config's budget: rows that carry no `budget` (written before it
-    was recorded) count when they trained at least that many steps."""
+def not_counted(row: dict[str, Any], cfg: RunConfig) -> str | None:
+    """Why a recorded row does not measure `cfg` (None: it does). Rows written before a field existed are
+    judged by what they carry: no `budget`, by the steps trained; no `config` or `target_metric`, not on them."""
+    total = cfg.train.total_steps
     if "budget" in row:
-        return int(row["budget"]) == total_steps
-    return trained_steps(row) >= total_steps
+        if int(row["budget"]) != total:
+            return f"budget {int(row['budget']):,}"
+    elif trained_steps(row) < total:
+        return "older budget"
+    metric = row.get("target_metric") or None
+    if cfg.target is not None and metric is not None and metric != cfg.target.metric:
+        return f"target metric {metric}"
+    if row.get("config"):
+        try:
+            keys = [k for k, _, _ in resume_differences(row["config"], dataclasses.replace(cfg, seed=row["seed"]))]
+        except ConfigError:
+            return "trained with a config this version no longer reads"
+        if keys:
+            return "trained with other " + ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
+    return None
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -277,9 +316,8 @@ def markdown(data: dict[str, Any]) -> str:
         for seed, s in entry["seeds"].items():
             passed = "-" if s["target_met"] is None else "pass" if s["target_met"] else "**fail**"
             trained = trained_steps(s)
-            if not counted(s, entry["total_steps"]):
-                budget = f"budget {s['budget']:,}" if "budget" in s else "older budget"
-                passed += f" ({budget}, not counted)"
+            if s.get("not_counted"):
+                passed += f" ({s['not_counted']}, not counted)"
             steps = f"{trained:,}" + (f" (policy of step {s['steps']:,})" if s["steps"] != trained else "")
             wall = f"{s['train_wall_s']:.0f}" + (" (resumed)" if s["resumed"] else "")
             lines.append(f"| {seed} | {steps} | {_fmt(s['measured'], 3)} | {passed} | "

@@ -148,17 +148,25 @@ class Trainer:
         self.step = 0
         self.iteration = 0
         self.resume_state: dict[str, Any] | None = None
+        self.budgets = [cfg.train.total_steps]
+        """Each train.total_steps the run has trained under, in order: more than one means its schedules
+        were stretched by `--resume --steps`, which eval.json says (robotrl seeds does not count such a run)."""
         if resume:
             latest = self.ckpt_dir / "latest.pt"
             if not latest.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {latest}")
             self.resume_state = load_checkpoint(latest)
+            if self.resume_state.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"--resume: {latest}: checkpoint format {self.resume_state.get('format')!r}, "
+                                 f"expected {CHECKPOINT_FORMAT} (not a training checkpoint of this version)")
             saved = self.resume_state["config"]
             check_resume(saved, cfg, str(latest))
             self.cfg = replace(cfg, name=saved.get("name", cfg.name))  # the run keeps its label
             self.step, self.iteration = self.resume_state["step"], self.resume_state["iteration"]
             before = int(saved.get("train", {}).get("total_steps", cfg.train.total_steps))
+            self.budgets = [int(b) for b in self.resume_state.get("budgets", [before])]
             if before != cfg.train.total_steps:
+                self.budgets.append(cfg.train.total_steps)
                 print(f"--resume: train.total_steps {before:,} -> {cfg.train.total_steps:,}: schedules over the "
                       f"budget (learning-rate annealing, exploration, weight averaging) now run at step "
                       f"{self.step:,} as at {self.step / cfg.train.total_steps:.0%} of it, not "
@@ -181,6 +189,7 @@ class Trainer:
             "iteration": self.iteration,
             "agent": agent.state_dict(),
             "env": carried_env_state(env),
+            "budgets": self.budgets,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                     "torch": torch.get_rng_state()},
         }
@@ -293,7 +302,8 @@ class Trainer:
                         raise TrainingStopped(self.step, signame, str(self.ckpt_dir / "latest.pt"))
             self._checkpoint(agent, env)
             final = self._final_evaluation(agent, last_eval_step, logger)
-            final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed})
+            final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed,
+                          "budgets": self.budgets})
             atomic_write_bytes(self.run_dir / "eval.json", json.dumps(final, indent=2).encode())
         finally:
             logger.close()
