@@ -161,6 +161,8 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     check_flags(args)
     policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
+    if args.rate is None and not rate > 0:  # an env without a time step records 0
+        raise ValueError(f"{args.policy}: the policy records no control rate (control_hz {rate:g}); pass --rate")
     loop, safety, start = run_configs(args, rate)
     show_transitions()
     if args.backend == "sim":
@@ -238,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary, out_dir = run_deploy(args)
+    except KeyboardInterrupt:  # outside the loop (handshake, loading): no command was sent yet
+        print("deploy: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:
         if args.debug:
             raise

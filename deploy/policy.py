@@ -35,8 +35,9 @@ def resolve_provider(name: str) -> str:
     provider = PROVIDERS[name]
     if provider not in ort.get_available_providers():
         raise RuntimeError(f"--provider {name}: this onnxruntime ({ort.__version__}) has no {provider}; "
-                           "install the GPU build: pip install 'robotrl[gpu]' (onnxruntime-gpu, with CUDA "
-                           "and cuDNN libraries), in place of onnxruntime")
+                           "install the GPU build in place of the CPU one (the two packages cannot share an "
+                           "environment): pip uninstall -y onnxruntime && pip install onnxruntime-gpu, with "
+                           "CUDA and cuDNN libraries")
     return provider
 
 
@@ -51,6 +52,12 @@ def load_session(path: str | Path, provider: str = "cpu") -> tuple[ort.Inference
     except Exception as exc:  # ONNX Runtime raises several types for a damaged or truncated file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path}: not a loadable ONNX model ({first})") from exc
+    if session.get_providers()[0] != providers[0]:
+        # onnxruntime-gpu lists CUDA whenever it is installed, and falls back to the CPU when the CUDA or
+        # cuDNN libraries do not load: a loop the user asked to run on the GPU would run elsewhere, unsaid.
+        raise RuntimeError(f"--provider {provider}: ONNX Runtime could not start {providers[0]} for {path} and "
+                           f"fell back to {session.get_providers()[0]} (are the CUDA and cuDNN libraries it needs "
+                           "installed and on the library path?)")
     spec = parse_spec(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), str(path))
     inputs, outputs = session.get_inputs(), session.get_outputs()
     if [i.name for i in inputs] != [spec.input_name] or spec.output_name not in [o.name for o in outputs]:

@@ -94,12 +94,14 @@ class StopFlag:
 
 
 def install_signal_handlers(flag: StopFlag) -> Callable[[], None]:
-    """Route SIGINT/SIGTERM to `flag`; returns a function restoring the previous handlers.
+    """Route SIGINT/SIGTERM/SIGHUP to `flag`; returns a function restoring the previous handlers.
     Only the main thread may set handlers; elsewhere this does nothing."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP too: a deploy started over SSH gets it when the link drops, and its default ends the process
+    # at once, without the safe command or the robot's goodbye.
+    for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())):
         previous[sig] = signal.signal(sig, lambda signum, _frame: flag.set(signal.Signals(signum).name))
 
     def restore() -> None:
@@ -247,6 +249,8 @@ class Runner:
         self.realtime: dict[str, Any] = {}
         self.write_errors = 0
         self.repeats = 0
+        self.inference_errors = 0
+        self.first_inference_error: str | None = None
 
     def warm(self) -> None:
         """After each sleep (LoopConfig.prewarm): the backend's system calls where it has a warm-up for them
@@ -310,7 +314,13 @@ class Runner:
         t0 = now_ns()
         try:
             action = self.policy.act(obs)
-        except Exception:  # a failing inference must not end the loop: answer it safely
+        except Exception as exc:  # a failing inference must not end the loop: answer it safely
+            # Counted apart from a policy's non-finite output, with its first message in the summary: a
+            # provider failing on every tick would otherwise read as a policy that outputs NaN.
+            self.inference_errors += 1
+            if self.first_inference_error is None:
+                self.first_inference_error = f"tick {int(self.log.tick[i])}: {type(exc).__name__}: " + (
+                    str(exc).strip().splitlines() or [""])[0]
             action = np.full(self.safety.low.shape, np.nan, dtype=np.float32)
         self.log.inference_us[i] = (now_ns() - t0) / 1000.0
         return action
@@ -454,6 +464,8 @@ class Runner:
             "states": self.states.summary(),
             "repeated_commands": self.repeats,
             "write_errors": self.write_errors,
+            "inference_errors": self.inference_errors,
+            "first_inference_error": self.first_inference_error,
             "realtime": self.realtime,
             "robot": self.backend.summary(),
         }

@@ -480,7 +480,9 @@ def _deploy_cmd(*args):
     return [sys.executable, "-m", "deploy", *map(str, args)]
 
 
-def test_sigterm_sends_the_safe_action_and_exits_cleanly(onnx_policy, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_sends_the_safe_action_and_exits_cleanly(onnx_policy, tmp_path, sig):
+    """SIGHUP as well: a deploy started over SSH gets it when the link drops."""
     robot = LinearRobot()
     peer = UdpPeer(robot)
     peer.start()
@@ -490,12 +492,12 @@ def test_sigterm_sends_the_safe_action_and_exits_cleanly(onnx_policy, tmp_path):
     deadline = time.monotonic() + 20
     while peer.actions_received < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=20)
     peer.stop()
     assert proc.returncode == 0, err
     summary = json.loads(out)
-    assert summary["stopped_by"] == "SIGTERM"
+    assert summary["stopped_by"] == sig.name
     assert 20 <= summary["ticks"] < 3000
     np.testing.assert_array_equal(peer.last_action, [0.0, 0.0])
     ticks = np.load(tmp_path / "ticks.npz")
@@ -544,3 +546,15 @@ def test_importing_deploy_loads_no_training_stack():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_a_cuda_session_that_falls_back_to_the_cpu_is_refused(onnx_policy, monkeypatch):
+    """onnxruntime-gpu lists CUDA whenever it is installed and falls back to the CPU when its libraries do
+    not load; this CPU build does the same with a CUDA request, which is the case checked here."""
+    import deploy.policy as deploy_policy
+
+    monkeypatch.setattr(deploy_policy.ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with pytest.raises(RuntimeError, match=r"--provider cuda: ONNX Runtime could not start CUDAExecutionProvider "
+                                           r"for .* and fell back to CPUExecutionProvider"):
+        deploy_policy.OnnxPolicy(onnx_policy, "cuda")

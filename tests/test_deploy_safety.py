@@ -710,3 +710,19 @@ def test_a_32_bit_kernel_timestamp_is_read_as_such():
     narrow.stamp(struct.pack("@ii", sec, nsec))
     assert wide.arrived_ns is not None and narrow.arrived_ns is not None
     assert abs(wide.arrived_ns - narrow.arrived_ns) < 5_000_000  # each converted at its own moment
+
+
+def test_an_inference_that_raises_is_answered_safely_and_reported_with_its_message(policies, monkeypatch):
+    """A provider failing on every tick read as `bad_action` alone, as if the policy output NaN."""
+    obs = obs_with_joints([0.3, -0.1])
+    runner = make_runner(policies["torque"], [obs] * 4, passive_s=0.0, ramp_s=0.0)
+
+    def failing(_obs):
+        raise RuntimeError("CUDA failure 700: an illegal memory access\nmore lines")
+
+    monkeypatch.setattr(runner.policy, "act", failing)
+    commands = drive(runner, 3)
+    np.testing.assert_array_equal(commands[1], [0.0, 0.0])
+    summary = runner.summary(0, 0)
+    assert summary["inference_errors"] == 3 and summary["safe_actions"]["bad_action"] == 3
+    assert summary["first_inference_error"] == "tick 0: RuntimeError: CUDA failure 700: an illegal memory access"
