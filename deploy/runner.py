@@ -250,6 +250,9 @@ class Runner:
         self.write_errors = 0
         self.repeats = 0
         self.inference_errors = 0
+        self.unreachable_ticks = 0
+        """Fresh observations in passive whose pose no command within the action bounds can hold."""
+        self._unreachable_since: int | None = None
         self.first_inference_error: str | None = None
 
     def warm(self) -> None:
@@ -330,6 +333,11 @@ class Runner:
         itself): the state machine moves on first."""
         states, safety, mode = self.states, self.safety, self.mode
         before = states.state
+        if not mode.torque and before != RAMP and not self._reachable(i, mode.measured(obs)):
+            # A target there would be clamped into the bounds and move the joint, in passive with the
+            # robot's full gains, and the ramp would start from the bound: send nothing until it is within.
+            states.wait_in_passive(int(self.log.tick[i]))
+            return None
         progress = states.advance(int(self.log.tick[i]), wake)
         state = states.state
         if state == PASSIVE:
@@ -342,6 +350,23 @@ class Runner:
                 self._ramp_from[:] = mode.measured(obs)
             return safety.filter(np.multiply(self._ramp_from, np.float32(1.0 - progress), out=self._ramp_cmd))
         return safety.filter(self._act(i, obs))
+
+    def _reachable(self, i: int, pose: np.ndarray) -> bool:
+        """Whether the action that targets the measured pose lies within the policy's action bounds; each
+        stretch of ticks where it does not is logged once, naming the joint furthest out."""
+        low, high = self.safety.low, self.safety.high
+        outside = np.maximum(low - pose, pose - high)
+        if not outside.max() > 1e-6:
+            self._unreachable_since = None
+            return True
+        self.unreachable_ticks += 1
+        if self._unreachable_since is None:
+            self._unreachable_since = int(self.log.tick[i])
+            k = int(outside.argmax())
+            self.states.warn(self._unreachable_since, f"passive: the measured pose is outside the policy's action "
+                             f"bounds (joint {k} at action {float(pose[k]):.3f}, bounds [{float(low[k]):.3f}, "
+                             f"{float(high[k]):.3f}]); sending nothing until it is within")
+        return False
 
     def _stale(self, i: int, reason: str) -> np.ndarray | None:
         """The watchdog's answer: count it, move to safe, send the safe command. Before the session's first
@@ -465,6 +490,7 @@ class Runner:
             "repeated_commands": self.repeats,
             "write_errors": self.write_errors,
             "inference_errors": self.inference_errors,
+            "unreachable_pose_ticks": self.unreachable_ticks,
             "first_inference_error": self.first_inference_error,
             "realtime": self.realtime,
             "robot": self.backend.summary(),

@@ -129,6 +129,17 @@ class StateMachine:
         log.info("%stick %d: %s (%s)", self._prefix, tick, key, reason)
         self.state, self.since_ns = state, None
 
+    def warn(self, tick: int, message: str) -> None:
+        """A line to stderr beside the transitions (with the robot's name in a team deploy)."""
+        log.warning("%stick %d: %s", self._prefix, tick, message)
+
+    def wait_in_passive(self, tick: int) -> None:
+        """Stay passive with its clock stopped: the passive time starts again at the next fresh observation
+        from which the runner may move on (a position robot whose pose no command can hold)."""
+        if self.state == SAFE:
+            self.to(PASSIVE, tick, "fresh observations again")
+        self.since_ns = None
+
     def advance(self, tick: int, now_ns: int) -> float:
         """Move on with a fresh observation at `now_ns`; returns the ramp's progress (0..1) in ramp."""
         if self.state == SAFE:

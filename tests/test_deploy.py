@@ -274,7 +274,8 @@ def test_cuda_without_the_gpu_build_names_what_is_missing():
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this machine has onnxruntime-gpu")
-    with pytest.raises(RuntimeError, match=r"no CUDAExecutionProvider.*robotrl\[gpu\]"):
+    with pytest.raises(RuntimeError, match=r"no CUDAExecutionProvider.*pip uninstall -y onnxruntime && "
+                                           r"pip install onnxruntime-gpu"):
         resolve_provider("cuda")
 
 

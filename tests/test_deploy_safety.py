@@ -384,7 +384,9 @@ class LinearRobot:
     spec = SPEC
 
     def __init__(self):
-        self.obs = np.linspace(-0.5, 0.5, 8).astype(np.float32)
+        # Joints within the position policy's reach (default_pose + 0.5 * [-1, 1]): a pose outside it gets no
+        # command in passive, and a lock-step robot would never move.
+        self.obs = np.linspace(-0.2, 0.5, 8).astype(np.float32)
         self.applied = []
 
     def observe(self):
@@ -726,3 +728,22 @@ def test_an_inference_that_raises_is_answered_safely_and_reported_with_its_messa
     summary = runner.summary(0, 0)
     assert summary["inference_errors"] == 3 and summary["safe_actions"]["bad_action"] == 3
     assert summary["first_inference_error"] == "tick 0: RuntimeError: CUDA failure 700: an illegal memory access"
+
+
+def test_position_policy_sends_nothing_in_passive_while_the_pose_is_out_of_reach(policies, caplog):
+    """A robot lying down: its calf far past what default_pose + scale * [-1, 1] reaches. Holding the clamped
+    target would drive the joint to the bound with the robot's full gains, and the ramp would start there."""
+    far = np.array([0.4, -0.9], np.float32)  # joint 1: action (-0.9 + 0.2) / 0.5 = -1.4, below -1
+    near = np.array([0.4, 0.0], np.float32)
+    runner = make_runner(policies["position"], [obs_with_joints(far)] * 5 + [obs_with_joints(near)] * 8)
+    with caplog.at_level("WARNING", logger="deploy.states"):
+        commands = drive(runner, 13)
+    assert commands[:5] == [None] * 5 and states_of(runner)[:5] == [PASSIVE] * 5
+    hold = (near - DEFAULT_POSE) / SCALE
+    np.testing.assert_allclose(commands[5], hold, atol=1e-6)  # within reach: passive holds it
+    # The passive time (3 ticks) counts from the first reachable observation, then the 4-tick ramp.
+    assert transitions(runner) == [(8, "passive", "ramp"), (12, "ramp", "policy")]
+    assert runner.summary(0, 0)["unreachable_pose_ticks"] == 5
+    lines = [r.getMessage() for r in caplog.records if "outside the policy's action bounds" in r.getMessage()]
+    assert lines == ["tick 0: passive: the measured pose is outside the policy's action bounds (joint 1 at action "
+                     "-1.400, bounds [-1.000, 1.000]); sending nothing until it is within"]
