@@ -3,7 +3,8 @@
 robotrl tasks know their observation layout and action mode; for other Gymnasium ids the layout is
 only a size, so the fields are named obs_0..obs_{n-1} and the action mode is taken to be torque.
 With `pixels` in the kwargs the observation is the rendered frame stack instead: `obs_shape`
-(stack, size, size), `obs_dtype` uint8, one field `frames`, and the rendering settings under `pixels`.
+(stack, size, size), `obs_dtype` uint8, one field `frames`, and the rendering settings under `pixels`;
+with a pixel `skip` the control rate is the decisions' (the env's rate / skip).
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
                 "decimation": int(getattr(base, "frame_skip", 1)),
             }
         info = {**info, **_observation(env, info["obs_dim"])}
+        skip = (info["pixels"] or {}).get("skip", 1)
+        if skip > 1:
+            # Each decision is held for `skip` env steps: the policy runs at 1/skip of the env's rate, and
+            # a loop at the env's rate would drive the robot that many times too fast.
+            info["control_hz"] = info["control_hz"] / skip
+            info["decimation"] = info["decimation"] * skip
     finally:
         env.close()
     return {"env_id": env_id, **info}

@@ -11,6 +11,7 @@ from runcheck import eval_json
 
 import envs
 from deploy.policy import OnnxPolicy
+from envs.describe import describe_env
 from policies.export import onnx_actions, to_onnx
 from robotrl.cli import main
 from robotrl.config import load_config
@@ -58,9 +59,12 @@ def test_pixel_export_takes_uint8_frame_stacks_and_describes_their_rendering(pix
     assert meta["format_version"] == 2  # a runner that reads only flat float32 vectors (1) refuses it
     assert meta["obs_shape"] == [4, 84, 84] and meta["obs_dtype"] == "uint8" and meta["pixels"] == PIXELS
     assert meta["obs_dim"] == 4 * 84 * 84 and meta["obs_fields"] == [["frames", 4 * 84 * 84]]
-    # The greedy bin's force, on the raw env: the same bounds and rate as a state-based CartPole policy.
+    # The greedy bin's force, on the raw env: the same bounds as a state-based CartPole policy. Its rate is the
+    # decisions' (each held for skip 2 env steps): half CartPole's 50 Hz, so a loop at it runs in real time.
     assert (meta["act_dim"], meta["action_low"], meta["action_high"]) == (1, [-1.0], [1.0])
-    assert meta["algo"] == "dqn" and meta["control_hz"] == pytest.approx(50.0)
+    assert meta["algo"] == "dqn" and meta["control_hz"] == pytest.approx(25.0)
+    state_based = describe_env("robotrl/CartPole-v0")
+    assert state_based["control_hz"] == pytest.approx(50.0) and meta["decimation"] == 2 * state_based["decimation"]
     assert report["observations_checked"] == 1024 + 514 and report["parity_max_abs"] <= 1e-5
     spec = OnnxPolicy(path).spec
     assert spec.obs_shape == (4, 84, 84) and spec.obs_dtype == "uint8"
@@ -105,7 +109,9 @@ def test_deploy_on_the_sim_backend_renders_the_cameras_frames_for_the_policy(pix
     assert main(["deploy", str(path), "--backend", "sim", "--duration", "0.5", "--out", str(tmp_path),
                  "--passive-s", "0", "--ramp-s", "0", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["ticks"] >= 20 and sum(summary["safe_actions"].values()) == 0
+    # At the decisions' rate (25 Hz: each held for 2 of CartPole's 50 Hz steps), so the pole moves in real time.
+    assert summary["rate_hz"] == pytest.approx(25.0) and 11 <= summary["ticks"] <= 13
+    assert sum(summary["safe_actions"].values()) == 0
     ticks = np.load(tmp_path / "ticks.npz")
     assert set(np.unique(ticks["actions"])) <= {-1.0, 1.0}
 
