@@ -126,6 +126,19 @@ def check_flags(args: argparse.Namespace) -> None:
         resolve(args.host, args.port)
 
 
+def check_writable(out_dir: Path) -> None:
+    """Before the robot is contacted: outputs are written after the run, and a folder the robot's service
+    user cannot write would lose the whole run's records at its end."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out_dir, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OSError(f"--out {out_dir}: cannot write the run's records there ({exc.strerror or exc}); pass "
+                      "--out with a writable folder") from exc
+
+
 def default_out_dir(policy: Path, backend: str) -> Path:
     return policy.parent / f"{policy.stem}-deploy-{backend}"
 
@@ -159,6 +172,8 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     if args.backend == "sim" and make_sim_env is None:
         raise RuntimeError(SIM_NEEDS_TRAIN)
     check_flags(args)
+    out_dir = Path(args.out) if args.out else default_out_dir(Path(args.policy), args.backend)
+    check_writable(out_dir)
     policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
     if args.rate is None and not rate > 0:  # an env without a time step records 0
@@ -181,7 +196,6 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
         backend.close()
         raise
     summary = runner.run()
-    out_dir = Path(args.out) if args.out else default_out_dir(Path(args.policy), args.backend)
     write_outputs(out_dir, runner, summary)
     return summary, out_dir
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 
 import numpy as np
 import onnx
@@ -143,4 +144,40 @@ def test_team_deploy_refuses_a_bad_flag_naming_it_before_any_robot_starts(tmp_pa
     policy, team = _linear_team(tmp_path)
     args = build_parser().parse_args(["deploy", str(policy), "--backend", "sim", "--duration", "0.1", *flags])
     with pytest.raises(ValueError, match=message):
+        deploy_team(args, team)
+
+
+def test_a_runner_that_fails_stops_the_team_and_its_error_reaches_the_caller(tmp_path, monkeypatch):
+    """A runner thread's error used to surface as "'NoneType' object is not subscriptable" from the summary,
+    the cause only in a thread traceback, while the other robots ran on to the end of the duration."""
+    from deploy.runner import Runner
+
+    policy, team = _linear_team(tmp_path)
+    original = Runner.run
+
+    def run(self):
+        if self.states._prefix.startswith("robot_1"):
+            raise OSError("the robot's link went away")
+        return original(self)
+
+    monkeypatch.setattr(Runner, "run", run)
+    args = build_parser().parse_args(["deploy", str(policy), "--backend", "sim", "--rate", "20", "--duration", "30",
+                                      "--out", str(tmp_path / "out")])
+    started = time.monotonic()
+    with pytest.raises(OSError, match="the robot's link went away"):
+        deploy_team(args, team)
+    assert time.monotonic() - started < 20  # robot_0 stopped with it, not at the end of the 30 s
+
+
+def test_deploy_refuses_an_output_folder_it_cannot_write_before_any_robot_starts(tmp_path, monkeypatch):
+    """The records are written after the run: a folder that cannot take them lost the whole run's records."""
+    from deploy.runner import Runner
+
+    policy, team = _linear_team(tmp_path)
+    blocked = tmp_path / "a-file"  # a file where the output folder's parent should be (root ignores modes)
+    blocked.write_text("")
+    monkeypatch.setattr(Runner, "run", lambda self: pytest.fail("a robot started"))
+    args = build_parser().parse_args(["deploy", str(policy), "--backend", "sim", "--duration", "0.1",
+                                      "--out", str(blocked / "out")])
+    with pytest.raises(OSError, match=rf"--out {blocked}/out: cannot write the run's records there"):
         deploy_team(args, team)

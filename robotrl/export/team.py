@@ -21,7 +21,7 @@ from pettingzoo import ParallelEnv
 
 import envs
 from deploy.backends.base import Reading
-from deploy.cli import check_flags, run_configs, show_transitions, write_outputs
+from deploy.cli import check_flags, check_writable, run_configs, show_transitions, write_outputs
 from deploy.metadata import RobotSpec
 from deploy.policy import OnnxPolicy
 from deploy.runner import Runner
@@ -204,6 +204,8 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
         raise ValueError("a team policy deploys with --backend sim (one runner per robot on a shared simulation)")
     check_flags(args)
     folder = Path(args.policy).parent
+    out_dir = Path(args.out) if args.out else folder / f"team-deploy-{args.backend}"
+    check_writable(out_dir)
     rate = args.rate if args.rate is not None else team["control_hz"]
     loop, safety, start = run_configs(args, rate)
     env_id = args.env or team["env_id"]
@@ -212,9 +214,15 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
     runners = [Runner(OnnxPolicy(folder / name, args.provider), RobotBackend(sim, agent), loop, safety, start,
                       name=agent) for name, agent in zip(team["team_files"], sim.agents, strict=True)]
     summaries: list[dict[str, Any] | None] = [None] * len(runners)
+    errors: list[BaseException | None] = [None] * len(runners)
 
     def run(i: int) -> None:
-        summaries[i] = runners[i].run()
+        try:
+            summaries[i] = runners[i].run()  # its own safe command and close happen inside, also on errors
+        except BaseException as exc:  # the team stops with it, and the error reaches the main thread
+            errors[i] = exc
+            for r in runners:
+                r.flag.set(f"{sim.agents[i]} failed")
 
     threads = [threading.Thread(target=run, args=(i,), name=f"runner-{i}") for i in range(len(runners))]
     for t in threads:
@@ -227,7 +235,9 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
             r.flag.set("SIGINT")
         for t in threads:
             t.join()
-    out_dir = Path(args.out) if args.out else folder / f"team-deploy-{args.backend}"
+    failed = next((e for e in errors if e is not None), None)
+    if failed is not None:
+        raise failed
     for i, (runner, s) in enumerate(zip(runners, summaries, strict=True)):
         write_outputs(out_dir / f"robot_{i}", runner, s)
     summary = {"backend": "sim-team", "env_id": env_id, "rate_hz": rate, "robots": summaries,
