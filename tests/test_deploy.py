@@ -471,8 +471,45 @@ def test_no_robot_at_the_address_is_a_clear_error():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        with pytest.raises(BackendError, match=f"no SPEC reply from the robot at 127.0.0.1:{port}"):
+        with pytest.raises(BackendError, match=f"no SPEC reply from the robot at 127.0.0.1:{port} within 0.3 s; "
+                                               r"nothing heard \(is its peer running\?\)"):
             UdpBackend("127.0.0.1", port, handshake_s=0.3)
+
+
+@pytest.mark.parametrize("answer", ["from_another_port", "not_the_protocol"])
+def test_a_handshake_that_hears_the_wrong_thing_says_what_it_heard(answer):
+    """A robot answering from a separate send socket, or in another format, looked like silence."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as robot, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
+        robot.bind(("127.0.0.1", 0))
+        other.bind(("127.0.0.1", 0))
+        robot.settimeout(0.05)
+        port, stop = robot.getsockname()[1], threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    _, sender = robot.recvfrom(2048)
+                except TimeoutError:
+                    continue
+                if answer == "from_another_port":
+                    other.sendto(b"anything", sender)
+                else:
+                    robot.sendto(b"GET / HTTP/1.1", sender)
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            if answer == "from_another_port":
+                match = (rf"datagrams from other addresses \(first 127.0.0.1:{other.getsockname()[1]}: the robot "
+                         r"must answer from the address it is reached at\)")
+            else:
+                match = r"datagrams that are not this protocol \(first: "
+            with pytest.raises(BackendError, match=match):
+                UdpBackend("127.0.0.1", port, handshake_s=0.3)
+        finally:
+            stop.set()
+            thread.join()
 
 
 # ---- the entry point -----------------------------------------------------------------------------------

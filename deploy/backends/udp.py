@@ -155,21 +155,31 @@ class UdpBackend:
         self.sock.settimeout(0.1)
         deadline = time.monotonic() + timeout_s
         hello = protocol.encode(protocol.HELLO, 0, now_ns())
+        # What was heard instead of a SPEC, for the timeout's message: a robot that answers from another
+        # port or sends another format looks like silence otherwise.
+        others: list[tuple[str, int]] = []
+        undecodable: list[str] = []
+        refused = False
         while time.monotonic() < deadline:
             try:
                 self.sock.sendto(hello, self.address)
                 data, source = self.sock.recvfrom(protocol.MAX_DATAGRAM)
-            except (TimeoutError, ConnectionRefusedError):
+            except ConnectionRefusedError:
+                refused = True
+                continue
+            except TimeoutError:
                 continue
             if source != self.address:
                 self.counts["wrong_address"] += 1
+                others.append(source)
                 continue
             if len(data) >= 6 and data[:4] == protocol.MAGIC and data[5] != protocol.VERSION:
                 raise self._refuse(f"speaks protocol version {data[5] or 1}, this runner speaks "
                                    f"{protocol.VERSION}", source)
             try:
                 packet = protocol.decode(data)
-            except ValueError:
+            except ValueError as exc:
+                undecodable.append(str(exc))
                 continue
             if packet.kind == protocol.SPEC:
                 try:
@@ -177,8 +187,17 @@ class UdpBackend:
                 except ValueError as exc:
                     raise self._refuse(str(exc), source) from None
                 return RobotSpec(obs_dim, act_dim, low, high), packet.session
+        heard = []
+        if others:
+            heard.append(f"{len(others)} datagrams from other addresses (first {others[0][0]}:{others[0][1]}: "
+                         "the robot must answer from the address it is reached at)")
+        if undecodable:
+            heard.append(f"{len(undecodable)} datagrams that are not this protocol (first: {undecodable[0]})")
+        if refused:
+            heard.append("the port refused (nothing listens there)")
         raise BackendError(f"udp: no SPEC reply from the robot at {self.address[0]}:{self.address[1]} "
-                           f"within {timeout_s:g} s (is its peer running?)")
+                           f"within {timeout_s:g} s; " + ("; ".join(heard) if heard else
+                                                          "nothing heard (is its peer running?)"))
 
     def spec(self) -> RobotSpec:
         return self._spec
