@@ -431,3 +431,19 @@ def test_resume_refuses_a_checkpoint_of_another_format(trained):
     checkpoint.save_checkpoint(latest, state)
     with pytest.raises(ValueError, match=r"checkpoint format 99, expected 1 \(not a training checkpoint"):
         Trainer(load_config(config, ["train.total_steps=2048"]), run, resume=True, show_progress=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cuda_run_resumes_cudas_random_streams(tiny_config, tmp_path, monkeypatch):
+    """On the GPU, PPO's action noise and minibatch order come from CUDA's generators: a resumed run replayed
+    them from the seed (step 0's stream) when only the CPU generator was checkpointed."""
+    config = tiny_config(train={"total_steps": 1024, "checkpoint_every": 512, "device": "cuda"})
+    Trainer(load_config(config), tmp_path / "run", show_progress=False).run()
+    state = checkpoint.load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")
+    saved = state["rng"]["cuda"]
+    assert saved is not None and len(saved) == torch.cuda.device_count()
+    restored = []
+    set_all = torch.cuda.set_rng_state_all
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: (restored.append(states), set_all(states)))
+    Trainer(load_config(config, ["train.total_steps=2048"]), tmp_path / "run", resume=True, show_progress=False).run()
+    assert len(restored) == 1 and all(torch.equal(a, b) for a, b in zip(restored[0], saved, strict=True))

@@ -260,3 +260,27 @@ def test_a_seed_resumed_to_a_raised_budget_is_set_aside_and_trained_from_scratch
     assert "resumed from a budget of 1,024 (its schedules stretched)" in capsys.readouterr().out
     assert json.loads((root / "tiny-1" / "eval.json").read_text())["budgets"] == [2048]
     assert entry["seeds"]["1"]["resumed"] is False
+
+
+def test_one_config_written_two_ways_fills_one_table(tiny_config, tmp_path, monkeypatch):
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    monkeypatch.chdir(tmp_path)
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    run_seeds(config, [0], episodes=2, root=root, docs=docs)  # absolute
+    run_seeds("./tiny.yaml", [0], episodes=2, root=root, docs=docs)
+    assert list(json.loads((docs / "seeds.json").read_text())["configs"]) == ["tiny.yaml"]
+
+
+def test_a_seed_trained_by_a_version_whose_config_no_longer_reads_is_set_aside(tiny_config, tmp_path, capsys):
+    import yaml
+
+    config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})
+    root, docs = tmp_path / "runs", tmp_path / "docs"
+    run_seeds(config, [0], episodes=2, root=root, docs=docs)
+    saved = yaml.safe_load((root / "tiny-0" / "config.yaml").read_text())
+    saved["ppo"]["a_key_since_renamed"] = 1
+    (root / "tiny-0" / "config.yaml").write_text(yaml.safe_dump(saved))
+    run_seeds(config, [0], episodes=2, root=root, docs=docs)
+    out = capsys.readouterr().out
+    assert "trained with another config (a config this version no longer reads (ppo.a_key_since_renamed: unknown" in out
+    assert any(p.name.startswith("tiny-0.stale-") for p in root.iterdir())

@@ -134,7 +134,10 @@ def stale_keys(cfg: RunConfig, run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     saved = yaml.safe_load(path.read_text())
-    keys = [key for key, _, _ in resume_differences(saved, cfg)]
+    try:
+        keys = [key for key, _, _ in resume_differences(saved, cfg)]
+    except ConfigError as exc:  # trained by an older version whose keys this one no longer reads
+        return [f"a config this version no longer reads ({str(exc).split(': ', 1)[-1]})"]
     # `train --resume` may raise a budget; a seed's row may not: exploration and learning-rate schedules
     # run over the budget, so a run stretched to it is not the config trained from scratch.
     if saved.get("train", {}).get("total_steps") != cfg.train.total_steps:
@@ -195,6 +198,7 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
     config's entry of the record."""
     if episodes < 1:
         raise ValueError(f"--episodes must be positive, got {episodes}")
+    config = record_key(config)
     base = load_config(config, overrides)
     if base.target is None:
         raise ValueError(f"{config}: no target: key, so there is nothing to check the seeds against")
@@ -222,6 +226,16 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
         # Recorded as each seed finishes: an invocation killed later keeps the seeds it completed.
         entry = record(docs, config, base, [row], command, overrides or [])
     return entry
+
+
+def record_key(config: str) -> str:
+    """The config's name in the record: its path relative to the working folder where it lies below it, so
+    `launch/x.yaml`, `./launch/x.yaml` and its absolute path fill one table, not three."""
+    path = Path(config).resolve()
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _load(docs: Path) -> dict[str, Any]:

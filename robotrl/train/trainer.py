@@ -191,7 +191,9 @@ class Trainer:
             "env": carried_env_state(env),
             "budgets": self.budgets,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
-                    "torch": torch.get_rng_state()},
+                    "torch": torch.get_rng_state(),
+                    # On the GPU the action noise and minibatch order come from CUDA's generators.
+                    "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
         }
         save_checkpoint(self.ckpt_dir / "latest.pt", state)
         if self.cfg.train.keep_checkpoints:
@@ -257,6 +259,12 @@ class Trainer:
             random.setstate(rng["python"])
             np.random.set_state(rng["numpy"])
             torch.set_rng_state(rng["torch"])
+            cuda = rng.get("cuda")
+            if self.device.type == "cuda":
+                if cuda is not None and len(cuda) == torch.cuda.device_count():
+                    torch.cuda.set_rng_state_all(cuda)
+                else:  # written on the CPU or another GPU count: a stream of its own, not step 0's again
+                    torch.cuda.manual_seed_all(int(np.random.SeedSequence([cfg.seed, self.step]).generate_state(1)[0]))
             env_seed = resume_env_seed(cfg.seed, self.step)
             if "env" in self.resume_state:  # checkpoints written before it was kept start from the task's own
                 restore_carried_env_state(env, self.resume_state["env"])
