@@ -155,10 +155,7 @@ class Trainer:
             latest = self.ckpt_dir / "latest.pt"
             if not latest.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {latest}")
-            self.resume_state = load_checkpoint(latest)
-            if self.resume_state.get("format") != CHECKPOINT_FORMAT:
-                raise ValueError(f"--resume: {latest}: checkpoint format {self.resume_state.get('format')!r}, "
-                                 f"expected {CHECKPOINT_FORMAT} (not a training checkpoint of this version)")
+            self.resume_state = load_training_checkpoint(latest, "--resume: ")
             saved = self.resume_state["config"]
             check_resume(saved, cfg, str(latest))
             self.cfg = replace(cfg, name=saved.get("name", cfg.name))  # the run keeps its label
@@ -259,13 +256,13 @@ class Trainer:
             random.setstate(rng["python"])
             np.random.set_state(rng["numpy"])
             torch.set_rng_state(rng["torch"])
+            env_seed = resume_env_seed(cfg.seed, self.step)
             cuda = rng.get("cuda")
             if self.device.type == "cuda":
                 if cuda is not None and len(cuda) == torch.cuda.device_count():
                     torch.cuda.set_rng_state_all(cuda)
-                else:  # written on the CPU or another GPU count: a stream of its own, not step 0's again
-                    torch.cuda.manual_seed_all(int(np.random.SeedSequence([cfg.seed, self.step]).generate_state(1)[0]))
-            env_seed = resume_env_seed(cfg.seed, self.step)
+                else:  # written on the CPU or another GPU count: a stream of its own from (seed, step)
+                    torch.cuda.manual_seed_all(env_seed)
             if "env" in self.resume_state:  # checkpoints written before it was kept start from the task's own
                 restore_carried_env_state(env, self.resume_state["env"])
         agent.start(env_seed)
@@ -324,6 +321,15 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, final, time.perf_counter() - start)
 
 
+def load_training_checkpoint(path: Path, context: str = "") -> dict[str, Any]:
+    """A checkpoint the trainer wrote in this version's format; another file is refused in one line."""
+    state = load_checkpoint(path)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{context}{path}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT} "
+                         "(not a training checkpoint of this version)")
+    return state
+
+
 def load_run(path: str | Path) -> tuple[RunConfig, dict[str, Any], Path]:
     """A run folder or checkpoint file -> (config, checkpoint, checkpoint path). A run folder gives its
     delivered policy: best.pt where the run kept its best (train.keep_best), else latest.pt."""
@@ -333,9 +339,7 @@ def load_run(path: str | Path) -> tuple[RunConfig, dict[str, Any], Path]:
         ckpt = best if best.exists() else path / "checkpoints" / "latest.pt"
     else:
         ckpt = path
-    state = load_checkpoint(ckpt)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{ckpt}: checkpoint format {state.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+    state = load_training_checkpoint(ckpt)
     cfg = from_dict(state["config"], str(ckpt), name=state["config"].get("name"))
     return cfg, state, ckpt
 
