@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
+import torch
 
 from robotrl.cli import main
 from robotrl.config import ConfigError, TargetConfig, from_dict, load_config
 from robotrl.train.best_policy import BEST_FILE
-from robotrl.train.seeds import SeedRow, parse_seeds, record, run_seeds
+from robotrl.train.seeds import SeedRow, cpu_model, parse_seeds, record, run_seeds
 from robotrl.train.trainer import load_run
 
 # The goals the issues set for the shipped configs (issue 2: PPO; 3: robot suite; 4: A2C; 5: value-based;
@@ -284,3 +287,13 @@ def test_a_seed_trained_by_a_version_whose_config_no_longer_reads_is_set_aside(t
     out = capsys.readouterr().out
     assert "trained with another config (a config this version no longer reads (ppo.a_key_since_renamed: unknown" in out
     assert any(p.name.startswith("tiny-0.stale-") for p in root.iterdir())
+
+
+def test_each_row_names_the_cpu_generation_and_torch_kernels_that_trained_it():
+    # A virtual machine names several EPYC generations "AMD EPYC"; their runs of one seed differ, so the row
+    # keeps the family and model and the instruction set of torch's kernels.
+    cpu = cpu_model()
+    assert cpu.endswith(f"torch {torch.backends.cpu.get_cpu_capability()})")
+    info = Path("/proc/cpuinfo")
+    if info.is_file() and "cpu family" in info.read_text():
+        assert re.search(r"\(family \d+ model \d+, torch ", cpu), cpu

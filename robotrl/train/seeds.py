@@ -60,14 +60,27 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def cpu_model() -> str:
-    """The CPU's model name: floating point, and so each trajectory, differs between CPU models."""
+    """The CPU as far as it decides a trajectory: floating point, and so each run, differs between CPU
+    generations and between the instruction sets torch's kernels use (AVX2 and AVX-512 sum in other
+    orders). A virtual machine can name every EPYC generation "AMD EPYC", so the family and model are kept
+    too."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model"):
+                fields.setdefault(key, value.strip())
+            elif not key:  # the first processor's block ends
+                break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    detail = []
+    if "cpu family" in fields and "model" in fields:
+        detail.append(f"family {fields['cpu family']} model {fields['model']}")
+    detail.append(f"torch {torch.backends.cpu.get_cpu_capability()}")
+    return f"{name} ({', '.join(detail)})"
 
 
 @dataclass
