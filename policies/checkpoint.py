@@ -28,12 +28,32 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if disk_full(exc):
             # torch.save reports it as "[enforce fail at inline_container.cc:672] . unexpected pos ...".
             raise no_space(path) from exc
         raise
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable: until its directory entry is on disk, a power loss can bring back
+    the previous file (or none) although the new one was fsynced."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of writes that a kill -9 or a power loss stopped before their rename (a
+    pixel DQN's is gigabytes); returns them. Call it where no write into `folder` is under way."""
+    leftovers = sorted(Path(folder).glob(".*.tmp"))
+    for tmp in leftovers:
+        tmp.unlink(missing_ok=True)
+    return leftovers
 
 
 def no_space(path: str | Path) -> OSError:

@@ -433,6 +433,18 @@ def test_resume_refuses_a_checkpoint_of_another_format(trained):
         Trainer(load_config(config, ["train.total_steps=2048"]), run, resume=True, show_progress=False)
 
 
+def test_a_resume_removes_the_checkpoint_write_a_killed_process_left_half_done(trained, capsys):
+    # kill -9 (or a power loss) during a save leaves the temporary file beside latest.pt: gigabytes for a
+    # pixel DQN's replay, on every kill, and nothing else ever removes it.
+    config, run = trained
+    leftover = run / "checkpoints" / ".latest.pt.k1ll3d.tmp"
+    leftover.write_bytes(b"\0" * 1000)
+    Trainer(load_config(config, ["train.total_steps=1536"]), run, resume=True, show_progress=False)
+    assert not leftover.exists() and (run / "checkpoints" / "latest.pt").is_file()
+    assert f"--resume: removed {leftover}, a checkpoint write the previous process did not finish" in \
+        capsys.readouterr().out
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_cuda_run_resumes_cudas_random_streams(tiny_config, tmp_path, monkeypatch):
     """On the GPU, PPO's action noise and minibatch order come from CUDA's generators: a resumed run replayed

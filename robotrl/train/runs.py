@@ -13,6 +13,11 @@ RUN_FILES = ("config.yaml", "metrics.csv", "eval.json", "checkpoints")
 """What the trainer writes into a run folder: any of them there means a run lives in it."""
 
 
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a run rewrites (atomically) at each save and `--resume` continues from."""
+    return Path(run_dir) / "checkpoints" / "latest.pt"
+
+
 def held_run(run_dir: Path) -> str | None:
     """The first of RUN_FILES in `run_dir`, or None for a missing or fresh folder."""
     return next((name for name in RUN_FILES if (Path(run_dir) / name).exists()), None)
@@ -24,7 +29,7 @@ def check_fresh(run_dir: Path) -> None:
     found = held_run(run_dir)
     if found is None:
         return
-    if not (Path(run_dir) / "checkpoints" / "latest.pt").exists() and not (Path(run_dir) / "eval.json").exists():
+    if not latest_checkpoint(run_dir).exists() and not (Path(run_dir) / "eval.json").exists():
         raise FileExistsError(f"--run-dir {run_dir}: holds a run that stopped before its first checkpoint "
                               f"({found}; nothing to resume): remove that folder or choose a new one")
     raise FileExistsError(f"--run-dir {run_dir}: holds a run already ({found}); pass --resume to continue "
@@ -37,7 +42,7 @@ def latest_run(name: str, seed: int, root: Path = Path("runs")) -> Path:
     runs = sorted(p for p in root.glob(f"{name}-{seed}-*") if p.is_dir())
     if not runs:
         raise FileNotFoundError(f"--resume: no run of {name} with seed {seed} under {root}/ (pass --run-dir)")
-    if not (runs[-1] / "checkpoints" / "latest.pt").exists():
+    if not latest_checkpoint(runs[-1]).exists():
         raise FileNotFoundError(f"--resume: the newest run of {name} with seed {seed}, {runs[-1]}, stopped before "
                                 "its first checkpoint (nothing to resume); pass --run-dir to continue another")
     return runs[-1]

@@ -29,6 +29,7 @@ from policies.checkpoint import atomic_write_bytes
 from robotrl.config import ConfigError, RunConfig, load_config, resume_differences
 from robotrl.train.logger import read_metrics
 from robotrl.train.multiseed import training_seconds
+from robotrl.train.runs import latest_checkpoint
 from robotrl.train.trainer import Trainer, evaluate_policy, load_policy
 
 EVAL_SEED = 123_456
@@ -175,7 +176,7 @@ def train_seed(cfg: RunConfig, run_dir: Path, show_progress: bool) -> tuple[floa
               flush=True)
     if finished(run_dir, cfg.train.total_steps):
         return 0.0, False
-    resume = (run_dir / "checkpoints" / "latest.pt").is_file()
+    resume = latest_checkpoint(run_dir).is_file()
     if run_dir.exists() and not resume:
         # Killed before its first checkpoint: nothing to continue; set it aside rather than delete it.
         set_aside(run_dir, "unfinished")

@@ -20,7 +20,7 @@ import torch
 import yaml
 
 import envs
-from policies.checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from policies.checkpoint import atomic_write_bytes, load_checkpoint, remove_leftovers, save_checkpoint
 from robotrl.agents import algorithm
 from robotrl.agents.protocol import Agent
 from robotrl.config import RunConfig, check_resume, from_dict, target_fields
@@ -31,7 +31,7 @@ from robotrl.train.best_policy import BEST_FILE, BestPolicy
 from robotrl.train.evaluate import evaluate
 from robotrl.train.logger import MetricsLogger
 from robotrl.train.progress import Progress
-from robotrl.train.runs import check_fresh
+from robotrl.train.runs import check_fresh, latest_checkpoint
 from robotrl.train.stop import StopRequest, TrainingStopped
 
 CHECKPOINT_FORMAT = 1
@@ -152,10 +152,12 @@ class Trainer:
         """Each train.total_steps the run has trained under, in order: more than one means its schedules
         were stretched by `--resume --steps`, which eval.json says (robotrl seeds does not count such a run)."""
         if resume:
-            latest = self.ckpt_dir / "latest.pt"
+            latest = latest_checkpoint(self.run_dir)
             if not latest.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {latest}")
             self.resume_state = load_training_checkpoint(latest, "--resume: ")
+            for tmp in remove_leftovers(self.ckpt_dir):
+                print(f"--resume: removed {tmp}, a checkpoint write the previous process did not finish", flush=True)
             saved = self.resume_state["config"]
             check_resume(saved, cfg, str(latest))
             self.cfg = replace(cfg, name=saved.get("name", cfg.name))  # the run keeps its label
@@ -192,7 +194,7 @@ class Trainer:
                     # On the GPU the action noise and minibatch order come from CUDA's generators.
                     "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None},
         }
-        save_checkpoint(self.ckpt_dir / "latest.pt", state)
+        save_checkpoint(latest_checkpoint(self.run_dir), state)
         if self.cfg.train.keep_checkpoints:
             save_checkpoint(self.ckpt_dir / f"step_{self.step:09d}.pt", state)
 
@@ -304,7 +306,7 @@ class Trainer:
                         if self.step >= next_ckpt:
                             next_ckpt += tc.checkpoint_every
                     if signame is not None:
-                        raise TrainingStopped(self.step, signame, str(self.ckpt_dir / "latest.pt"))
+                        raise TrainingStopped(self.step, signame, str(latest_checkpoint(self.run_dir)))
             self._checkpoint(agent, env)
             final = self._final_evaluation(agent, last_eval_step, logger)
             final.update({"steps": self.step, "env": cfg.env.id, "algo": cfg.algo, "seed": cfg.seed,
@@ -336,7 +338,7 @@ def load_run(path: str | Path) -> tuple[RunConfig, dict[str, Any], Path]:
     path = Path(path)
     if path.is_dir():
         best = path / "checkpoints" / BEST_FILE
-        ckpt = best if best.exists() else path / "checkpoints" / "latest.pt"
+        ckpt = best if best.exists() else latest_checkpoint(path)
     else:
         ckpt = path
     state = load_training_checkpoint(ckpt)
