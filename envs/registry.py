@@ -82,12 +82,18 @@ def make(env_id: str, **kwargs: Any) -> gym.Env:
     kwargs of a training config's batch fit it too (eval --video, the viewer, export, SB3's side)."""
     check_id(env_id)
     options, kwargs = split_options(kwargs)
+    return wrap_single(_one_env(env_id, kwargs), options)
+
+
+def _one_env(env_id: str, kwargs: dict[str, Any]) -> gym.Env:
+    """One simulation from an env's own kwargs (wrapper options split off), as `make` and each env of a
+    pixel batch build it: a batch's thread count dropped, a changed episode limit given to the task too."""
     kwargs = {k: v for k, v in kwargs.items() if k not in BATCH_ONLY_KEYS}
     env = gym.make(env_id, **kwargs)
     if isinstance(env.unwrapped, RobotEnv) and kwargs.get("max_episode_steps"):
         # gym.make puts a changed limit on its TimeLimit wrapper only; the task judges success by it too.
         env.unwrapped.task.max_episode_steps = int(kwargs["max_episode_steps"])
-    return wrap_single(env, options)
+    return env
 
 
 def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
@@ -95,8 +101,8 @@ def make_vec(env_id: str, num_envs: int, **kwargs: Any) -> VectorEnv:
     Wrapper options (envs.wrappers) are applied over the batch; pixels render env by env."""
     check_id(env_id)
     options, kwargs = split_options(kwargs)
-    if options.get("pixels"):
-        return wrap_vector(pixel_vector_env(lambda: gym.make(env_id, **kwargs), num_envs, options["pixels"]),
+    if "pixels" in options:
+        return wrap_vector(pixel_vector_env(lambda: _one_env(env_id, kwargs), num_envs, options["pixels"]),
                            options)
     return wrap_vector(_make_vec(env_id, num_envs, **kwargs), options)
 

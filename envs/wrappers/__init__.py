@@ -42,6 +42,8 @@ def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     if "pixels" in options and not isinstance(options["pixels"], dict | bool):
         raise ValueError(f"env.kwargs.pixels: expected a mapping (size, stack, camera) or true, "
                          f"got {options['pixels']!r}")
+    if options.get("pixels") is False:
+        del options["pixels"]  # `pixels: false` is off; `pixels: {}` is on with the defaults
     return options, {k: v for k, v in kwargs.items() if k not in OPTION_KEYS}
 
 
@@ -54,7 +56,7 @@ def _pixels(env: gym.Env, spec: dict[str, Any] | bool) -> gym.Env:
 
 
 def wrap_single(env: gym.Env, options: dict[str, Any]) -> gym.Env:
-    if options.get("pixels"):
+    if "pixels" in options:
         env = _pixels(env, options["pixels"])
     if "discretize_actions" in options:
         env = DiscretizeActions(env, options["discretize_actions"])

@@ -121,11 +121,12 @@ def dqn_kwargs(cfg: RunConfig) -> dict[str, Any]:
     its MlpPolicy is not our pixel CNN: such configs are refused rather than compared unlike for like.
     """
     hp = cfg.hyper
+    pixels = cfg.env.kwargs.get("pixels") not in (None, False)  # `pixels: {}` renders with the defaults
     unsupported = [name for name, on in (("double", hp.double), ("dueling", hp.dueling),
                                          ("loss: mse", hp.loss != "huber"),
                                          ("average_from (weight averaging)", hp.average_from is not None),
                                          ("augment_shift", hp.augment_shift > 0),
-                                         ("pixel observations (our CNN)", bool(cfg.env.kwargs.get("pixels"))))
+                                         ("pixel observations (our CNN)", pixels))
                    if on]
     if unsupported:
         raise ValueError(f"dqn: SB3 has no {', '.join(unsupported)}; compare a config without it")
