@@ -83,3 +83,21 @@ def test_the_final_info_keeps_the_distance_of_the_episode_that_ended():
     assert truncated.all()
     # One step at rest moves the robot by far less than the annulus of start distances spreads goals.
     assert np.abs(info["final_info"]["distance"] - before).max() < 1e-2
+
+
+def test_the_metadata_scales_each_field_as_the_observation_does():
+    # A robot's driver builds the observation from the exported metadata alone: the wheel speeds are divided
+    # by 20 in the observation, and the metadata says so (it said nothing, and a driver sent raw rad/s).
+    from envs.describe import describe_env
+
+    units = {name: scale for name, _, scale in describe_env("robotrl/DiffDrive-v0")["obs_units"]}
+    assert list(units) == ["goal_in_body", "goal_distance", "body_velocity", "yaw_rate", "wheel_velocity"]
+    env = envs.make("robotrl/DiffDrive-v0")
+    env.reset(seed=0)
+    for _ in range(20):
+        obs, *_ = env.step(np.array([16.0, -12.0], np.float32))
+    wheels = env.unwrapped.sim.qvel[0, 6:8]
+    assert np.abs(wheels).min() > 5  # spinning, so a missing scale shows
+    np.testing.assert_allclose(obs[-2:], units["wheel_velocity"] * wheels, rtol=1e-5)
+    np.testing.assert_allclose(obs[2], units["goal_distance"] * np.linalg.norm(obs[:2]), rtol=1e-5)
+    env.close()

@@ -21,12 +21,20 @@ def yaw_of(quat: np.ndarray) -> np.ndarray:
     return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
+WHEEL_SPEED = 20.0
+"""rad/s: the motors' range. Wheel speeds enter the observation divided by it (about +-1); obs_units says
+so (scale 1/20), so a robot's driver scales its encoders' rad/s the same."""
+
+
 class DiffDriveTask(Task):
     xml = "diffdrive.xml"
     frame_skip = 10  # 200 Hz physics, 20 Hz policy
     max_episode_steps = 200
     obs_fields = (("goal_in_body", 2), ("goal_distance", 1), ("body_velocity", 2), ("yaw_rate", 1),
                   ("wheel_velocity", 2))
+    obs_units = {"goal_in_body": ("m, body frame", 1.0), "goal_distance": ("m", 1.0),
+                 "body_velocity": ("m/s, body frame", 1.0), "yaw_rate": ("rad/s", 1.0),
+                 "wheel_velocity": ("rad/s, left then right", 1.0 / WHEEL_SPEED)}
 
     def __init__(self, sim: BatchSim, goal_radius: tuple[float, float] = (0.5, 2.0),
                  progress_weight: float = 10.0, arrival_bonus: float = 10.0, time_cost: float = 0.05) -> None:
@@ -70,7 +78,7 @@ class DiffDriveTask(Task):
         v_body = np.stack([c * v[:, 0] + s * v[:, 1], -s * v[:, 0] + c * v[:, 1]], axis=1)
         yaw_rate = self.sim.qvel[:, 5:6]  # body frame; the chassis stays level
         # Wheel speeds are scaled to about +-1 so that the obs is of one magnitude throughout.
-        wheels = self.sim.qvel[:, 6:8] / 20.0
+        wheels = self.sim.qvel[:, 6:8] / WHEEL_SPEED
         return np.concatenate([goal, dist, v_body, yaw_rate, wheels], axis=1).astype(np.float32)
 
     def evaluate(self, action: np.ndarray) -> StepResult:
