@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from envs.registry import make
 from envs.wrappers import PixelObservation
@@ -26,6 +27,10 @@ def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
         if task is not None:
             info = task.describe()
         else:
+            if not isinstance(env.action_space, spaces.Box):
+                raise ValueError(f"{env_id}: its actions are {env.action_space}, not a box of robot commands: "
+                                 "an exported policy drives a robot with continuous actions (a discrete policy "
+                                 "exports through the discretize_actions option over such a robot)")
             obs_dim = int(np.prod(env.observation_space.shape))
             low = np.asarray(env.action_space.low, dtype=np.float64).reshape(-1)
             high = np.asarray(env.action_space.high, dtype=np.float64).reshape(-1)

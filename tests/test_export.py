@@ -187,3 +187,12 @@ def test_the_training_env_kwargs_travel_with_the_policy_to_the_simulated_robot(t
     robot = make_robot_env(None, str(out))
     assert robot.spec.id == "robotrl/Reacher-v0" and robot.unwrapped.task.weights["action"] == 0.5
     robot.close()
+
+
+def test_a_policy_for_an_env_with_discrete_actions_is_refused_naming_its_action_space():
+    # PPO and DQN train on Gymnasium's CartPole-v1; its two actions are no robot command to export (the
+    # description read the Box bounds off Discrete(2) and raised AttributeError).
+    from envs.describe import describe_env
+
+    with pytest.raises(ValueError, match=r"CartPole-v1: its actions are Discrete\(2\), not a box of robot commands"):
+        describe_env("CartPole-v1")
