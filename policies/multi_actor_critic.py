@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from policies.actor_critic import mlp
 from policies.bounds import register_action_bounds
@@ -103,21 +104,32 @@ class MultiActorCritic(nn.Module):
     def deterministic(self, obs: torch.Tensor, agent: torch.Tensor) -> torch.Tensor:
         return self.mean(obs, agent)
 
-    def export_actor(self, agent: int) -> nn.Module:
-        """Robot `agent`'s actor alone: raw local obs [B, obs_dim] -> env action [B, act_dim]."""
-        return RobotActor(self, agent)
+    def export_actor(self, agent: int, obs_size: int | None = None, act_size: int | None = None) -> nn.Module:
+        """Robot `agent`'s actor alone: its raw local obs [B, obs_size] -> its env action [B, act_size]. A team
+        of unequal robots trains on observations and actions padded to the largest (obs_dim, act_dim); the
+        sizes of this robot make the graph pad and cut as the env did (default: the padded sizes)."""
+        return RobotActor(self, agent, obs_size, act_size)
 
 
 class RobotActor(nn.Module):
     """One robot's deterministic controller, cut out of a MultiActorCritic (what gets exported)."""
 
-    def __init__(self, policy: MultiActorCritic, agent: int) -> None:
+    def __init__(self, policy: MultiActorCritic, agent: int, obs_size: int | None = None,
+                 act_size: int | None = None) -> None:
         super().__init__()
         if not 0 <= agent < policy.num_agents:
             raise ValueError(f"agent index {agent} out of range 0..{policy.num_agents - 1}")
+        self.obs_size = policy.obs_dim if obs_size is None else int(obs_size)
+        self.act_size = policy.act_dim if act_size is None else int(act_size)
+        if not 0 < self.obs_size <= policy.obs_dim or not 0 < self.act_size <= policy.act_dim:
+            raise ValueError(f"robot {agent}: obs/action sizes {self.obs_size}/{self.act_size} do not fit the "
+                             f"team's padded {policy.obs_dim}/{policy.act_dim}")
         self.policy = policy
         self.agent = agent
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        # The env zero-pads a smaller robot's observation and sends only its own leading action columns.
+        if self.obs_size < self.policy.obs_dim:
+            obs = F.pad(obs, (0, self.policy.obs_dim - self.obs_size))
         agent = torch.full(obs.shape[:-1], self.agent, dtype=torch.long, device=obs.device)
-        return self.policy.to_env(self.policy.mean(obs, agent))
+        return self.policy.to_env(self.policy.mean(obs, agent))[..., : self.act_size]

@@ -176,3 +176,37 @@ def test_shipped_multipush_mappo_config_brings_the_box_to_the_goal_in_80_percent
     result = train_shipped("launch/multipush_mappo.yaml", tmp_path)
     assert result.eval["episodes"] == 100
     assert result.eval["success_rate"] >= 0.8
+
+
+def test_a_smaller_robots_exported_actor_pads_its_observation_and_sends_its_own_actions():
+    # A team of unequal robots (mamujoco Humanoid-9|8) trains on observations and actions padded to the
+    # largest robot: the env zero-pads the smaller robot's observation and sends its leading action columns.
+    torch.manual_seed(0)
+    policy = MultiActorCritic(5, 8, 3, num_agents=2)
+    policy.normalizer.update(torch.randn(100, 5) * 2)
+    obs = torch.randn(7, 4)  # robot 1 observes 4 values and drives 2 joints
+    padded = torch.cat([obs, torch.zeros(7, 1)], dim=1)
+    expected = policy.to_env(policy.deterministic(padded, torch.full((7,), 1)))[:, :2]
+    torch.testing.assert_close(policy.export_actor(1, obs_size=4, act_size=2)(obs), expected)
+    with pytest.raises(ValueError, match="sizes 6/2 do not fit the team's padded 5/3"):
+        policy.export_actor(1, obs_size=6, act_size=2)
+
+
+@pytest.mark.slow  # a MAPPO iteration on Humanoid and two ONNX exports
+def test_a_team_of_unequal_robots_exports_files_that_deploy_loads(tmp_path):
+    from deploy.policy import OnnxPolicy
+    from robotrl.export.team import export_team
+
+    data = {"algo": "mappo", "seed": 0, "env": {"id": "mamujoco/Humanoid-9|8", "num_envs": 2},
+            "train": {"total_steps": 64, "eval_every": 0, "final_eval_episodes": 1, "checkpoint_every": 64},
+            "mappo": {"n_steps": 32, "batch_size": 64, "n_epochs": 1}}
+    (tmp_path / "team.yaml").write_text(yaml.safe_dump(data))
+    Trainer(load_config(tmp_path / "team.yaml"), tmp_path / "run", show_progress=False).run()
+    report = export_team(tmp_path / "run")
+    assert report["parity_max_abs"] < 1e-5
+    sizes = []
+    for path in report["files"]:
+        robot = OnnxPolicy(path)  # refuses a graph whose widths disagree with its metadata
+        sizes.append((robot.spec.obs_dim, robot.spec.act_dim))
+        assert robot.act(np.zeros(robot.spec.obs_dim, np.float32)).shape == (robot.spec.act_dim,)
+    assert [act for _, act in sizes] == [9, 8]

@@ -84,8 +84,8 @@ def export_team(path: str | Path, out_dir: str | Path | None = None,
     report: dict[str, Any] = {"files": [], "parity_max_abs": 0.0, "observations_checked": 0}
     try:
         for i, agent in enumerate(agents):
-            actor = policy.export_actor(i).eval()
             described = robot_description(env, agent)
+            actor = policy.export_actor(i, described["obs_dim"], described["act_dim"]).eval()
             description = {**described, "env_id": cfg.env.id, "env_kwargs": dict(cfg.env.kwargs), "algo": cfg.algo,
                            "train_steps": int(state["step"]), "source": path.name, "quantized": None,
                            "agent": agent, "agent_index": i, "num_agents": len(agents), "team_files": files,
