@@ -52,3 +52,36 @@ def test_stalls_are_the_gaps_of_two_or_more_missed_ticks():
     log.ticks = 6
     assert stalls(log, 1_000_000) == [(4_000_000, 7_000_000)]
     assert stalls(log, 1_000_000, missed=1) == [(2_000_000, 4_000_000), (4_000_000, 7_000_000)]
+
+
+def test_the_benchs_robot_is_the_task_the_policy_was_trained_on(tmp_path):
+    # The UDP robot was started with the env id alone: a policy trained with other env kwargs (a gait clock
+    # in its observation, other goals) met a default robot, refused or silently another task.
+    import onnx
+    from onnx import TensorProto, helper
+
+    from envs.describe import describe_env
+    from policies.export import INPUT_NAME, OUTPUT_NAME, set_description
+    from robotrl.tools.bench_deploy import peer_command
+    from robotrl.tools.udp_robot import make_robot_env
+
+    kwargs = {"goal_radius": [3.0, 3.0]}
+    described = describe_env("robotrl/DiffDrive-v0", **kwargs)
+    obs_dim, act_dim = described["obs_dim"], described["act_dim"]
+    weight = helper.make_tensor("w", TensorProto.FLOAT, [obs_dim, act_dim], [0.01] * (obs_dim * act_dim))
+    graph = helper.make_graph([helper.make_node("MatMul", [INPUT_NAME, "w"], [OUTPUT_NAME])], "actor",
+                              [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", obs_dim])],
+                              [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", act_dim])],
+                              [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    set_description(model, {**described, "env_kwargs": kwargs, "algo": "ppo", "train_steps": 0, "source": "test",
+                            "quantized": None})
+    onnx.save(model, tmp_path / "p.onnx")
+    cmd = peer_command(tmp_path / "p.onnx")
+    policy = cmd[cmd.index("--policy") + 1] if "--policy" in cmd else None
+    env = make_robot_env(None, policy)
+    try:
+        assert env.unwrapped.task.goal_radius == (3.0, 3.0)
+    finally:
+        env.close()

@@ -55,10 +55,17 @@ def find_policy(env_id: str = "robotrl/Reacher-v0", root: Path = Path("runs")) -
     return onnx_file
 
 
-def start_peer(env_id: str, seed: int = 0, rt_priority: int | None = None,
+def peer_command(policy_file: str | Path, seed: int = 0) -> list[str]:
+    """The simulated robot's command line: the task the policy file was trained on, its env kwargs included
+    (with the env id alone, a policy trained with non-default kwargs met another robot)."""
+    return [sys.executable, "-m", "robotrl.tools.udp_robot", "--policy", str(policy_file), "--port", "0",
+            "--seed", str(seed)]
+
+
+def start_peer(policy_file: str | Path, seed: int = 0, rt_priority: int | None = None,
                cpu: int | None = None) -> tuple[subprocess.Popen, int]:
     """A simulated robot in its own process on a free loopback port."""
-    cmd = [sys.executable, "-m", "robotrl.tools.udp_robot", "--env", env_id, "--port", "0", "--seed", str(seed)]
+    cmd = peer_command(policy_file, seed)
     if rt_priority is not None:
         cmd += ["--rt-priority", str(rt_priority)]
     if cpu is not None:
@@ -176,7 +183,7 @@ def bench_deploy(policy_path: str | Path | None = None, rate_hz: float = 1000.0,
     # One priority below the loop: on a shared CPU the loop's timer must preempt the robot's simulation step
     # (at equal SCHED_FIFO priorities it would wait for the step, an episode reset included, to finish).
     robot_priority = None if rt.priority is None else max(1, rt.priority - 1)
-    proc, port = start_peer(policy.spec.env_id, rt_priority=robot_priority, cpu=robot_cpu)
+    proc, port = start_peer(policy_path, rt_priority=robot_priority, cpu=robot_cpu)
     try:
         backend = UdpBackend("127.0.0.1", port)
         # The start sequence is short here: the bench measures the loop, not the robot's first seconds.
