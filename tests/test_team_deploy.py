@@ -16,7 +16,7 @@ import envs
 from deploy.metadata import METADATA_KEY
 from deploy.timing import now_ns
 from policies.export import INPUT_NAME, OUTPUT_NAME, set_description
-from robotrl.cli import build_parser
+from robotrl.cli import build_parser, main
 from robotrl.config import load_config
 from robotrl.export.team import TEAM_FILE, RobotBackend, TeamSim, deploy_team, export_team, robot_description
 from robotrl.train.trainer import Trainer, load_policy
@@ -181,3 +181,13 @@ def test_deploy_refuses_an_output_folder_it_cannot_write_before_any_robot_starts
                                       "--out", str(blocked / "out")])
     with pytest.raises(OSError, match=rf"--out {blocked}/out: cannot write the run's records there"):
         deploy_team(args, team)
+
+
+@pytest.mark.parametrize("flags", [["--sim-to-sim"], ["--video", "team.mp4"]])
+def test_a_teams_policy_with_a_single_robot_playback_flag_is_refused_naming_the_flag(tmp_path, capsys, flags):
+    # gym.make knows no multi-robot id: these flags said "Environment MultiPush doesn't exist" for an env
+    # that `robotrl envs` lists.
+    policy, _ = _linear_team(tmp_path)
+    assert main(["eval", str(policy), *flags]) == 1
+    err = capsys.readouterr().err
+    assert f"{flags[0]}: robotrl/MultiPush-v0 is a multi-robot env" in err, err

@@ -91,6 +91,9 @@ def play(request: Playback, seed: int, overrides: list[str]) -> tuple[dict[str, 
         env_kwargs = override_env_kwargs(cfg.env.kwargs, overrides)
         cfg = dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, kwargs=env_kwargs))
         act, env_id = policy_fn(policy, torch.device("cpu")), cfg.env.id
+    flag = "--viewer" if request.viewer else "--video" if request.video else None
+    if flag:
+        refuse_multi_robot(env_id, flag)
     episodes = request.episodes
     if request.viewer:
         from robotrl.tools.viewer import run_viewer
@@ -131,3 +134,13 @@ def format_playback(result: dict[str, Any], env_id: str, overrides: list[str]) -
         text += (f"\nvideo: {result['video']} ({result['frames']} frames at {result['fps']:g} fps, "
                  f"rendered in {result['wall_s']:.1f} s)")
     return text
+
+
+def refuse_multi_robot(env_id: str, flag: str) -> None:
+    """The viewer, videos and the sim-to-sim report step one robot's Gymnasium env; a team's env is a
+    PettingZoo one (gym.make knew no such id, and said the env did not exist)."""
+    import envs
+
+    if envs.is_multi(env_id):
+        raise ValueError(f"{flag}: {env_id} is a multi-robot env; {flag} plays single-robot policies (evaluate a "
+                         "team with plain `robotrl eval RUN`, or run its robots with `robotrl deploy`)")

@@ -15,6 +15,7 @@ from typing import Any
 
 import envs
 from envs.sim2real import SimToReal
+from robotrl.tools.playback import refuse_multi_robot
 from robotrl.train.evaluate import PolicyFn, evaluate
 
 PERTURBATION: dict[str, Any] = {"mass_scale": [0.8, 1.2], "friction_scale": [0.5, 1.5],
@@ -87,6 +88,7 @@ def sim_to_sim_of(path: str, episodes: int, seed: int) -> dict[str, Any]:
         from deploy.policy import OnnxPolicy
 
         onnx_policy = OnnxPolicy(path)
+        refuse_multi_robot(onnx_policy.spec.env_id, "--sim-to-sim")
         return sim_to_sim(onnx_policy.act_batch, onnx_policy.spec.env_id, onnx_policy.spec.env_kwargs(),
                           episodes, seed)
     import torch
@@ -96,4 +98,5 @@ def sim_to_sim_of(path: str, episodes: int, seed: int) -> dict[str, Any]:
 
     limit_threads(1)
     policy, cfg, _ = load_policy(path)
+    refuse_multi_robot(cfg.env.id, "--sim-to-sim")
     return sim_to_sim(policy_fn(policy, torch.device("cpu")), cfg.env.id, dict(cfg.env.kwargs), episodes, seed)
