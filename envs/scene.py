@@ -12,6 +12,7 @@ import mujoco
 import numpy as np
 
 from envs.robot_env import RobotEnv
+from envs.wrappers import decision_skip
 
 # Joint types that let a body translate: a robot rooted on one of these walks, swims or rolls away.
 _MOVING_JOINTS = (int(mujoco.mjtJoint.mjJNT_FREE), int(mujoco.mjtJoint.mjJNT_SLIDE))
@@ -34,7 +35,9 @@ class Scene:
             raise TypeError(f"{env.spec.id if env.spec else type(base).__name__} is not a MuJoCo env: "
                             "the viewer and videos need one")
         self.data = mujoco.MjData(self.model)
-        self.frame_rate = float(env.metadata.get("render_fps") or 0) or 1.0 / self._control_dt(base)
+        # One frame per `step()`: a pixel policy's step holds its action for `skip` env steps.
+        rate = float(env.metadata.get("render_fps") or 0) or 1.0 / self._control_dt(base)
+        self.frame_rate = rate / decision_skip(env)
         self.sync()
         # An env that was never stepped may hold no derived fields yet; the camera is placed from them.
         mujoco.mj_forward(self.model, self.data)

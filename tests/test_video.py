@@ -63,6 +63,17 @@ def test_arm_check_sees_no_arm_when_the_arm_is_hidden():
         env.close()
 
 
+def test_a_pixel_policys_video_plays_at_its_decisions_rate(tmp_path):
+    # Each step of a `skip: 2` pixel env covers two 50 Hz env steps: one frame per step at 50 fps played the
+    # episode twice too fast (the viewer ran it at twice real time).
+    out = tmp_path / "pixels.mp4"
+    record_video(lambda obs: np.zeros((len(obs), 1), np.float32), "robotrl/CartPole-v0", out, episodes=1, seed=0,
+                 env_kwargs={"pixels": {"size": 16, "stack": 1, "camera": "side", "skip": 2},
+                             "max_episode_steps": 20}, width=64, height=64)
+    info, _ = read_video(out)
+    assert info.fps == pytest.approx(25.0)
+
+
 def test_gymnasium_env_video_has_one_frame_per_step_and_follows_the_cart(tmp_path):
     """InvertedPendulum-v5 under a constant push: the pole falls, the cart slides, the camera tracks it."""
     out = tmp_path / "pendulum.mp4"

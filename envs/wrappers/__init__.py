@@ -93,6 +93,15 @@ def _find_in_wrappers(env: object, name: str, kind: type[T]) -> T | None:
     return None
 
 
+def decision_skip(env: object) -> int:
+    """Env steps per `step()` of a wrapped env: a pixel wrapper holds each action for its `skip` steps."""
+    while env is not None:
+        if isinstance(env, PixelObservation):
+            return env.skip
+        env = vars(env).get("env")
+    return 1
+
+
 def find_action_bins(env: object) -> ActionBins | None:
     """The action discretization of a wrapped env (single or vector), or None."""
     return _find_in_wrappers(env, "bins", ActionBins)
