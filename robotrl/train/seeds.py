@@ -233,7 +233,7 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
         else:
             cpu = cpu_model()
         row = SeedRow(seed, str(run_dir), result["steps"], result["trained_steps"], cfg.train.total_steps,
-                      round(train_s, 1), resumed, round(eval_s, 1), result["episodes"], result["return_mean"],
+                      round(train_s, 3), resumed, round(eval_s, 1), result["episodes"], result["return_mean"],
                       result.get("success_rate"), base.target.measured(result), result["target_met"], cpu,
                       datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"), base.target.metric,
                       result["run_config"])
