@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.registry import make
-from envs.wrappers import PixelObservation
+from envs.wrappers import find_pixels
 
 
 def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
@@ -60,11 +60,10 @@ def describe_env(env_id: str, **env_kwargs: Any) -> dict[str, Any]:
 
 def _observation(env: Any, obs_dim: int) -> dict[str, Any]:
     """obs_shape, obs_dtype and pixels: a flat float32 vector, or the frame stack of a pixel wrapper."""
-    while env is not None and not isinstance(env, PixelObservation):
-        env = getattr(env, "env", None)
-    if env is None:
+    pixels = find_pixels(env)
+    if pixels is None:
         return {"obs_shape": [obs_dim], "obs_dtype": "float32", "pixels": None}
-    shape = [int(n) for n in env.observation_space.shape]
+    shape = [int(n) for n in pixels.observation_space.shape]
     return {"obs_shape": shape, "obs_dtype": "uint8", "obs_dim": int(np.prod(shape)),
             "obs_fields": [["frames", int(np.prod(shape))]],
-            "pixels": {"size": env.size, "stack": env.stack, "camera": env.camera, "skip": env.skip}}
+            "pixels": {"size": pixels.size, "stack": pixels.stack, "camera": pixels.camera, "skip": pixels.skip}}

@@ -29,8 +29,8 @@ OPTION_KEYS = ("discretize_actions", "discretize_obs", "pixels")
 DISCRETIZE_KEYS = ("discretize_actions", "discretize_obs")
 """Options that a policy's export_actor() absorbs: an exported policy runs on the env without them."""
 
-__all__ = ["DISCRETIZE_KEYS", "OPTION_KEYS", "ActionBins", "ObservationGrid", "PixelObservation", "find_action_bins",
-           "find_observation_grid", "split_options", "wrap_single",
+__all__ = ["DISCRETIZE_KEYS", "OPTION_KEYS", "ActionBins", "ObservationGrid", "PixelObservation", "decision_skip",
+           "find_action_bins", "find_observation_grid", "find_pixels", "split_options", "wrap_single",
            "wrap_vector"]
 
 
@@ -93,13 +93,17 @@ def _find_in_wrappers(env: object, name: str, kind: type[T]) -> T | None:
     return None
 
 
+def find_pixels(env: object) -> PixelObservation | None:
+    """The pixel wrapper in a chain of wrappers (each holding the next as `env`), or None."""
+    while env is not None and not isinstance(env, PixelObservation):
+        env = vars(env).get("env")
+    return env
+
+
 def decision_skip(env: object) -> int:
     """Env steps per `step()` of a wrapped env: a pixel wrapper holds each action for its `skip` steps."""
-    while env is not None:
-        if isinstance(env, PixelObservation):
-            return env.skip
-        env = vars(env).get("env")
-    return 1
+    pixels = find_pixels(env)
+    return 1 if pixels is None else pixels.skip
 
 
 def find_action_bins(env: object) -> ActionBins | None:
