@@ -73,7 +73,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.sim_to_sim:
         # The sim-to-sim report runs its own two envs (the training kwargs and their perturbed copy).
         ignored = [flag for flag, given in (("--viewer", args.viewer), ("--video", args.video),
-                                            ("--size", args.size != "480x480"), ("--set", args.set)) if given]
+                                            ("--size", args.size is not None), ("--set", args.set)) if given]
         if ignored:
             raise CLIError(f"--sim-to-sim runs the training env and its perturbed copy as they are: "
                            f"{', '.join(ignored)} cannot go with it")
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, help="episodes to run (default 10; 3 with --video)")
     p.add_argument("--viewer", action="store_true", help="watch in MuJoCo's viewer in real time ([space] pauses)")
     p.add_argument("--video", metavar="FILE.mp4", help="render the episodes offscreen into an MP4")
-    p.add_argument("--size", default="480x480", help="video frame size WIDTHxHEIGHT (default 480x480)")
+    p.add_argument("--size", help="video frame size WIDTHxHEIGHT (default 480x480; only with --video)")
     p.add_argument("--sim-to-sim", action="store_true",
                    help="nominal vs perturbed robot side by side (masses, friction, motor strength, half the "
                         "timestep, RK4, one step of observation latency); default 20 episodes")

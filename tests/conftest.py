@@ -107,6 +107,7 @@ def reacher_run(tmp_path_factory):
     config = root / "reacher.yaml"
     config.write_text(yaml.safe_dump({
         "algo": "ppo", "seed": 3, "env": {"id": "robotrl/Reacher-v0", "num_envs": 8},
+        "target": {"metric": "success_rate", "op": ">=", "value": 0.9},  # as launch/reacher_ppo.yaml
         "train": {"total_steps": 6144, "eval_every": 2048, "eval_episodes": 4, "final_eval_episodes": 4,
                   "checkpoint_every": 2048},
         "ppo": {"n_steps": 64, "batch_size": 256, "n_epochs": 2},

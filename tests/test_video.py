@@ -33,6 +33,9 @@ def test_video_of_three_reacher_episodes_is_playable_and_faster_than_real_time(r
     assert (info.frames, info.width, info.height) == (603, 480, 480)
     assert info.fps == pytest.approx(50.0)
     assert result["frames"] == 603 and result["lengths"] == [200, 200, 200]
+    # Filmed episodes are judged against the run's target as evaluated ones are.
+    assert result["target"] == {"metric": "success_rate", "op": ">=", "value": 0.9}
+    assert result["target_met"] == (result["success_rate"] >= 0.9)
     for i in (0, 301, 602):
         assert arm_pixels(frames[i]) > 300, f"frame {i}: the arm is not drawn"
     assert frames[0].std() > 20, "a blank frame"
@@ -106,13 +109,15 @@ def test_camera_tracks_only_robots_that_move(env_id, moves):
     ("x.mp4", ["--size", "big"], "expected WIDTHxHEIGHT"),
     ("x.mp4", ["--viewer"], "choose one"),
     ("x.avi", [], "must end in .mp4"),
+    (None, ["--size", "640x480"], "given without --video"),
 ])
 def test_bad_video_options_are_one_line_errors(reacher_run, tmp_path, name, extra, message):
-    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", str(reacher_run), "--video",
-                           str(tmp_path / name), *extra], capture_output=True, text=True, timeout=120)
+    video = [] if name is None else ["--video", str(tmp_path / name)]
+    proc = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", str(reacher_run), *video, *extra],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert not (tmp_path / name).exists()
+    assert not list(tmp_path.iterdir())
 
 
 def test_exported_onnx_policy_films_like_its_checkpoint(reacher_run, tmp_path):

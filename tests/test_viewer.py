@@ -60,6 +60,8 @@ def test_viewer_draws_the_trained_arm_and_finishes_its_episodes(reacher_run, xvf
     assert viewer.returncode == 0, err
     result = json.loads(out)
     assert result["episodes"] == 2 and result["lengths"] == [200, 200]
+    assert result["target"] == {"metric": "success_rate", "op": ">=", "value": 0.9}
+    assert result["target_met"] == (result["success_rate"] >= 0.9)
     # Paced at the control rate: 2 x 200 steps at 50 Hz take 8 s of real time, never less.
     assert result["wall_s"] >= 8.0 - 0.02, result["wall_s"]
 
@@ -109,3 +111,32 @@ def test_viewer_without_a_display_says_so_and_suggests_video(reacher_run):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no display" in lines[0] and "--video" in lines[0], proc.stderr
+
+
+_CLOSE_EARLY = """
+import sys, threading
+import mujoco.viewer
+from robotrl.cli import main
+
+launch = mujoco.viewer.launch_passive
+
+def launch_then_close(*args, **kwargs):  # the window's close button, pressed 1 s after it opens
+    handle = launch(*args, **kwargs)
+    threading.Timer(1.0, handle.close).start()
+    return handle
+
+mujoco.viewer.launch_passive = launch_then_close
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_window_closed_before_an_episode_ends_reports_no_episode_in_valid_json(reacher_run, xvfb_display):
+    env = {**os.environ, "DISPLAY": xvfb_display, "MUJOCO_GL": "glfw"}
+    command = [sys.executable, "-c", _CLOSE_EARLY, "eval", str(reacher_run), "--viewer", "--episodes", "2"]
+    as_json = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert result["episodes"] == 0 and result["return_mean"] is None and result["target_met"] is None
+    as_text = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert as_text.returncode == 0, as_text.stderr
+    assert "no episode finished" in as_text.stdout, as_text.stdout

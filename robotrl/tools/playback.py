@@ -15,6 +15,7 @@ from typing import Any
 
 from robotrl.tools import gl
 
+DEFAULT_VIDEO_SIZE = "480x480"
 
 @dataclass
 class Playback:
@@ -46,13 +47,15 @@ def check_video_name(video: str | None) -> None:
         raise ValueError(f"--video {video}: the file name must end in .mp4")
 
 
-def prepare(path: str, episodes: int | None, viewer: bool, video: str | None, size: str) -> Playback:
+def prepare(path: str, episodes: int | None, viewer: bool, video: str | None, size: str | None) -> Playback:
     """Check the flags and choose MuJoCo's OpenGL; load an ONNX policy (which knows whether its
     observations are renders). Call before anything imports MuJoCo."""
     if viewer and video:
         raise ValueError("--viewer and --video: choose one")
     check_video_name(video)
-    width, height = parse_size(size)
+    if size is not None and not video:
+        raise ValueError(f"--size {size}: the size of a video frame, given without --video")
+    width, height = parse_size(DEFAULT_VIDEO_SIZE if size is None else size)
     episodes = (3 if video else 10) if episodes is None else episodes
     if episodes < 1:
         raise ValueError(f"--episodes {episodes}: expected at least 1")
@@ -104,6 +107,11 @@ def play(request: Playback, seed: int, overrides: list[str]) -> tuple[dict[str, 
 
         result = record_video(act, env_id, request.video, episodes, seed=seed, env_kwargs=env_kwargs,
                               width=request.width, height=request.height)
+    if flag:
+        from robotrl.config import target_fields
+
+        # Watched or filmed episodes are judged as plain ones are (not measured where they lack the metric).
+        result = {**result, **target_fields(None if cfg is None else cfg.target, result)}
     elif cfg is not None:
         from robotrl.train.trainer import evaluate_policy
 
@@ -120,6 +128,8 @@ def format_playback(result: dict[str, Any], env_id: str, overrides: list[str]) -
     """What `robotrl eval` prints: the episodes' numbers, and the video file where one was made."""
     success = "" if result.get("success_rate") is None else f", success rate {result['success_rate']:.2f}"
     changed = f" with {', '.join(overrides)}" if overrides else ""
+    if result["episodes"] == 0:  # the viewer's window closed before an episode ended
+        return f"{env_id}{changed}: no episode finished (the window was closed first)"
     text = (f"{env_id}{changed}: {result['episodes']} episodes, return {result['return_mean']:.2f} "
             f"± {result['return_std']:.2f}, length {result['length_mean']:.0f}{success}")
     if "terminated" in result:  # the evaluation's count; a video or the viewer does not count them

@@ -78,6 +78,7 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
     env = envs.make(env_id, **(env_kwargs or {}))
     returns: list[float] = []
     lengths: list[int] = []
+    successes: list[float] = []  # the task's own judgement, as evaluations and videos count it
     try:
         obs, _ = env.reset(seed=seed)
         scene = Scene(env)
@@ -105,7 +106,7 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                     deadline = time.perf_counter()
                     continue
                 action = policy(np.asarray(obs, dtype=np.float32)[None])[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
+                obs, reward, terminated, truncated, info = env.step(action)
                 total += float(reward)
                 step += 1
                 with handle.lock():
@@ -114,6 +115,8 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
                 if terminated or truncated:
                     returns.append(total)
                     lengths.append(step)
+                    if "is_success" in info:
+                        successes.append(float(info["is_success"]))
                     episode, step, total = episode + 1, 0, 0.0
                     if episode <= episodes:
                         obs, _ = env.reset(seed=seed + episode - 1)
@@ -136,9 +139,11 @@ def run_viewer(policy: PolicyFn, env_id: str, episodes: int = 10, seed: int = 12
         env.close()
     return {
         "episodes": len(returns),
-        "return_mean": float(np.mean(returns)) if returns else float("nan"),
-        "return_std": float(np.std(returns)) if returns else float("nan"),
-        "length_mean": float(np.mean(lengths)) if lengths else float("nan"),
+        # None (JSON null) when the window closed before an episode ended: NaN is not JSON.
+        "return_mean": float(np.mean(returns)) if returns else None,
+        "return_std": float(np.std(returns)) if returns else None,
+        "length_mean": float(np.mean(lengths)) if lengths else None,
+        "success_rate": float(np.mean(successes)) if successes else None,
         "returns": returns,
         "lengths": lengths,
         "wall_s": wall_s,
