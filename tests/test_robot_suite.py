@@ -27,6 +27,12 @@ def test_envs_command_lists_each_robot_with_sizes_and_control_rate(capsys):
     assert rows["robotrl/DiffDrive-v0"]["control_hz"] == 20
 
 
+@pytest.mark.parametrize("flag", ["--num-envs", "--steps", "--repeats"])
+def test_bench_envs_refuses_a_count_below_one_naming_it(flag, capsys):
+    assert main(["bench", "envs", "--env", "robotrl/CartPole-v0", flag, "0"]) == 1
+    assert f"{flag} 0: expected a positive number" in capsys.readouterr().err
+
+
 def test_bench_envs_json_gives_three_rows_per_robot(capsys):
     assert main(["bench", "envs", "--json", "--num-envs", "4", "--steps", "40", "--repeats", "1",
                  "--env", "robotrl/CartPole-v0", "--env", "robotrl/DiffDrive-v0"]) == 0

@@ -88,6 +88,10 @@ def bench_all(num_envs: int = 16, steps: int = 2000, ids: list[str] | None = Non
               repeats: int = 3) -> list[dict[str, Any]]:
     """Rows for every registered robotrl robot (or the given ids), torch on one thread; each row records the
     physics threads it ran on (the batched env's own choice, threads_for; one for the sync env)."""
+    counts = {"--num-envs": num_envs, "--steps": steps, "--repeats": repeats}
+    wrong = [f"{flag} {value}" for flag, value in counts.items() if value < 1]
+    if wrong:  # before any env is built: zero steps would time nothing and report 0 steps/s as a figure
+        raise ValueError(f"{', '.join(wrong)}: expected a positive number")
     limit_threads(1)
     ids = ids or [f"{envs.registry.NAMESPACE}/{name}" for name in envs.TASKS]
     results = []
