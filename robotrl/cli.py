@@ -4,6 +4,7 @@ only the base install can still run `robotrl deploy`, and a missing extra is a o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
@@ -22,12 +23,8 @@ class CLIError(Exception):
 
 
 def _require_train_stack() -> None:
-    missing = []
-    for mod in ("torch", "mujoco", "gymnasium", "yaml"):
-        try:
-            __import__(mod)
-        except ImportError:
-            missing.append(mod)
+    # Found, not imported: MuJoCo reads MUJOCO_GL once, at import, and a command picks it afterwards.
+    missing = [mod for mod in ("torch", "mujoco", "gymnasium", "yaml") if importlib.util.find_spec(mod) is None]
     if missing:
         raise CLIError(f"{TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})")
 
@@ -47,8 +44,7 @@ def cmd_envs(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     _require_train_stack()
     from robotrl.config import load_config
-    from robotrl.train.runs import format_train_report, latest_run, train_report
-    from robotrl.train.trainer import Trainer, new_run_dir
+    from robotrl.tools import gl
 
     overrides = list(args.set or [])
     if args.steps is not None:
@@ -57,7 +53,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides.append(f"seed={args.seed}")
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
+    gl.offscreen_for(gl.config_env_kwargs(args.config, overrides))  # before MuJoCo loads
     cfg = load_config(args.config, overrides)
+    from robotrl.train.runs import format_train_report, latest_run, train_report
+    from robotrl.train.trainer import Trainer, new_run_dir
+
     if args.run_dir:
         run_dir = Path(args.run_dir)
     else:
@@ -80,9 +80,18 @@ def cmd_eval(args: argparse.Namespace) -> None:
         if args.episodes is not None and args.episodes < 1:
             raise CLIError(f"--episodes: expected a positive number, got {args.episodes}")
         _require_train_stack()
+        from robotrl.tools import gl
+
+        onnx_policy = None
+        if args.path.endswith(".onnx"):
+            from deploy.policy import OnnxPolicy
+
+            onnx_policy = OnnxPolicy(args.path)
+        # A pixel policy's observations are renders: an offscreen OpenGL, chosen before MuJoCo loads.
+        gl.offscreen_for(gl.run_env_kwargs(args.path) if onnx_policy is None else onnx_policy.spec.env_kwargs())
         from robotrl.tools.sim_to_sim import format_sim_to_sim, sim_to_sim_of
 
-        report = sim_to_sim_of(args.path, 20 if args.episodes is None else args.episodes, args.seed)
+        report = sim_to_sim_of(args.path, 20 if args.episodes is None else args.episodes, args.seed, onnx_policy)
         _emit(args, report, format_sim_to_sim(report))
         return
     from robotrl.tools.playback import format_playback, play, prepare
@@ -102,6 +111,9 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def cmd_seeds(args: argparse.Namespace) -> None:
     _require_train_stack()
+    from robotrl.tools import gl
+
+    gl.offscreen_for(gl.config_env_kwargs(args.config, args.set))  # before MuJoCo loads
     from robotrl.train.seeds import format_rows, parse_seeds, run_seeds
 
     seeds = parse_seeds(args.seeds)
@@ -214,6 +226,9 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     _require_train_stack()
+    from robotrl.tools import gl
+
+    gl.offscreen_for(gl.run_env_kwargs(args.path))  # the export builds the env, which renders a pixel run
     from robotrl.export.policy import export_run, format_export
 
     report = export_run(args.path, args.out, args.quantize, env_id=args.env)

@@ -53,6 +53,27 @@ def test_skip_holds_the_action_and_sums_the_rewards_of_the_skipped_steps():
         two.close()
 
 
+def test_delay_shows_each_frame_one_decision_late():
+    spec = {"size": 32, "stack": 2, "camera": "side"}
+    now = envs.make("robotrl/CartPole-v0", pixels=spec, discretize_actions=2)
+    late = envs.make("robotrl/CartPole-v0", pixels={**spec, "delay": 1}, discretize_actions=2)
+    try:
+        first, _ = now.reset(seed=5)
+        first_late, _ = late.reset(seed=5)
+        assert np.array_equal(first, first_late)
+        seen_now, seen_late = [first[-1]], [first_late[-1]]
+        for _ in range(6):
+            seen_now.append(now.step(1)[0][-1])
+            seen_late.append(late.step(1)[0][-1])
+        # The first decision still sees the reset's frame; each later one, the frame of the decision before.
+        assert np.array_equal(seen_late[1], seen_now[0])
+        assert all(np.array_equal(seen_late[k], seen_now[k - 1]) for k in range(1, 7))
+        assert not np.array_equal(seen_now[6], seen_now[5])  # the cart moved: a delay shows
+    finally:
+        now.close()
+        late.close()
+
+
 def test_vector_pixel_env_returns_final_frames_for_bootstrapping():
     env = envs.make_vec("robotrl/CartPole-v0", 2, pixels={"size": 32, "stack": 2, "camera": "side"},
                         discretize_actions=2)

@@ -1,5 +1,11 @@
 """Sim-to-sim: the perturbation options (integrator, observation latency, half timestep) and the report."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import mujoco
 import numpy as np
 import pytest
@@ -7,6 +13,7 @@ import pytest
 import envs
 from robotrl.tools.sim_to_sim import format_sim_to_sim, perturbed_kwargs, sim_to_sim
 
+ROOT = Path(__file__).resolve().parents[1]
 ID = "robotrl/Locomotion-v0"
 TINY = {"robot": "tiny_quad", "command_vx": 0.3, "command_vy": 0.0, "command_yaw": 0.0}
 
@@ -103,3 +110,28 @@ def test_eval_sim_to_sim_refuses_the_flags_it_would_ignore(tmp_path, capsys, fla
     assert main(["eval", str(tmp_path / "run"), "--sim-to-sim", *flags]) != 0
     err = capsys.readouterr().err
     assert named in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_pixel_policys_latency_reaches_its_frames():
+    pixels = {"size": 84, "stack": 4, "camera": "track", "skip": 2}
+    kwargs = perturbed_kwargs("robotrl/CartPole-v0", {"pixels": pixels, "discretize_actions": 2})
+    # The state's obs_delay is discarded by the renders; the frames themselves come one decision late.
+    assert kwargs["pixels"] == {**pixels, "delay": 1} and kwargs["discretize_actions"] == 2
+
+
+def test_a_pixel_run_trains_evaluates_and_meets_sim_to_sim_without_mujoco_gl_set(tmp_path):
+    """A headless user who did not export MUJOCO_GL: the commands pick an offscreen OpenGL themselves
+    (MuJoCo would take GLFW, which needs a display)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")}
+    run = tmp_path / "run"
+    train = subprocess.run([sys.executable, "-m", "robotrl.cli", "train", "launch/cartpole_pixels_dqn.yaml",
+                            "--steps", "1000", "--run-dir", str(run), "--no-progress",
+                            "--set", "train.eval_episodes=1", "--set", "train.final_eval_episodes=1"],
+                           env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert train.returncode == 0, train.stderr
+    check = subprocess.run([sys.executable, "-m", "robotrl.cli", "eval", str(run), "--sim-to-sim", "--episodes",
+                            "1", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr
+    report = json.loads(check.stdout)
+    assert report["perturbation"]["pixels"]["delay"] == 1
+    assert report["nominal"]["length_mean"] > 0 and report["perturbed"]["length_mean"] > 0

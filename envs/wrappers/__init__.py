@@ -5,6 +5,7 @@
     discretize_obs: {bins: [...], low: [...], high: [...]}   # grid cells -> Discrete, for tabular methods
     pixels: {size: 84, stack: 4, camera: track}               # stacked grayscale frames instead of states
     pixels: {size: 84, stack: 4, camera: track, skip: 2}      # ... each action held for 2 env steps
+    pixels: {size: 84, stack: 4, camera: track, delay: 1}     # ... each frame seen one decision late
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 def _pixels(env: gym.Env, spec: dict[str, Any] | bool) -> gym.Env:
     spec = {} if spec is True else dict(spec)
-    unknown = set(spec) - {"size", "stack", "camera", "skip"}
+    unknown = set(spec) - {"size", "stack", "camera", "skip", "delay"}
     if unknown:
-        raise ValueError(f"env.kwargs.pixels.{sorted(unknown)[0]}: unknown key (expected size, stack, camera, skip)")
+        raise ValueError(f"env.kwargs.pixels.{sorted(unknown)[0]}: unknown key "
+                         "(expected size, stack, camera, skip, delay)")
     return PixelObservation(env, **spec)
 
 

@@ -12,6 +12,7 @@ when it shares frames between stacks.
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -62,14 +63,20 @@ class PixelObservation(gym.Wrapper):
 
     `skip` > 1 holds each action for that many steps of the env and renders only after the last, summing
     their rewards (the frame skip of DQN's Atari agents): a decision then spans more time, so the same
-    discount sees further ahead, and rendering, the cost here, happens once per decision."""
+    discount sees further ahead, and rendering, the cost here, happens once per decision.
+
+    `delay` > 0 shows each frame that many decisions late, as a camera pipeline does (after a reset the
+    first frame stands in for the ones not yet taken): the state observation's `obs_delay` cannot reach
+    renders, which are drawn from the current state."""
 
     def __init__(self, env: gym.Env, size: int = 84, stack: int = 4, camera: str | int = -1,
-                 skip: int = 1) -> None:
+                 skip: int = 1, delay: int = 0) -> None:
         super().__init__(env)
-        if size < 8 or stack < 1 or skip < 1:
-            raise ValueError(f"pixels: expected size >= 8, stack >= 1 and skip >= 1, got size {size}, "
-                             f"stack {stack}, skip {skip}")
+        if size < 8 or stack < 1 or skip < 1 or delay < 0:
+            raise ValueError(f"pixels: expected size >= 8, stack >= 1, skip >= 1 and delay >= 0, got size {size}, "
+                             f"stack {stack}, skip {skip}, delay {delay}")
+        self.delay = int(delay)
+        self._late: deque[np.ndarray] = deque()  # rendered, not shown yet (delay frames)
         self.model, self._data = _model_and_data(env)
         if isinstance(camera, str) and mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, camera) < 0:
             raise ValueError(f"pixels.camera: no camera named {camera!r} in the model")
@@ -90,7 +97,9 @@ class PixelObservation(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         _, info = self.env.reset(seed=seed, options=options)
-        self.frames[:] = self.render_gray()
+        first = self.render_gray()
+        self.frames[:] = first
+        self._late = deque([first] * self.delay)
         return self.frames.copy(), info
 
     def step(self, action: Any):
@@ -102,7 +111,11 @@ class PixelObservation(gym.Wrapper):
                 break
         reward = total if self.skip > 1 else reward
         self.frames[:-1] = self.frames[1:]
-        self.frames[-1] = self.render_gray()
+        frame = self.render_gray()
+        if self.delay:
+            self._late.append(frame)
+            frame = self._late.popleft()
+        self.frames[-1] = frame
         return self.frames.copy(), reward, terminated, truncated, info
 
     def close(self) -> None:

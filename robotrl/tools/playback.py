@@ -63,6 +63,8 @@ def prepare(path: str, episodes: int | None, viewer: bool, video: str | None, si
         gl.use_window()
     elif video:
         gl.use_offscreen()
+    else:
+        gl.offscreen_for(gl.run_env_kwargs(path))  # a pixel run's observations are renders
     onnx_policy = None
     if path.endswith(".onnx"):
         from deploy.policy import OnnxPolicy

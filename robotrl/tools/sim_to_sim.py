@@ -42,7 +42,11 @@ def perturbed_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
         timestep, skip = float(task.sim.model.opt.timestep), int(task.frame_skip)
     finally:
         env.close()
-    return {**nominal, **PERTURBATION, "timestep": timestep / 2, "frame_skip": skip * 2}
+    perturbed = {**nominal, **PERTURBATION, "timestep": timestep / 2, "frame_skip": skip * 2}
+    pixels = nominal.get("pixels", False)
+    if pixels is not False:  # renders are drawn from the current state: the latency goes to the frames
+        perturbed["pixels"] = {**({} if pixels is True else pixels), "delay": PERTURBATION["obs_delay"]}
+    return perturbed
 
 
 def _figures(result: dict[str, Any]) -> dict[str, Any]:
@@ -82,12 +86,14 @@ def format_sim_to_sim(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def sim_to_sim_of(path: str, episodes: int, seed: int) -> dict[str, Any]:
-    """`sim_to_sim` for a run folder, a checkpoint or an exported policy.onnx."""
+def sim_to_sim_of(path: str, episodes: int, seed: int, onnx_policy: Any = None) -> dict[str, Any]:
+    """`sim_to_sim` for a run folder, a checkpoint or an exported policy.onnx (`onnx_policy`, the
+    deploy.policy.OnnxPolicy of that file where the caller loaded it already)."""
     if path.endswith(".onnx"):
-        from deploy.policy import OnnxPolicy
+        if onnx_policy is None:
+            from deploy.policy import OnnxPolicy
 
-        onnx_policy = OnnxPolicy(path)
+            onnx_policy = OnnxPolicy(path)
         refuse_multi_robot(onnx_policy.spec.env_id, "--sim-to-sim")
         return sim_to_sim(onnx_policy.act_batch, onnx_policy.spec.env_id, onnx_policy.spec.env_kwargs(),
                           episodes, seed)
