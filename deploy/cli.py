@@ -240,6 +240,17 @@ def format_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+OPERATOR_STOPS = ("duration", "SIGINT", "SIGTERM", "SIGHUP")
+"""How a run ends when nothing went wrong: its --duration, or the operator's signal (systemd's stop, Ctrl-C,
+a dropped SSH link). Any other `stopped_by` (an overrun under --overrun stop, a refused robot) is a fault."""
+
+
+def fault_stop(summary: dict[str, Any]) -> str | None:
+    """The fault that ended a run early, None when it ended as planned; a team's first robot's fault."""
+    runs = summary.get("robots") or [summary]
+    return next((r["stopped_by"] for r in runs if r.get("stopped_by", "duration") not in OPERATOR_STOPS), None)
+
+
 def error_line(exc: BaseException) -> str:
     """An error as the one line a command prints: its message's first line, or its type's name when the
     message is empty."""
@@ -264,4 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"per-tick records: {out_dir}", file=sys.stderr)
     print(json.dumps(summary) if args.json else format_summary(summary))
+    fault = fault_stop(summary)
+    if fault is not None:  # the records are written; a supervisor (systemd, a script) must still see it
+        print(f"deploy: error: stopped early by a fault: {fault}", file=sys.stderr)
+        return 1
     return 0

@@ -236,7 +236,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
-    from deploy.cli import format_summary, run_deploy
+    from deploy.cli import fault_stop
     from deploy.policy import team_of
 
     team = team_of(args.policy)
@@ -247,7 +247,17 @@ def cmd_deploy(args: argparse.Namespace) -> None:
         summary, out_dir = deploy_team(args, team)
         print(f"per-robot tick records: {out_dir}", file=sys.stderr)
         _emit(args, summary, format_team(summary))
-        return
+    else:
+        summary = _deploy_one(args)
+    fault = fault_stop(summary)
+    if fault is not None:  # the records are written; a supervisor (systemd, a script) must still see it
+        raise CLIError(f"stopped early by a fault: {fault}")
+
+
+def _deploy_one(args: argparse.Namespace) -> dict[str, Any]:
+    """One robot's deploy, its records, plots and summary."""
+    from deploy.cli import format_summary, run_deploy
+
     make_env = None
     if args.backend == "sim":
         _require_train_stack()
@@ -263,6 +273,7 @@ def cmd_deploy(args: argparse.Namespace) -> None:
         pass  # plots need matplotlib (the train extra); the numbers are in summary.json either way
     print(f"per-tick records and plots: {out_dir}", file=sys.stderr)
     _emit(args, summary, format_summary(summary))
+    return summary
 
 
 def cmd_bench_deploy(args: argparse.Namespace) -> None:
