@@ -121,7 +121,7 @@ def check_flags(args: argparse.Namespace) -> None:
     _check_number("--max-rate", args.max_rate, 0, False)
     _check_number("--passive-s", args.passive_s, 0, True)
     _check_number("--ramp-s", args.ramp_s, 0, True)
-    realtime_config(args)
+    realtime_config(args).check_permitted()
     if args.backend == "udp":
         resolve(args.host, args.port)
 
@@ -172,9 +172,9 @@ def run_deploy(args: argparse.Namespace, make_sim_env: EnvFactory | None = None)
     if args.backend == "sim" and make_sim_env is None:
         raise RuntimeError(SIM_NEEDS_TRAIN)
     check_flags(args)
+    policy = OnnxPolicy(args.policy, args.provider)  # a mistyped path leaves no output folder behind
     out_dir = Path(args.out) if args.out else default_out_dir(Path(args.policy), args.backend)
     check_writable(out_dir)
-    policy = OnnxPolicy(args.policy, args.provider)
     rate = args.rate if args.rate is not None else policy.spec.control_hz
     if args.rate is None and not rate > 0:  # an env without a time step records 0
         raise ValueError(f"{args.policy}: the policy records no control rate (control_hz {rate:g}); pass --rate")

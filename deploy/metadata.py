@@ -93,6 +93,16 @@ def _get(data: dict[str, Any], key: str, kind: type | tuple[type, ...], source: 
     return value
 
 
+def _obs_fields(entries: list[Any], source: str) -> tuple[tuple[str, int], ...]:
+    """`obs_fields`: [name, size] per observation field, in order, each size a positive integer."""
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], int) and not isinstance(entry[1], bool) and entry[1] > 0):
+            raise ValueError(f"{source}: metadata obs_fields: expected [name, size] with a positive integer size "
+                             f"for each field, got {entry!r}")
+    return tuple((name, size) for name, size in entries)
+
+
 def parse_spec(raw: str | None, source: str) -> PolicySpec:
     """The PolicySpec of a metadata JSON string; `source` (the file name) prefixes every error."""
     if raw is None:
@@ -107,7 +117,7 @@ def parse_spec(raw: str | None, source: str) -> PolicySpec:
                          f"{' and '.join(map(str, READABLE_VERSIONS))}")
     obs_dim = _get(data, "obs_dim", int, source)
     act_dim = _get(data, "act_dim", int, source)
-    fields = tuple((str(name), int(size)) for name, size in _get(data, "obs_fields", list, source))
+    fields = _obs_fields(_get(data, "obs_fields", list, source), source)
     if sum(size for _, size in fields) != obs_dim:
         raise ValueError(f"{source}: metadata obs_fields add up to {sum(s for _, s in fields)}, obs_dim is {obs_dim}")
     low = np.asarray(_get(data, "action_low", list, source), dtype=np.float32)

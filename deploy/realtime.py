@@ -35,6 +35,10 @@ MCL_CURRENT, MCL_FUTURE = 1, 2
 DMA_LATENCY = "/dev/cpu_dma_latency"
 
 
+NOT_PERMITTED = ("--rt-priority: not permitted; run as root or grant CAP_SYS_NICE (or an rtprio limit in "
+                 "/etc/security/limits.conf)")
+
+
 @dataclass
 class RealtimeConfig:
     priority: int | None = None
@@ -59,6 +63,18 @@ class RealtimeConfig:
         if self.cpu is not None and self.cpu not in os.sched_getaffinity(0):
             raise ValueError(f"--cpu {self.cpu}: expected one of the CPUs this process may use "
                              f"{sorted(os.sched_getaffinity(0))}")
+
+    def check_permitted(self) -> None:
+        """Try the real-time priority once and restore the scheduler: a missing permission is then said
+        before the policy loads and the robot is contacted, not when the loop starts."""
+        if self.priority is None:
+            return
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
+        except PermissionError as exc:
+            raise PermissionError(NOT_PERMITTED) from exc
+        os.sched_setscheduler(0, policy, param)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -98,8 +114,7 @@ def realtime(config: RealtimeConfig | int | None) -> Iterator[dict[str, Any]]:
             try:
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(config.priority))
             except PermissionError as exc:
-                raise PermissionError("--rt-priority: not permitted; run as root or grant CAP_SYS_NICE "
-                                      "(or an rtprio limit in /etc/security/limits.conf)") from exc
+                raise PermissionError(NOT_PERMITTED) from exc
             stack.callback(os.sched_setscheduler, 0, policy, param)
         with measured(report):
             yield report

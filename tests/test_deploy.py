@@ -18,6 +18,7 @@ import pytest
 from deploy import protocol
 from deploy.backends.base import BackendError, Reading
 from deploy.backends.udp import UdpBackend
+from deploy.cli import main as deploy_main
 from deploy.metadata import RobotSpec
 from deploy.peer import UdpPeer
 from deploy.policy import OnnxPolicy, resolve_provider
@@ -257,6 +258,13 @@ def test_a_file_whose_metadata_disagrees_with_its_graph_is_refused(onnx_policy, 
     newer = _rewrite_metadata(onnx_policy, tmp_path / "v3.onnx", format_version=3)
     with pytest.raises(ValueError, match="format_version 3, this runner reads 1 and 2"):
         OnnxPolicy(newer)
+
+
+@pytest.mark.parametrize("fields", [[8], [["cos_q", 2.5]], [["cos_q"]], [["cos_q", -2]]])
+def test_a_malformed_obs_fields_entry_is_refused_naming_the_file_and_key(onnx_policy, tmp_path, fields):
+    bad = _rewrite_metadata(onnx_policy, tmp_path / "fields.onnx", obs_fields=fields)
+    with pytest.raises(ValueError, match=r"fields\.onnx: metadata obs_fields: expected \[name, size\]"):
+        OnnxPolicy(bad)
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -558,6 +566,31 @@ def test_a_run_a_fault_ended_exits_non_zero_after_writing_its_records(onnx_polic
     assert summary["stopped_by"] == "overrun" and summary["ticks"] >= 1
     assert proc.stderr.strip().splitlines()[-1] == "deploy: error: stopped early by a fault: overrun"
     assert json.loads((tmp_path / "summary.json").read_text())["ticks"] == summary["ticks"]
+
+
+def test_a_real_time_priority_without_permission_is_refused_before_the_robot_is_contacted(
+        onnx_policy, tmp_path, monkeypatch, capsys):
+    def not_permitted(*_args):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", not_permitted)  # as for a user without CAP_SYS_NICE
+    peer = UdpPeer(LinearRobot())
+    peer.start()
+    try:
+        rc = deploy_main([str(onnx_policy), "--backend", "udp", "--port", str(peer.port), "--rt-priority", "10",
+                          "--duration", "1", "--out", str(tmp_path / "out")])
+    finally:
+        peer.stop()
+    assert rc == 1
+    assert capsys.readouterr().err.strip().startswith("deploy: error: --rt-priority: not permitted")
+    assert peer.first_sent_ns is None and peer.actions_received == 0  # no handshake, no command
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mistyped_policy_path_leaves_no_output_folder(tmp_path, capsys):
+    rc = deploy_main([str(tmp_path / "typo" / "policy.onnx"), "--backend", "udp", "--port", "9"])
+    assert rc == 1 and "not found" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_python_m_deploy_sim_points_to_the_train_extra(onnx_policy):
