@@ -43,6 +43,19 @@ DQN = {
 }
 
 
+@pytest.mark.parametrize(("name", "data", "total", "trained"), [
+    # 200-step iterations of 4-step rounds: 1,100 steps end mid-iteration (1,200 before).
+    ("dqn", {**DQN, "train": {**DQN["train"], "total_steps": 1100}}, 1100, 1100),
+    # 64 vector steps of 4 envs a collect: 1,100 steps end at 1,100 (1,280 before).
+    ("qlearning", {**_tabular(), "train": {**_tabular()["train"], "total_steps": 1100}}, 1100, 1100),
+])
+def test_the_last_iteration_stops_at_the_runs_budget(tmp_path, name, data, total, trained):
+    """A comparison with SB3 gives both sides the same budget; a run does not train past its own."""
+    result = Trainer(_config(tmp_path, name, data), tmp_path / "run", show_progress=False).run()
+    assert result.steps == trained
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["agent"]["env_steps"] == trained
+
+
 @pytest.mark.slow
 def test_dqn_checkpoint_holds_the_replay_and_resume_continues_it(tmp_path):
     cfg = _config(tmp_path, "dqn", DQN)

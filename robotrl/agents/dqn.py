@@ -150,7 +150,9 @@ class Agent:
 
     def collect(self, episodes: EpisodeStats) -> int:
         steps = 0
-        while steps < self.hp.steps_per_iteration:
+        # The last iteration stops at the run's budget (in whole train_freq rounds), as SAC's does.
+        budget = min(self.hp.steps_per_iteration, max(self.total_steps - self.env_steps, 1))
+        while steps < budget:
             for _ in range(self.hp.train_freq):
                 # The normalizer learns from the warm-up data only, then stays fixed so targets do not drift.
                 warmup = self.env_steps < self.hp.learning_starts

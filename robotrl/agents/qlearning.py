@@ -150,12 +150,14 @@ class Agent:
         self.collector.reset(seed=seed)
 
     def collect(self, episodes: EpisodeStats) -> int:
-        for _ in range(self.hp.steps_per_collect):
+        # The last collect stops at the run's budget (in whole vector steps), as SAC's and DQN's do.
+        rounds = min(self.hp.steps_per_collect, max(-(-(self.total_steps - self.env_steps) // self.num_envs), 1))
+        for _ in range(rounds):
             progress = min(self.env_steps / self.total_steps, 1.0)
             self.collector.alpha = learning_rate(self.hp.learning_rate, self.hp.anneal_lr, progress)
             self.td_errors.append(self.collector.step(self.epsilon(), episodes))
             self.env_steps += self.num_envs
-        return self.hp.steps_per_collect * self.num_envs
+        return rounds * self.num_envs
 
     def update(self, progress: float) -> dict[str, float]:
         q = self.collector.q
