@@ -199,10 +199,13 @@ def stalls(log: TickLog, period_ns: int, missed: int = 2) -> list[tuple[int, int
 
 def blind_ticks_max(tick: np.ndarray, fresh: np.ndarray) -> int | None:
     """The longest run of consecutive scheduled ticks (skipped ones included) after the first fresh one
-    that sent no command computed from a fresh observation; None when no tick was fresh."""
+    that sent no command computed from a fresh observation; every scheduled tick when none was fresh (a
+    run that never saw a valid observation was blind throughout, which None would hide); None without ticks."""
+    if tick.size == 0:
+        return None
     fresh_ticks = tick[fresh]
     if fresh_ticks.size == 0:
-        return None
+        return int(tick[-1] - tick[0] + 1)
     gaps = np.diff(fresh_ticks) - 1
     tail = int(tick[-1] - fresh_ticks[-1])
     return max(int(gaps.max()) if gaps.size else 0, tail)
@@ -475,7 +478,7 @@ class Runner:
             "ticks": n,
             "overruns": overruns,
             "skipped": skipped,
-            "blind_ticks_max": blind_ticks_max(log.tick[:n], log.fresh[:n]) if n else None,
+            "blind_ticks_max": blind_ticks_max(log.tick[:n], log.fresh[:n]),
             "stopped_by": self.flag.reason or "duration",
             "latency_us": percentiles(log.latency_us[:n]),
             "obs_age_us": percentiles(log.obs_age_us[:n]),

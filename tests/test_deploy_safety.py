@@ -375,7 +375,8 @@ def test_blind_ticks_count_skipped_ticks_and_ticks_without_a_fresh_command():
     assert blind_ticks_max(tick, fresh) == 2
     assert blind_ticks_max(tick, np.array([1, 1, 0, 1, 1, 1, 1], bool)) == 3  # 2, 3, 4
     assert blind_ticks_max(tick, np.array([1, 1, 1, 1, 1, 0, 0], bool)) == 2  # the tail counts
-    assert blind_ticks_max(tick, np.zeros(7, bool)) is None
+    assert blind_ticks_max(tick, np.zeros(7, bool)) == 9  # never a valid observation: blind throughout
+    assert blind_ticks_max(tick[:0], fresh[:0]) is None  # no tick ran
 
 
 # ---- robot sessions over UDP --------------------------------------------------------------------------
