@@ -211,11 +211,23 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+def yaml_numbers(value: Any) -> Any:
+    """`value` with every string PyYAML left from a number written like 2e-3 (YAML 1.1 wants 2.0e-3) read as
+    the float it is, inside lists and mappings too: untyped values (env.kwargs) reach the env as written."""
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: yaml_numbers(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(yaml_numbers(v) for v in value)
+    return value
+
+
 def _convert(value: Any, tp: Any, where: str) -> Any:
     """Check `value` against the annotation `tp`; ints are accepted where floats are expected."""
     origin = typing.get_origin(tp)
     if tp is Any:
-        return value
+        return yaml_numbers(value)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
         if value is None and type(None) in options:
@@ -249,7 +261,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
-        return dict(value)
+        return yaml_numbers(dict(value))
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
@@ -332,7 +344,7 @@ def override_env_kwargs(kwargs: dict[str, Any], overrides: list[str]) -> dict[st
             raise ConfigError(f"--set {'.'.join(keys)}: only the env's kwargs can change here "
                               "(--set env.kwargs.KEY=VALUE)")
         apply_override(data, keys, value)
-    return data["env"]["kwargs"]
+    return yaml_numbers(data["env"]["kwargs"])
 
 
 def from_dict(data: dict[str, Any], source: str, name: str | None = None) -> RunConfig:

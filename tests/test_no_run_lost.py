@@ -16,9 +16,10 @@ import pytest
 import torch
 import yaml
 
+import envs
 from policies import checkpoint
 from robotrl.cli import main
-from robotrl.config import ConfigError, load_config
+from robotrl.config import ConfigError, load_config, override_env_kwargs
 from robotrl.train.trainer import Trainer
 
 
@@ -459,3 +460,15 @@ def test_a_cuda_run_resumes_cudas_random_streams(tiny_config, tmp_path, monkeypa
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: (restored.append(states), set_all(states)))
     Trainer(load_config(config, ["train.total_steps=2048"]), tmp_path / "run", resume=True, show_progress=False).run()
     assert len(restored) == 1 and all(torch.equal(a, b) for a, b in zip(restored[0], saved, strict=True))
+
+
+def test_env_kwargs_written_like_2e_3_reach_the_env_as_numbers(tiny_config, tmp_path):
+    """PyYAML leaves 2e-3 a string; the typed fields read it as a number, and so do the env's kwargs."""
+    config = tmp_path / "noisy.yaml"
+    text = Path(tiny_config()).read_text()
+    config.write_text(text.replace("num_envs: 8", "num_envs: 8\n  kwargs: {obs_noise: 1e-2}"))
+    cfg = load_config(str(config), ["env.kwargs.timestep=2e-3", "env.kwargs.mass_scale=[9e-1, 1.1e0]"])
+    assert cfg.env.kwargs == {"obs_noise": 0.01, "timestep": 0.002, "mass_scale": [0.9, 1.1]}
+    assert override_env_kwargs({}, ["env.kwargs.obs_noise=5e-2"]) == {"obs_noise": 0.05}
+    env = envs.make("robotrl/Reacher-v0", **cfg.env.kwargs)  # a string here was "'>' not supported"
+    env.close()
