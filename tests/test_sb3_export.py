@@ -43,6 +43,14 @@ def test_sb3_zip_without_env_id_is_a_clear_error(tmp_path):
         export_policy(tmp_path / "m.zip")
 
 
+def test_an_sb3_zip_of_an_algorithm_without_an_actor_critic_is_refused_naming_it(tmp_path):
+    from stable_baselines3 import SAC
+
+    SAC("MlpPolicy", "InvertedPendulum-v5", device="cpu").save(tmp_path / "sac.zip")
+    with pytest.raises(ValueError, match=r"sac\.zip: a model with SACPolicy; export reads SB3 PPO and A2C zips"):
+        export_policy(tmp_path / "sac.zip", env_id="InvertedPendulum-v5")
+
+
 def test_an_sb3_zip_of_a_comparison_is_refused_where_its_actions_or_inputs_are_not_the_robots(tmp_path):
     """robotrl compare trains SB3 on a [-1, 1] action box (RescaleAction), under VecNormalize when the config
     normalizes: exported as is, the actor would send a third of InvertedPendulum's +-3 and see raw inputs."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from gymnasium import spaces
 from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.save_util import load_from_zip_file
 from torch import nn
 
@@ -45,6 +46,10 @@ def load_sb3_actor(path: str | Path) -> tuple[nn.Module, str, int]:
         data, _, _ = load_from_zip_file(path, device="cpu")
     except Exception as exc:
         raise ValueError(f"{path}: not a stable-baselines3 model zip ({exc})") from exc
+    policy_class = data.get("policy_class")
+    if not (isinstance(policy_class, type) and issubclass(policy_class, ActorCriticPolicy)):
+        name = getattr(policy_class, "__name__", "an unknown policy")
+        raise ValueError(f"{path}: a model with {name}; export reads SB3 PPO and A2C zips (actor-critic policies)")
     # PPO saves its epochs and clip range; A2C has neither.
     algo, cls = ("ppo", PPO) if "clip_range" in data else ("a2c", A2C)
     model = cls.load(path, device="cpu")
