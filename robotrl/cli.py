@@ -181,13 +181,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.save_baseline and "sb3" not in sides:
         raise CLIError("--save-baseline stores SB3's side: it cannot go with --side ours")
     if args.save_baseline:
-        from robotrl.sb3.baselines import check_baseline_seeds
+        from robotrl.sb3.baselines import check_baseline_seeds, check_baseline_slot
 
         check_baseline_seeds(args.seeds)
         if args.set:
             # A baseline names a shipped config, and the regression tier trains ours on that file as it is.
             raise CLIError(f"--save-baseline: a baseline is of {args.config} as written; --set {args.set[0]} would "
                            "store another config's interval under its name (edit the file, or compare without saving)")
+        check_baseline_slot(cfg.env.id, cfg.algo, args.config)
     check_comparable(cfg, args.seeds, sides)  # an algorithm or option SB3 lacks is refused before anything trains
     out = Path(args.out) if args.out else default_out(cfg)
     print(f"comparison folder: {out}", file=sys.stderr)

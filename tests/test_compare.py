@@ -127,6 +127,19 @@ def test_compare_refuses_to_store_a_baseline_of_an_overridden_config(tiny_config
     assert not (tmp_path / "c").exists()
 
 
+def test_compare_refuses_to_replace_another_configs_baseline_of_the_same_env_and_algo(tiny_config, tmp_path,
+                                                                                      capsys):
+    """One file per env and algorithm: the swing-up PPO would overwrite the balance PPO's stored baseline."""
+    from robotrl.sb3.stored import BASELINE_DIR
+
+    stored = BASELINE_DIR / "robotrl_CartPole-v0__ppo.json"
+    before = stored.read_bytes()
+    config = tiny_config(env={"id": "robotrl/CartPole-v0", "num_envs": 2})
+    assert main(["compare", config, "--save-baseline", "--out", str(tmp_path / "c")]) != 0
+    assert "holds the baseline of launch/cartpole_ppo.yaml" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists() and stored.read_bytes() == before
+
+
 def test_sb3_seed_stopped_midway_resumes_from_its_model_and_replay(tmp_path):
     """SB3's side of a long comparison continues from its last checkpoint instead of starting again."""
     import yaml

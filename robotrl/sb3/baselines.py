@@ -25,7 +25,28 @@ def baseline_record(report: dict[str, Any], config: str, command: str) -> dict[s
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
+REPO = BASELINE_DIR.parents[2]
+"""Where a stored baseline's relative `config` path starts (the commands run from the repository root)."""
+
+
+def check_baseline_slot(env_id: str, algo: str, config: str, root: Path = BASELINE_DIR) -> None:
+    """One baseline per env and algorithm: saving another config's (a swing-up PPO beside the balance PPO on
+    CartPole) would replace the stored one that the regression tier holds its config to. Refused before
+    anything trains; the same config's baseline is replaced, which is what regenerating means."""
+    path = baseline_path(env_id, algo, root)
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text()).get("config")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return  # an unreadable file is replaced
+    if stored and (REPO / stored).resolve() != Path(config).resolve():
+        raise ValueError(f"--save-baseline: {path} holds the baseline of {stored} ({env_id}, {algo}); storing "
+                         f"{config}'s would replace it (one baseline per env and algorithm)")
+
+
 def write_baseline(report: dict[str, Any], config: str, command: str, root: Path = BASELINE_DIR) -> Path:
+    check_baseline_slot(report["env"], report["algo"], config, root)
     path = baseline_path(report["env"], report["algo"], root)
     atomic_write_bytes(path, (json.dumps(baseline_record(report, config, command), indent=2) + "\n").encode())
     return path
@@ -53,6 +74,8 @@ def regenerate(configs: list[str], seeds: int, runs: Path = Path("runs") / "base
     loaded = [(config, load_config(config)) for config in configs]
     for _, cfg in loaded:
         check_comparable(cfg, seeds, sides=("sb3",))
+    for config, cfg in loaded:
+        check_baseline_slot(cfg.env.id, cfg.algo, config, root)
     for config, cfg in loaded:
         report = compare(cfg, seeds, runs / cfg.name, sides=("sb3",))
         yield write_baseline(report, config, f"robotrl baselines {config} --seeds {seeds}", root), report
