@@ -14,9 +14,10 @@ import torch
 
 
 @contextmanager
-def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
+def atomic_file(path: str | Path, exclusive: bool = False) -> Iterator[IO[bytes]]:
     """A binary file that replaces `path` only when the block completes: written to a temporary file in
-    the same folder, fsynced, then renamed over `path`; an error or a kill leaves `path` as it was."""
+    the same folder, fsynced, then renamed over `path`; an error or a kill leaves `path` as it was.
+    `exclusive`: never replace; FileExistsError where `path` exists (another process won the race)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -27,7 +28,11 @@ def atomic_file(path: str | Path) -> Iterator[IO[bytes]]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # atomic and refuses an existing name, which a rename would replace
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
         _fsync_folder(path.parent)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -73,9 +78,9 @@ def disk_full(exc: BaseException | None) -> bool:
     return False
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (see atomic_file)."""
-    with atomic_file(path) as f:
+def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -> None:
+    """Write `data` to `path` atomically (see atomic_file; `exclusive`: only where no `path` exists)."""
+    with atomic_file(path, exclusive) as f:
         f.write(data)
 
 

@@ -4,6 +4,7 @@ only the base install can still run `robotrl deploy`, and a missing extra is a o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -58,14 +59,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     from robotrl.train.runs import format_train_report, latest_run, train_report
     from robotrl.train.trainer import Trainer, new_run_dir
 
+    claimed = None  # a folder made here for a new run, removed again if the run cannot start
     if args.run_dir:
         run_dir = Path(args.run_dir)
     else:
         run_dir = latest_run(cfg.name, cfg.seed) if args.resume else new_run_dir(cfg)
-    # The trainer refuses a folder that holds a run (without --resume) or a resume that changes the run.
-    trainer = Trainer(cfg, run_dir, resume=args.resume, show_progress=not args.no_progress)
-    print(f"run folder: {run_dir}", file=sys.stderr)
-    report = train_report(trainer.run())
+        claimed = None if args.resume else run_dir
+    try:
+        # The trainer refuses a folder that holds a run (without --resume) or a resume that changes the run.
+        trainer = Trainer(cfg, run_dir, resume=args.resume, show_progress=not args.no_progress)
+        print(f"run folder: {run_dir}", file=sys.stderr)
+        report = train_report(trainer.run())
+    except BaseException:
+        if claimed is not None:
+            with contextlib.suppress(OSError):
+                claimed.rmdir()  # only while empty: a run that got going keeps its folder and checkpoints
+        raise
     _emit(args, report, format_train_report(report))
 
 

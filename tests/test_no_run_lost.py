@@ -20,7 +20,7 @@ import envs
 from policies import checkpoint
 from robotrl.cli import main
 from robotrl.config import ConfigError, load_config, override_env_kwargs
-from robotrl.train.trainer import Trainer
+from robotrl.train.trainer import Trainer, new_run_dir
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -472,3 +472,30 @@ def test_env_kwargs_written_like_2e_3_reach_the_env_as_numbers(tiny_config, tmp_
     assert override_env_kwargs({}, ["env.kwargs.obs_noise=5e-2"]) == {"obs_noise": 0.05}
     env = envs.make("robotrl/Reacher-v0", **cfg.env.kwargs)  # a string here was "'>' not supported"
     env.close()
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tiny_config, tmp_path):
+    cfg = load_config(tiny_config())
+    first, second = new_run_dir(cfg, tmp_path), new_run_dir(cfg, tmp_path)
+    assert first != second and first.is_dir() and second.is_dir()  # made, so a third process skips both
+
+
+def test_a_second_run_that_raced_into_the_same_folder_is_refused_and_the_first_is_kept(tiny_config, tmp_path):
+    """Both passed the check for a fresh folder before either wrote; the first to write its config owns it."""
+    cfg = load_config(tiny_config(train={"total_steps": 1024, "eval_every": 0, "final_eval_episodes": 2,
+                                          "checkpoint_every": 1024}))
+    run = tmp_path / "run"
+    first, second = Trainer(cfg, run, show_progress=False), Trainer(cfg, run, show_progress=False)
+    first.run()
+    kept = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with pytest.raises(FileExistsError, match="another run started in this folder at the same time"):
+        second.run()
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == kept
+
+
+def test_a_new_run_that_cannot_start_leaves_no_folder(tiny_config, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    assert main(["train", tiny_config(), "--set", "train.device=cuda:7", "--no-progress"]) == 1
+    capsys.readouterr()
+    assert list((tmp_path / "runs").iterdir()) == []

@@ -6,6 +6,7 @@ Agents only collect and update; everything a run needs around them lives here, o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import random
 import time
@@ -69,13 +70,18 @@ def seed_everything(seed: int) -> None:
 
 
 def new_run_dir(cfg: RunConfig, root: Path = Path("runs")) -> Path:
+    """A new, empty folder `<name>-<seed>-<time>[-k]`, made here: two runs started in the same second (a
+    sweep of --set values) each get their own. The caller removes it if the run cannot start."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = root / f"{cfg.name}-{cfg.seed}-{stamp}"
-    suffix = 1
-    while path.exists():
-        path = root / f"{cfg.name}-{cfg.seed}-{stamp}-{suffix}"
-        suffix += 1
-    return path
+    root.mkdir(parents=True, exist_ok=True)
+    for suffix in itertools.count():
+        path = root / (f"{cfg.name}-{cfg.seed}-{stamp}" + (f"-{suffix}" if suffix else ""))
+        try:
+            path.mkdir()  # atomic: exactly one process makes a given folder
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def policy_fn(policy: Any, device: torch.device) -> Callable[[np.ndarray], np.ndarray]:
@@ -250,7 +256,14 @@ class Trainer:
         cfg, tc = self.cfg, self.cfg.train
         # The folder appears once the env and the agent are built: a run that cannot start leaves nothing.
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+        config = yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode()
+        try:
+            # A new run claims its folder with its config.yaml: a second run given the same --run-dir at the
+            # same moment passed check_fresh too, and must not write into this one.
+            atomic_write_bytes(self.run_dir / "config.yaml", config, exclusive=self.resume_state is None)
+        except FileExistsError:
+            raise FileExistsError(f"--run-dir {self.run_dir}: another run started in this folder at the same "
+                                  "time; choose a new folder") from None
         env_seed = cfg.seed
         if self.resume_state is not None:
             agent.load_state_dict(self.resume_state["agent"])
