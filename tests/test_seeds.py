@@ -200,6 +200,20 @@ def test_seeds_refuses_a_config_without_target(tiny_config, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize(("env", "target", "message"), [
+    ({"id": "robotrl/Reacher-v0", "num_envs": 8}, {"metric": "info_means.distnace", "op": "<", "value": 0.02},
+     "target info_means.distnace: robotrl/Reacher-v0 reports no 'distnace' (its measurements: "),
+    ({"id": "InvertedPendulum-v5", "num_envs": 2}, {"metric": "success_rate", "op": ">=", "value": 0.9},
+     "target success_rate: InvertedPendulum-v5 reports no is_success"),
+])
+def test_seeds_refuses_a_target_the_env_never_measures_before_training(tiny_config, tmp_path, capsys, env, target,
+                                                                       message):
+    config = tiny_config(env=env, target=target)
+    assert main(["seeds", config, "--root", str(tmp_path / "r"), "--docs", str(tmp_path / "d")]) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
+
+
 def test_a_run_trained_by_robotrl_train_joins_the_table_with_its_recorded_training_time(tiny_config, tmp_path):
     """A seed trained earlier with `robotrl train` and the same config is evaluated, not trained again."""
     config = _config(tiny_config, {"metric": "return_mean", "op": ">", "value": -1e9})

@@ -65,3 +65,28 @@ def _step_infos(infos: dict[str, Any], n: int) -> dict[str, np.ndarray]:
     return {k: v for k, v in infos.items()
             if not k.startswith(("_", "final_")) and k != "is_success" and isinstance(v, np.ndarray)
             and v.shape == (n,) and v.dtype.kind in "fiu"}
+
+
+def check_target_measured(target: Any, env_id: str, env_kwargs: dict[str, Any] | None = None,
+                          seed: int = 0) -> None:
+    """Refuse a target whose metric the env never reports (a mistyped `info_means.<name>`, `success_rate`
+    on a task without a success signal), judged on one episode of random actions: otherwise every seed
+    trains for its whole budget and the table records "not measured". Single-robot envs only (a team's
+    evaluation is its algorithm's own)."""
+    if target is None or target.metric in ("return_mean", "length_mean") or envs.is_multi(env_id):
+        return
+    single = envs.make(env_id, **(env_kwargs or {}))
+    space = single.action_space
+    single.close()
+    space.seed(seed)
+    probe = evaluate(lambda obs: np.stack([space.sample() for _ in range(len(obs))]), env_id, 1, seed=seed,
+                     env_kwargs=env_kwargs)
+    if target.measured(probe) is not None:
+        return
+    if target.metric == "success_rate":
+        raise ValueError(f"target success_rate: {env_id} reports no is_success at the end of an episode; "
+                         f"choose return_mean, length_mean or info_means.<name> "
+                         f"({', '.join(probe['info_means']) or 'it reports no measurements'})")
+    name = target.metric.split(".", 1)[1]
+    reported = ", ".join(probe["info_means"]) or "none"
+    raise ValueError(f"target {target.metric}: {env_id} reports no {name!r} (its measurements: {reported})")

@@ -27,6 +27,7 @@ import yaml
 
 from policies.checkpoint import atomic_write_bytes
 from robotrl.config import ConfigError, RunConfig, load_config, resume_differences
+from robotrl.train.evaluate import check_target_measured
 from robotrl.train.logger import read_metrics
 from robotrl.train.multiseed import training_seconds
 from robotrl.train.runs import latest_checkpoint
@@ -216,6 +217,10 @@ def run_seeds(config: str, seeds: list[int], episodes: int = 100, root: Path = P
     base = load_config(config, overrides)
     if base.target is None:
         raise ValueError(f"{config}: no target: key, so there is nothing to check the seeds against")
+    try:
+        check_target_measured(base.target, base.env.id, base.env.kwargs)  # before hours of training
+    except ValueError as exc:
+        raise ValueError(f"{config}: {exc}") from None
     entry: dict[str, Any] = {}
     for seed in seeds:
         cfg = dataclasses.replace(base, seed=seed)
