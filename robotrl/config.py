@@ -403,9 +403,14 @@ def _yaml_error(path: Path, exc: yaml.YAMLError) -> str:
     return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
 
 
-RESUMABLE_KEYS: tuple[str, ...] = ("train.total_steps", "train.device")
-"""What `robotrl train --resume` may change about a run: its budget and where it computes. Everything
-else would make the checkpoint continue as a different run than the one its folder describes."""
+RESUMABLE_KEYS: tuple[str, ...] = ("train.total_steps", "train.device", "train.threads", "scale.address",
+                                   "scale.num_cpus", "scale.worker_cpus", "scale.max_worker_restarts",
+                                   "scale.timeout_s", "scale.start_timeout_s")
+"""What `robotrl train --resume` may change about a run: its budget, where it computes and how its workers
+are run and watched (a run that a lost worker stopped continues with a longer timeout, or on another
+cluster). Everything else, the backend and the number of workers included (they decide the envs' and the
+action noise's random streams), would make the checkpoint continue as a different run than the one its
+folder describes."""
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

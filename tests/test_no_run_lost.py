@@ -83,11 +83,15 @@ def test_resume_differences_leave_out_only_the_documented_keys(tiny_config):
     from robotrl.config import RESUMABLE_KEYS, resume_differences
 
     run = load_config(tiny_config())
+    operational = ["train.threads=2", "scale.address=auto", "scale.num_cpus=8", "scale.worker_cpus=0.5",
+                   "scale.max_worker_restarts=9", "scale.timeout_s=900", "scale.start_timeout_s=600"]
     given = load_config(tiny_config(), ["train.total_steps=99999", "train.device=auto", "seed=5",
-                                        "env.kwargs.control_cost=0.5", "policy.hidden=[32]"])
-    assert RESUMABLE_KEYS == ("train.total_steps", "train.device")
+                                        "env.kwargs.control_cost=0.5", "policy.hidden=[32]", *operational,
+                                        "scale.backend=ray", "scale.workers=4"])
+    assert set(RESUMABLE_KEYS) == {"train.total_steps", "train.device"} | {o.split("=")[0] for o in operational}
     assert resume_differences(run.to_dict(), given) == [
-        ("seed", 1, 5), ("env.kwargs.control_cost", None, 0.5), ("policy.hidden", [64, 64], [32])]
+        ("seed", 1, 5), ("env.kwargs.control_cost", None, 0.5), ("policy.hidden", [64, 64], [32]),
+        ("scale.backend", "local", "ray"), ("scale.workers", 2, 4)]
 
 
 class _DiskFull:

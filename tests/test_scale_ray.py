@@ -109,8 +109,9 @@ def test_worker_loss_beyond_restarts_stops_cleanly_and_resume_continues(local_ra
     stopped_at = state["step"]
     assert 1024 <= stopped_at < 40_960 and stopped_at % 1024 == 0
     assert _gone_within(10), "workers of the stopped run are still alive"
-    resumed = Trainer(load_config(run / "config.yaml", ["train.total_steps=" + str(stopped_at + 2048)]), run,
-                      resume=True, show_progress=False).run()
+    # As a user would: a longer timeout and restarts allowed this time.
+    more = ["train.total_steps=" + str(stopped_at + 2048), "scale.timeout_s=120", "scale.max_worker_restarts=3"]
+    resumed = Trainer(load_config(run / "config.yaml", more), run, resume=True, show_progress=False).run()
     assert resumed.steps == stopped_at + 2048
 
 
