@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import stable_baselines3
 from stable_baselines3.common.vec_env import VecNormalize
 
 from robotrl.cli import main
@@ -138,6 +139,25 @@ def test_compare_refuses_to_replace_another_configs_baseline_of_the_same_env_and
     assert main(["compare", config, "--save-baseline", "--out", str(tmp_path / "c")]) != 0
     assert "holds the baseline of launch/cartpole_ppo.yaml" in capsys.readouterr().err
     assert not (tmp_path / "c").exists() and stored.read_bytes() == before
+
+
+@pytest.mark.parametrize("recorded", ["sb3-seed1.json", "sb3-seed1/state.json"])
+def test_an_sb3_seed_of_another_sb3_release_is_not_reused(tiny_config, tmp_path, capsys, recorded):
+    """`robotrl baselines` after an SB3 upgrade would stamp the new version over the old release's returns."""
+    config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
+                         train={"total_steps": 256, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 256},
+                         ppo={"n_steps": 128, "batch_size": 128, "n_epochs": 1})
+    out = tmp_path / "cmp"
+    args = ["compare", config, "--seeds", "1", "--side", "sb3", "--out", str(out), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)["sb3"]["returns"]
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["sb3"]["returns"] == first  # reused
+    path = out / recorded
+    data = json.loads(path.read_text())
+    assert data["sb3_version"] == stable_baselines3.__version__
+    path.write_text(json.dumps({**data, "sb3_version": "1.8.0"}))
+    assert main(args) == 1
+    assert "trained with stable-baselines3 1.8.0, this is" in capsys.readouterr().err
 
 
 def test_sb3_seed_stopped_midway_resumes_from_its_model_and_replay(tmp_path):

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import stable_baselines3
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -89,7 +90,7 @@ class _Progress(BaseCallback):
             self.next_save += self.save_every
         self.checkpoints.save(self.model, {"curve": self.curve, "next_eval": self.next_eval,
                                            "next_save": self.next_save, "train_s": self.train_s(),
-                                           "config": self.cfg.to_dict()})
+                                           "config": self.cfg.to_dict(), "sb3_version": SB3_VERSION})
         self.save_s += time.perf_counter() - t0
 
     def _on_rollout_start(self) -> None:
@@ -153,6 +154,16 @@ def summarize(results: list[SeedResult]) -> dict[str, Any]:
 
 
 ELSEWHERE = "give another --out to compare this one (robotrl baselines: move that folder away)"
+SB3_VERSION = stable_baselines3.__version__
+
+
+def check_sb3_version(recorded: str | None, path: Path, seed: int) -> None:
+    """Refuse to reuse or resume an SB3 seed trained by another stable-baselines3 release: a regenerated
+    baseline would stamp this release's version over the older release's returns. Files written before the
+    version was recorded in them are not checked."""
+    if recorded is not None and recorded != SB3_VERSION:
+        raise ConfigError(f"{path}: this comparison folder's sb3 seed {seed} was trained with stable-baselines3 "
+                          f"{recorded}, this is {SB3_VERSION}; {ELSEWHERE}")
 
 
 def seed_progress(side: str, seed: int, out_dir: Path) -> int:
@@ -181,6 +192,8 @@ def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
     else:
         path = out_dir / f"sb3-seed{cfg.seed}" / STATE
         saved = json.loads(path.read_text()).get("config") if path.is_file() else None
+    if side == "sb3" and path.is_file():
+        check_sb3_version(json.loads(path.read_text()).get("sb3_version"), path, cfg.seed)
     if not saved:
         return
     trained = int((saved.get("train") or {}).get("total_steps", 0))
@@ -201,6 +214,8 @@ def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
     path = out_dir / f"{side}-seed{cfg.seed}.json"
     if path.exists():
         data = json.loads(path.read_text())
+        if side == "sb3":
+            check_sb3_version(data.pop("sb3_version", None), path, cfg.seed)
         if data["steps"] >= cfg.train.total_steps:
             return SeedResult(**{**data, "curve": [tuple(p) for p in data["curve"]]})
     if side == "ours":
@@ -214,7 +229,8 @@ def run_side(side: str, cfg: RunConfig, out_dir: Path) -> SeedResult:
         result = run_ours(cfg, run_dir, resume=resume)
     else:
         result = run_sb3(cfg, out_dir / f"sb3-seed{cfg.seed}")
-    atomic_write_bytes(path, json.dumps(dataclasses.asdict(result)).encode())
+    recorded = {**dataclasses.asdict(result), **({"sb3_version": SB3_VERSION} if side == "sb3" else {})}
+    atomic_write_bytes(path, json.dumps(recorded).encode())
     return result
 
 
