@@ -141,8 +141,9 @@ def test_compare_refuses_to_replace_another_configs_baseline_of_the_same_env_and
     assert not (tmp_path / "c").exists() and stored.read_bytes() == before
 
 
+@pytest.mark.parametrize("release", ["1.8.0", None])
 @pytest.mark.parametrize("recorded", ["sb3-seed1.json", "sb3-seed1/state.json"])
-def test_an_sb3_seed_of_another_sb3_release_is_not_reused(tiny_config, tmp_path, capsys, recorded):
+def test_an_sb3_seed_of_another_sb3_release_is_not_reused(tiny_config, tmp_path, capsys, recorded, release):
     """`robotrl baselines` after an SB3 upgrade would stamp the new version over the old release's returns."""
     config = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2},
                          train={"total_steps": 256, "eval_every": 0, "final_eval_episodes": 2, "checkpoint_every": 256},
@@ -155,9 +156,15 @@ def test_an_sb3_seed_of_another_sb3_release_is_not_reused(tiny_config, tmp_path,
     path = out / recorded
     data = json.loads(path.read_text())
     assert data["sb3_version"] == stable_baselines3.__version__
-    path.write_text(json.dumps({**data, "sb3_version": "1.8.0"}))
+    if release is None:  # written before the release was recorded: not known to be this one
+        del data["sb3_version"]
+    else:
+        data["sb3_version"] = release
+    path.write_text(json.dumps(data))
     assert main(args) == 1
-    assert "trained with stable-baselines3 1.8.0, this is" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert ("records no stable-baselines3 release" if release is None
+            else "trained with stable-baselines3 1.8.0, this is") in err
 
 
 def test_sb3_seed_stopped_midway_resumes_from_its_model_and_replay(tmp_path):

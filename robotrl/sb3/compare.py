@@ -159,9 +159,13 @@ SB3_VERSION = stable_baselines3.__version__
 
 def check_sb3_version(recorded: str | None, path: Path, seed: int) -> None:
     """Refuse to reuse or resume an SB3 seed trained by another stable-baselines3 release: a regenerated
-    baseline would stamp this release's version over the older release's returns. Files written before the
-    version was recorded in them are not checked."""
-    if recorded is not None and recorded != SB3_VERSION:
+    baseline would stamp this release's version over the older release's returns. A file that records no
+    release (written before robotrl recorded it) is refused too: its release is not known."""
+    if recorded is None:
+        raise ConfigError(f"{path}: this comparison folder's sb3 seed {seed} records no stable-baselines3 release "
+                          f"(written before robotrl recorded it), so it cannot be reused as {SB3_VERSION}'s; "
+                          f"{ELSEWHERE}")
+    if recorded != SB3_VERSION:
         raise ConfigError(f"{path}: this comparison folder's sb3 seed {seed} was trained with stable-baselines3 "
                           f"{recorded}, this is {SB3_VERSION}; {ELSEWHERE}")
 
