@@ -503,3 +503,26 @@ def test_a_new_run_that_cannot_start_leaves_no_folder(tiny_config, tmp_path, mon
     assert main(["train", tiny_config(), "--set", "train.device=cuda:7", "--no-progress"]) == 1
     capsys.readouterr()
     assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_baselines_refuse_two_configs_of_one_env_and_algo_before_training_any(tiny_config, tmp_path, monkeypatch):
+    """Both would be stored in the one file of their env and algorithm: the second replaced the first hours in."""
+    from robotrl.sb3 import baselines
+
+    monkeypatch.setattr(baselines, "compare", lambda *a, **k: pytest.fail("trained before checking every config"))
+    first = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2})
+    second = tmp_path / "other.yaml"
+    second.write_text(Path(first).read_text())
+    with pytest.raises(ValueError, match=r"both are InvertedPendulum-v5 with ppo, and one baseline is stored"):
+        list(baselines.regenerate([first, str(second)], seeds=2, root=tmp_path / "stored"))
+
+
+def test_a_baseline_stores_its_config_from_the_repository_root(monkeypatch):
+    """Saved from inside launch/, the baseline named `cartpole_ppo.yaml`, which the regression tier (run from
+    the root) and the recorded command could not find."""
+    from robotrl.sb3.baselines import REPO, compare_command, repo_config
+
+    monkeypatch.chdir(REPO / "launch")
+    assert repo_config("cartpole_ppo.yaml") == "launch/cartpole_ppo.yaml"
+    assert compare_command("cartpole_ppo.yaml", 3, None).startswith("robotrl compare launch/cartpole_ppo.yaml ")
+    assert repo_config("/tmp/x.yaml") == "/tmp/x.yaml"

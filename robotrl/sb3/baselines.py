@@ -29,6 +29,17 @@ REPO = BASELINE_DIR.parents[2]
 """Where a stored baseline's relative `config` path starts (the commands run from the repository root)."""
 
 
+def repo_config(config: str | Path) -> str:
+    """A config's path as a baseline stores it: from the repository root, where the regression tier and the
+    recorded command start (`cd launch && robotrl compare cartpole_ppo.yaml` stored `cartpole_ppo.yaml`, a file
+    the tier then could not find); absolute for a config outside the repository."""
+    path = Path(config).resolve()
+    try:
+        return path.relative_to(REPO.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def check_baseline_slot(env_id: str, algo: str, config: str, root: Path = BASELINE_DIR) -> None:
     """One baseline per env and algorithm: saving another config's (a swing-up PPO beside the balance PPO on
     CartPole) would replace the stored one that the regression tier holds its config to. Refused before
@@ -48,7 +59,8 @@ def check_baseline_slot(env_id: str, algo: str, config: str, root: Path = BASELI
 def write_baseline(report: dict[str, Any], config: str, command: str, root: Path = BASELINE_DIR) -> Path:
     check_baseline_slot(report["env"], report["algo"], config, root)
     path = baseline_path(report["env"], report["algo"], root)
-    atomic_write_bytes(path, (json.dumps(baseline_record(report, config, command), indent=2) + "\n").encode())
+    record = baseline_record(report, repo_config(config), command)
+    atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
     return path
 
 
@@ -61,8 +73,8 @@ def check_baseline_seeds(seeds: int) -> None:
 
 def compare_command(config: str, seeds: int, steps: int | None) -> str:
     """The `robotrl compare ... --save-baseline` command a stored baseline records as its origin."""
-    return (f"robotrl compare {config} --seeds {seeds}" + (f" --steps {steps}" if steps is not None else "")
-            + " --save-baseline")
+    steps_flag = f" --steps {steps}" if steps is not None else ""
+    return f"robotrl compare {repo_config(config)} --seeds {seeds}{steps_flag} --save-baseline"
 
 
 def regenerate(configs: list[str], seeds: int, runs: Path = Path("runs") / "baselines",
@@ -74,8 +86,15 @@ def regenerate(configs: list[str], seeds: int, runs: Path = Path("runs") / "base
     loaded = [(config, load_config(config)) for config in configs]
     for _, cfg in loaded:
         check_comparable(cfg, seeds, sides=("sb3",))
+    slots: dict[tuple[str, str], str] = {}
     for config, cfg in loaded:
         check_baseline_slot(cfg.env.id, cfg.algo, config, root)
+        key = (cfg.env.id, cfg.algo)
+        if key in slots:  # the second would replace the first's file, hours later
+            raise ValueError(f"{slots[key]} and {config}: both are {cfg.env.id} with {cfg.algo}, and one baseline "
+                             "is stored per env and algorithm; give one of them")
+        slots[key] = config
     for config, cfg in loaded:
         report = compare(cfg, seeds, runs / cfg.name, sides=("sb3",))
-        yield write_baseline(report, config, f"robotrl baselines {config} --seeds {seeds}", root), report
+        command = f"robotrl baselines {repo_config(config)} --seeds {seeds}"
+        yield write_baseline(report, config, command, root), report
