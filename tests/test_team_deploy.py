@@ -147,6 +147,17 @@ def test_team_deploy_refuses_a_bad_flag_naming_it_before_any_robot_starts(tmp_pa
         deploy_team(args, team)
 
 
+def test_a_teammates_missing_file_is_refused_before_the_output_folder_is_made(tmp_path):
+    """Deploying robot 0's file loads robot 1's too: a missing one left an empty records folder behind."""
+    policy, team = _linear_team(tmp_path)
+    (tmp_path / team["team_files"][1]).unlink()
+    args = build_parser().parse_args(["deploy", str(policy), "--backend", "sim", "--duration", "0.1",
+                                      "--out", str(tmp_path / "out")])
+    with pytest.raises(Exception, match=team["team_files"][1]):
+        deploy_team(args, team)
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_runner_that_fails_stops_the_team_and_its_error_reaches_the_caller(tmp_path, monkeypatch):
     """A runner thread's error used to surface as "'NoneType' object is not subscriptable" from the summary,
     the cause only in a thread traceback, while the other robots ran on to the end of the duration."""

@@ -204,6 +204,8 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
         raise ValueError("a team policy deploys with --backend sim (one runner per robot on a shared simulation)")
     check_flags(args)
     folder = Path(args.policy).parent
+    # Every robot's file first: a teammate's missing or damaged file leaves no output folder and no simulation.
+    policies = [OnnxPolicy(folder / name, args.provider) for name in team["team_files"]]
     out_dir = Path(args.out) if args.out else folder / f"team-deploy-{args.backend}"
     check_writable(out_dir)
     rate = args.rate if args.rate is not None else team["control_hz"]
@@ -211,8 +213,12 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
     env_id = args.env or team["env_id"]
     sim = TeamSim(envs.make_multi(env_id, **team.get("env_kwargs", {})), seed=args.seed)
     show_transitions()
-    runners = [Runner(OnnxPolicy(folder / name, args.provider), RobotBackend(sim, agent), loop, safety, start,
-                      name=agent) for name, agent in zip(team["team_files"], sim.agents, strict=True)]
+    try:
+        runners = [Runner(policy, RobotBackend(sim, agent), loop, safety, start, name=agent)
+                   for policy, agent in zip(policies, sim.agents, strict=True)]
+    except BaseException:
+        sim.env.close()  # no runner will release it
+        raise
     summaries: list[dict[str, Any] | None] = [None] * len(runners)
     errors: list[BaseException | None] = [None] * len(runners)
 
