@@ -66,4 +66,5 @@ def _observation(env: Any, obs_dim: int) -> dict[str, Any]:
     shape = [int(n) for n in pixels.observation_space.shape]
     return {"obs_shape": shape, "obs_dtype": "uint8", "obs_dim": int(np.prod(shape)),
             "obs_fields": [["frames", int(np.prod(shape))]],
-            "pixels": {"size": pixels.size, "stack": pixels.stack, "camera": pixels.camera, "skip": pixels.skip}}
+            "pixels": {"size": pixels.size, "stack": pixels.stack, "camera": pixels.camera, "skip": pixels.skip,
+                       **({"delay": pixels.delay} if pixels.delay else {})}}  # a sim robot shows frames as late

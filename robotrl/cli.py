@@ -103,10 +103,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
         report = sim_to_sim_of(args.path, 20 if args.episodes is None else args.episodes, args.seed, onnx_policy)
         _emit(args, report, format_sim_to_sim(report))
         return
+    _require_train_stack()  # found, not imported: the OpenGL choice below still comes before MuJoCo
     from robotrl.tools.playback import format_playback, play, prepare
 
     request = prepare(args.path, args.episodes, args.viewer, args.video, args.size)  # before MuJoCo loads
-    _require_train_stack()
     overrides = list(args.set or [])
     result, env_id = play(request, args.seed, overrides)
     _emit(args, result, format_playback(result, env_id, overrides))
@@ -170,10 +170,17 @@ def _plot_reports(args: argparse.Namespace) -> None:
 
 
 def _require_sb3() -> None:
-    try:
-        __import__("stable_baselines3")
-    except ImportError as exc:
-        raise CLIError("this command needs stable-baselines3: pip install 'robotrl[sb3]'") from exc
+    # Found, not imported, as for the training stack: the OpenGL choice comes after it.
+    if importlib.util.find_spec("stable_baselines3") is None:
+        raise CLIError("this command needs stable-baselines3: pip install 'robotrl[sb3]'")
+
+
+def _offscreen_for_configs(configs: list[str], overrides: list[str]) -> None:
+    """An offscreen OpenGL where any of these configs renders its observations, chosen before MuJoCo loads."""
+    from robotrl.tools import gl
+
+    for config in configs:
+        gl.offscreen_for(gl.config_env_kwargs(config, overrides))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -185,6 +192,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     overrides = list(args.set or [])
     if args.steps is not None:
         overrides.append(f"train.total_steps={args.steps}")
+    _offscreen_for_configs([args.config], overrides)
     cfg = load_config(args.config, overrides)
     sides = (args.side,) if args.side else SIDES
     if args.save_baseline and "sb3" not in sides:
@@ -214,6 +222,7 @@ def cmd_baselines(args: argparse.Namespace) -> None:
     """Regenerate the stored SB3 baselines: SB3 alone on each config, at the config's own budget."""
     _require_train_stack()
     _require_sb3()
+    _offscreen_for_configs(args.configs, [])
     from robotrl.sb3.baselines import regenerate
 
     written = []
@@ -229,6 +238,7 @@ def cmd_bench_train(args: argparse.Namespace) -> None:
     from robotrl.config import load_config
     from robotrl.sb3.bench import bench_train, format_bench_train
 
+    _offscreen_for_configs([args.config], list(args.set or []))
     cfg = load_config(args.config, list(args.set or []))
     result = bench_train(cfg, args.steps, args.rounds)
     _emit(args, result, format_bench_train(result))
@@ -264,6 +274,17 @@ def cmd_deploy(args: argparse.Namespace) -> None:
         raise CLIError(f"stopped early by a fault: {fault}")
 
 
+def _sim_robot(env_id: str, **kwargs: Any) -> Any:
+    """The simulated robot of `deploy --backend sim`, made once the policy has said its env kwargs: a pixel
+    policy's camera needs an offscreen OpenGL chosen before MuJoCo loads (GLFW needs a display)."""
+    from robotrl.tools import gl
+
+    gl.offscreen_for(kwargs)
+    import envs
+
+    return envs.make(env_id, **kwargs)
+
+
 def _deploy_one(args: argparse.Namespace) -> dict[str, Any]:
     """One robot's deploy, its records, plots and summary."""
     from deploy.cli import format_summary, run_deploy
@@ -271,9 +292,7 @@ def _deploy_one(args: argparse.Namespace) -> dict[str, Any]:
     make_env = None
     if args.backend == "sim":
         _require_train_stack()
-        import envs as robot_envs
-
-        make_env = robot_envs.make
+        make_env = _sim_robot
     summary, out_dir = run_deploy(args, make_env)
     try:
         from robotrl.tools.deploy_plots import plot_deploy
@@ -350,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run folder or checkpoint deterministically, watch it, film it",
                        description="Evaluate a policy deterministically. A run folder or checkpoint is also checked "
                                    "against its config's target: the text says met or NOT met, --json reports "
-                                   "`target` and `target_met` (null without a target).")
+                                   "`target` and `target_met` (null without a target, and with --viewer or --video "
+                                   "for a target on info_means.<name>, which watching and filming do not collect).")
     p.add_argument("path", help="run folder, checkpoint (.pt) or exported policy (.onnx)")
     p.add_argument("--episodes", type=int, help="episodes to run (default 10; 3 with --video)")
     p.add_argument("--viewer", action="store_true", help="watch in MuJoCo's viewer in real time ([space] pauses)")

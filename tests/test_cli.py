@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def run(*args, **kw):
     return subprocess.run([sys.executable, "-m", "robotrl.cli", *args], capture_output=True, text=True, **kw)
@@ -29,14 +31,18 @@ def test_eval_help_says_it_reports_the_target():
     assert "against its config's target" in text and "`target_met`" in text
 
 
-def test_train_without_the_training_stack_says_what_to_install(tmp_path):
-    # Simulate a controller's base install: torch cannot be imported.
-    code = ("import sys; sys.modules['torch'] = None; from robotrl.cli import main; "
-            "sys.exit(main(['train', 'launch/reacher_ppo.yaml']))")
+@pytest.mark.parametrize("command", [["train", "launch/reacher_ppo.yaml"], ["eval", "runs/some-run"],
+                                     ["eval", "runs/some-run", "--video", "v.mp4"]])
+@pytest.mark.parametrize("missing", ["torch", "yaml"])
+def test_a_command_without_the_training_stack_says_what_to_install(command, missing):
+    # Simulate a controller's base install (numpy and onnxruntime): torch or PyYAML cannot be imported.
+    # eval read the run's config with PyYAML first and said "No module named 'yaml'".
+    code = (f"import sys; sys.modules[{missing!r}] = None; from robotrl.cli import main; "
+            f"sys.exit(main({command!r}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == ("robotrl train: error: this command needs the training stack: "
-                                   "pip install 'robotrl[train]' (missing: torch)")
+    assert proc.stderr.strip() == (f"robotrl {command[0]}: error: this command needs the training stack: "
+                                   f"pip install 'robotrl[train]' (missing: {missing})")
 
 
 def test_missing_config_file_is_one_line(tmp_path):

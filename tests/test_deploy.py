@@ -551,12 +551,15 @@ def test_sigterm_sends_the_safe_action_and_exits_cleanly(onnx_policy, tmp_path, 
     assert json.loads((tmp_path / "summary.json").read_text())["ticks"] == summary["ticks"]
 
 
-def test_a_run_a_fault_ended_exits_non_zero_after_writing_its_records(onnx_policy, tmp_path):
+@pytest.mark.parametrize("program", ["deploy", "robotrl deploy"])
+def test_a_run_a_fault_ended_exits_non_zero_after_writing_its_records(onnx_policy, tmp_path, program):
     """A supervisor (systemd, a script) sees the fault in the exit status; the summary still says what ran."""
     peer = UdpPeer(LinearRobot())
     peer.start()
+    command = _deploy_cmd if program == "deploy" else (
+        lambda *args: [sys.executable, "-m", "robotrl.cli", "deploy", *map(str, args)])
     # A 20 us period: the first tick's inference and UDP round trip overrun it, and --overrun stop ends the run.
-    proc = subprocess.run(_deploy_cmd(onnx_policy, "--backend", "udp", "--port", peer.port, "--rate", 50_000,
+    proc = subprocess.run(command(onnx_policy, "--backend", "udp", "--port", peer.port, "--rate", 50_000,
                                       "--duration", 5, "--overrun", "stop", "--spin-us", 0, "--passive-s", 0,
                                       "--ramp-s", 0, "--out", tmp_path, "--json"),
                           capture_output=True, text=True, timeout=60)
@@ -564,7 +567,7 @@ def test_a_run_a_fault_ended_exits_non_zero_after_writing_its_records(onnx_polic
     assert proc.returncode == 1 and proc.stdout, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["stopped_by"] == "overrun" and summary["ticks"] >= 1
-    assert proc.stderr.strip().splitlines()[-1] == "deploy: error: stopped early by a fault: overrun"
+    assert proc.stderr.strip().splitlines()[-1] == f"{program}: error: stopped early by a fault: overrun"
     assert json.loads((tmp_path / "summary.json").read_text())["ticks"] == summary["ticks"]
 
 

@@ -103,6 +103,14 @@ def test_eval_of_the_pixel_onnx_file_renders_frames_and_matches_the_checkpoint(p
     assert from_onnx == {k: v for k, v in from_checkpoint.items() if k not in ("target", "target_met")}
 
 
+def test_a_frame_latency_trained_with_is_described_for_the_sim_robot():
+    """`pixels.delay` (frames shown late, as a camera pipeline does) was left out of the export: eval of the
+    file and deploy --backend sim ran the policy on frames without the latency it was trained with."""
+    described = describe_env("robotrl/CartPole-v0", pixels={**PIXELS, "delay": 1})
+    assert described["pixels"] == {**PIXELS, "delay": 1}
+    assert "delay" not in describe_env("robotrl/CartPole-v0", pixels=PIXELS)["pixels"]  # files stay as they were
+
+
 def test_deploy_on_the_sim_backend_renders_the_cameras_frames_for_the_policy(pixel_run, tmp_path, capsys):
     _, path, _ = pixel_run
     # No passive or ramp phase: every tick sends the policy's own force bins.

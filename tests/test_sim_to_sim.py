@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import envs
-from robotrl.tools.sim_to_sim import format_sim_to_sim, perturbed_kwargs, sim_to_sim
+from robotrl.tools.sim_to_sim import format_sim_to_sim, nominal_kwargs, perturbed_kwargs, sim_to_sim
 
 ROOT = Path(__file__).resolve().parents[1]
 ID = "robotrl/Locomotion-v0"
@@ -117,6 +117,8 @@ def test_a_pixel_policys_latency_reaches_its_frames():
     kwargs = perturbed_kwargs("robotrl/CartPole-v0", {"pixels": pixels, "discretize_actions": 2})
     # The state's obs_delay is discarded by the renders; the frames themselves come one decision late.
     assert kwargs["pixels"] == {**pixels, "delay": 1} and kwargs["discretize_actions"] == 2
+    # A latency trained with is part of the training randomization, like obs_delay: not in the nominal env.
+    assert nominal_kwargs({"pixels": {**pixels, "delay": 2}, "obs_delay": 1}) == {"pixels": pixels}
 
 
 def test_a_pixel_run_trains_evaluates_and_meets_sim_to_sim_without_mujoco_gl_set(tmp_path):
@@ -135,3 +137,12 @@ def test_a_pixel_run_trains_evaluates_and_meets_sim_to_sim_without_mujoco_gl_set
     report = json.loads(check.stdout)
     assert report["perturbation"]["pixels"]["delay"] == 1
     assert report["nominal"]["length_mean"] > 0 and report["perturbed"]["length_mean"] > 0
+    # The exported file on the simulated robot, whose camera renders the policy's frames.
+    cli = [sys.executable, "-m", "robotrl.cli"]
+    export = subprocess.run([*cli, "export", str(run)], env=env, capture_output=True, text=True, timeout=300)
+    assert export.returncode == 0, export.stderr
+    deploy = subprocess.run([*cli, "deploy", str(run / "policy.onnx"), "--backend", "sim", "--duration", "0.3",
+                             "--passive-s", "0", "--ramp-s", "0", "--out", str(tmp_path / "deploy"), "--json"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert deploy.returncode == 0, deploy.stderr
+    assert json.loads(deploy.stdout)["ticks"] > 0

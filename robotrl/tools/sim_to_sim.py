@@ -26,8 +26,13 @@ RANDOMIZATION = ("mass_scale", "friction_scale", "actuator_gain_scale", "damping
 
 
 def nominal_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The run's env kwargs without its domain randomization and noise."""
-    return {k: v for k, v in env_kwargs.items() if k not in RANDOMIZATION}
+    """The run's env kwargs without its domain randomization and noise; a pixel run's frame latency
+    (pixels.delay) goes with them, as obs_delay does for a state observation."""
+    nominal = {k: v for k, v in env_kwargs.items() if k not in RANDOMIZATION}
+    pixels = nominal.get("pixels")
+    if isinstance(pixels, dict) and "delay" in pixels:
+        nominal["pixels"] = {k: v for k, v in pixels.items() if k != "delay"}
+    return nominal
 
 
 def perturbed_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
