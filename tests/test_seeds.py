@@ -36,6 +36,11 @@ GOALS = {
     "arm_reach_ppo": ("success_rate", ">=", 0.95),
     "legged_flat_ppo": ("info_means.velocity_error", "<=", 0.15),
     "legged_flat_dr_ppo": ("info_means.velocity_error", "<=", 0.15),
+    # Set on December 1 from each task's own goal (no issue named one): the configs' comments say it.
+    "cartpole_a2c": ("success_rate", ">=", 0.9),
+    "cartpole_reinforce": ("success_rate", ">=", 0.9),
+    "cartpole_swingup_ppo": ("success_rate", ">=", 0.9),
+    "inverted_pendulum_reinforce": ("return_mean", ">=", 1000),
 }
 
 

@@ -49,12 +49,15 @@ def test_ppo_learns_to_reach(tiny_config, tmp_path, learns):
     returns = [float(r["charts/episodic_return_mean"]) for r in rows if r.get("charts/episodic_return_mean")]
     final = json.loads((tmp_path / "run" / "eval.json").read_text())
     # The first episodes (random actions) score about -36. The final evaluation's return, with these
-    # settings: seeds 0-4 -9.03, -10.28, -9.57, -11.78, -8.61 (AMD EPYC, November 29); seed 1 gave -15.47
-    # on another CPU (the old threshold, -15, failed there: floating point differs between CPUs). At
-    # learning rate 0 (`no_learning`), seed 1: -47.26. The threshold sits 4.5 below the worst learning
-    # figure seen and 27 above the control.
+    # settings, on three CPUs (floating point differs between them, and so does each seed's course):
+    # - AMD EPYC (November 29), seeds 0-4: -9.03, -10.28, -9.57, -11.78, -8.61;
+    # - Intel Xeon family 6 model 207, torch AVX-512 (December 1), seeds 0-7: -10.57, -9.80, -10.38, -13.87,
+    #   -11.35, -11.64, -9.74, -12.69;
+    # - another AVX-512 EPYC (issue 18), seed 1: -15.47 (the old threshold, -15, failed there).
+    # At learning rate 0 (`no_learning`), the Xeon, seeds 0-4: -46.68, -47.26, -46.61, -45.73, -45.49.
+    # The threshold sits 9.5 below the worst learning figure seen and 20.5 above the best control.
     assert returns[0] < -20
-    assert (final["return_mean"] > -20) == learns, final
+    assert (final["return_mean"] > -25) == learns, final
 
 
 def _metrics_steps(run: Path) -> list[float]:
