@@ -41,6 +41,9 @@ GOALS = {
     "cartpole_reinforce": ("success_rate", ">=", 0.9),
     "cartpole_swingup_ppo": ("success_rate", ">=", 0.9),
     "inverted_pendulum_reinforce": ("return_mean", ">=", 1000),
+    "cartpole_a3c": ("success_rate", ">=", 0.9),
+    "inverted_pendulum_a3c": ("return_mean", ">=", 1000),
+    "multipush_ippo": ("success_rate", ">=", 0.8),
 }
 
 
