@@ -186,13 +186,13 @@ def _offscreen_for_configs(configs: list[str], overrides: list[str]) -> None:
 def cmd_compare(args: argparse.Namespace) -> None:
     _require_train_stack()
     _require_sb3()
-    from robotrl.config import load_config
-    from robotrl.sb3.compare import SIDES, check_comparable, compare, default_out, format_report
-
     overrides = list(args.set or [])
     if args.steps is not None:
         overrides.append(f"train.total_steps={args.steps}")
-    _offscreen_for_configs([args.config], overrides)
+    _offscreen_for_configs([args.config], overrides)  # robotrl.sb3 and the config load MuJoCo
+    from robotrl.config import load_config
+    from robotrl.sb3.compare import SIDES, check_comparable, compare, default_out, format_report
+
     cfg = load_config(args.config, overrides)
     sides = (args.side,) if args.side else SIDES
     if args.save_baseline and "sb3" not in sides:
@@ -235,10 +235,10 @@ def cmd_baselines(args: argparse.Namespace) -> None:
 def cmd_bench_train(args: argparse.Namespace) -> None:
     _require_train_stack()
     _require_sb3()
+    _offscreen_for_configs([args.config], list(args.set or []))  # robotrl.sb3 and the config load MuJoCo
     from robotrl.config import load_config
     from robotrl.sb3.bench import bench_train, format_bench_train
 
-    _offscreen_for_configs([args.config], list(args.set or []))
     cfg = load_config(args.config, list(args.set or []))
     result = bench_train(cfg, args.steps, args.rounds)
     _emit(args, result, format_bench_train(result))

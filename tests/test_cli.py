@@ -75,3 +75,20 @@ def test_robot_show_without_a_display_suggests_its_own_video_command():
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no display" in lines[0], proc.stderr
     assert "`robotrl robot show go12 --video FILE.mp4`" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("command", [["compare", "launch/cartpole_pixels_dqn.yaml", "--seeds", "0"],
+                                     ["baselines", "launch/cartpole_pixels_dqn.yaml", "--seeds", "1"],
+                                     ["bench", "train", "launch/cartpole_pixels_dqn.yaml", "--steps", "0"]])
+def test_a_pixel_config_gets_its_offscreen_opengl_before_mujoco_loads(command):
+    """MuJoCo reads MUJOCO_GL once, at import: chosen after, a headless pixel run had no OpenGL context."""
+    code = ("import os, sys; os.environ.pop('MUJOCO_GL', None); os.environ.pop('PYOPENGL_PLATFORM', None)\n"
+            "from robotrl.tools import gl\n"
+            "chosen = gl.use_offscreen\n"
+            "def spy(*a, **k):\n"
+            "    print('mujoco loaded first' if 'mujoco' in sys.modules else 'chosen first', flush=True)\n"
+            "    return chosen(*a, **k)\n"
+            "gl.use_offscreen = spy\n"
+            f"from robotrl.cli import main; main({command!r})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.stdout.splitlines()[:1] == ["chosen first"], (proc.stdout, proc.stderr[-2000:])
