@@ -147,13 +147,20 @@ def test_team_deploy_refuses_a_bad_flag_naming_it_before_any_robot_starts(tmp_pa
         deploy_team(args, team)
 
 
-def test_a_teammates_missing_file_is_refused_before_the_output_folder_is_made(tmp_path):
-    """Deploying robot 0's file loads robot 1's too: a missing one left an empty records folder behind."""
+@pytest.mark.parametrize("fault", ["missing teammate", "team of three"])
+def test_a_team_that_cannot_start_leaves_no_output_folder(tmp_path, fault):
+    """Deploying robot 0's file loads robot 1's too: a missing one, or a simulation whose robots do not match the
+    files (three robots for two files), left an empty records folder behind."""
     policy, team = _linear_team(tmp_path)
-    (tmp_path / team["team_files"][1]).unlink()
+    if fault == "missing teammate":
+        (tmp_path / team["team_files"][1]).unlink()
+        message = team["team_files"][1]
+    else:
+        team = {**team, "env_kwargs": {"n_robots": 3}}
+        message = "policy expects 12 observations, robot sends 14"
     args = build_parser().parse_args(["deploy", str(policy), "--backend", "sim", "--duration", "0.1",
                                       "--out", str(tmp_path / "out")])
-    with pytest.raises(Exception, match=team["team_files"][1]):
+    with pytest.raises(Exception, match=message):
         deploy_team(args, team)
     assert not (tmp_path / "out").exists()
 

@@ -207,17 +207,18 @@ def deploy_team(args: argparse.Namespace, team: dict[str, Any]) -> tuple[dict[st
     # Every robot's file first: a teammate's missing or damaged file leaves no output folder and no simulation.
     policies = [OnnxPolicy(folder / name, args.provider) for name in team["team_files"]]
     out_dir = Path(args.out) if args.out else folder / f"team-deploy-{args.backend}"
-    check_writable(out_dir)
     rate = args.rate if args.rate is not None else team["control_hz"]
     loop, safety, start = run_configs(args, rate)
     env_id = args.env or team["env_id"]
-    sim = TeamSim(envs.make_multi(env_id, **team.get("env_kwargs", {})), seed=args.seed)
-    show_transitions()
+    env = envs.make_multi(env_id, **team.get("env_kwargs", {}))
     try:
+        sim = TeamSim(env, seed=args.seed)
+        show_transitions()
         runners = [Runner(policy, RobotBackend(sim, agent), loop, safety, start, name=agent)
                    for policy, agent in zip(policies, sim.agents, strict=True)]
+        check_writable(out_dir)  # made once the robots are known to run: a refused one leaves no folder
     except BaseException:
-        sim.env.close()  # no runner will release it
+        env.close()  # no runner will release it
         raise
     summaries: list[dict[str, Any] | None] = [None] * len(runners)
     errors: list[BaseException | None] = [None] * len(runners)
