@@ -525,4 +525,16 @@ def test_a_baseline_stores_its_config_from_the_repository_root(monkeypatch):
     monkeypatch.chdir(REPO / "launch")
     assert repo_config("cartpole_ppo.yaml") == "launch/cartpole_ppo.yaml"
     assert compare_command("cartpole_ppo.yaml", 3, None).startswith("robotrl compare launch/cartpole_ppo.yaml ")
-    assert repo_config("/tmp/x.yaml") == "/tmp/x.yaml"
+    assert repo_config("/tmp/x.yaml") == os.path.abspath("/tmp/x.yaml")
+
+
+def test_baselines_train_a_config_named_twice_once(tiny_config, tmp_path, monkeypatch):
+    from robotrl.sb3 import baselines
+
+    trained = []
+    monkeypatch.setattr(baselines, "compare", lambda cfg, *a, **k: trained.append(cfg.name) or {"sb3": {}})
+    monkeypatch.setattr(baselines, "write_baseline", lambda report, config, command, root: tmp_path / "stored.json")
+    first = tiny_config(env={"id": "InvertedPendulum-v5", "num_envs": 2})
+    again = os.path.join(os.path.dirname(first), ".", os.path.basename(first))
+    assert len(list(baselines.regenerate([first, again], seeds=2, root=tmp_path / "stored"))) == 1
+    assert len(trained) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,11 +34,12 @@ def repo_config(config: str | Path) -> str:
     """A config's path as a baseline stores it: from the repository root, where the regression tier and the
     recorded command start (`cd launch && robotrl compare cartpole_ppo.yaml` stored `cartpole_ppo.yaml`, a file
     the tier then could not find); absolute for a config outside the repository."""
-    path = Path(config).resolve()
-    try:
-        return path.relative_to(REPO.resolve()).as_posix()
-    except ValueError:
-        return str(path)
+    for path, repo in ((Path(os.path.abspath(config)), REPO), (Path(config).resolve(), REPO.resolve())):
+        try:  # as written first (a link inside the repository stays itself), then with links followed
+            return path.relative_to(repo).as_posix()
+        except ValueError:
+            pass
+    return os.path.abspath(config)
 
 
 def check_baseline_slot(env_id: str, algo: str, config: str, root: Path = BASELINE_DIR) -> None:
@@ -83,7 +85,10 @@ def regenerate(configs: list[str], seeds: int, runs: Path = Path("runs") / "base
     (path, report). Every config is loaded and checked first, so the last one's mistake does not
     surface hours into the first one's training."""
     check_baseline_seeds(seeds)
-    loaded = [(config, load_config(config)) for config in configs]
+    unique: dict[Path, str] = {}
+    for config in configs:  # one file named twice (launch/a.yaml ./launch/a.yaml) trains once
+        unique.setdefault(Path(config).resolve(), config)
+    loaded = [(config, load_config(config)) for config in unique.values()]
     for _, cfg in loaded:
         check_comparable(cfg, seeds, sides=("sb3",))
     slots: dict[tuple[str, str], str] = {}
