@@ -70,7 +70,10 @@ class PolicySpec:
         then the robot description and action mode (`robot.env_kwargs`) and the pixel rendering on top. With
         only the robot's, a sim run would score another task (default command ranges, flat ground)."""
         kwargs = {**(self.train_env_kwargs or {}), **((self.robot or {}).get("env_kwargs") or {})}
-        return {**kwargs, "pixels": dict(self.pixels)} if self.pixels else kwargs
+        if not self.pixels:
+            return kwargs
+        trained = kwargs.get("pixels")  # the run's own pixels (a delay, in files written before it was described)
+        return {**kwargs, "pixels": {**(trained if isinstance(trained, dict) else {}), **self.pixels}}
 
     def to_dict(self) -> dict[str, Any]:
         return {"env_id": self.env_id, "algo": self.algo, "train_steps": self.train_steps,

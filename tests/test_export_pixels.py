@@ -111,6 +111,17 @@ def test_a_frame_latency_trained_with_is_described_for_the_sim_robot():
     assert "delay" not in describe_env("robotrl/CartPole-v0", pixels=PIXELS)["pixels"]  # files stay as they were
 
 
+def test_a_file_keeps_the_latency_its_run_trained_with(pixel_run):
+    """The described pixels are laid over the run's own: a file written before `delay` was described still
+    carries it in the training kwargs, and eval or deploy of it must show the frames as late."""
+    import dataclasses
+
+    spec = OnnxPolicy(pixel_run[1]).spec
+    older = dataclasses.replace(spec, train_env_kwargs={**spec.train_env_kwargs, "pixels": {**PIXELS, "delay": 1}})
+    assert older.env_kwargs()["pixels"] == {**PIXELS, "delay": 1}
+    assert spec.env_kwargs()["pixels"] == PIXELS
+
+
 def test_deploy_on_the_sim_backend_renders_the_cameras_frames_for_the_policy(pixel_run, tmp_path, capsys):
     _, path, _ = pixel_run
     # No passive or ramp phase: every tick sends the policy's own force bins.

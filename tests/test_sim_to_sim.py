@@ -117,8 +117,11 @@ def test_a_pixel_policys_latency_reaches_its_frames():
     kwargs = perturbed_kwargs("robotrl/CartPole-v0", {"pixels": pixels, "discretize_actions": 2})
     # The state's obs_delay is discarded by the renders; the frames themselves come one decision late.
     assert kwargs["pixels"] == {**pixels, "delay": 1} and kwargs["discretize_actions"] == 2
-    # A latency trained with is part of the training randomization, like obs_delay: not in the nominal env.
-    assert nominal_kwargs({"pixels": {**pixels, "delay": 2}, "obs_delay": 1}) == {"pixels": pixels}
+    # A camera trained with a latency keeps it in the nominal env (the exported file describes it), and the
+    # perturbed one shows its frames a decision later still.
+    trained = {"pixels": {**pixels, "delay": 2}, "obs_delay": 1}
+    assert nominal_kwargs(trained) == {"pixels": {**pixels, "delay": 2}}
+    assert perturbed_kwargs("robotrl/CartPole-v0", trained)["pixels"]["delay"] == 3
 
 
 def test_a_pixel_run_trains_evaluates_and_meets_sim_to_sim_without_mujoco_gl_set(tmp_path):

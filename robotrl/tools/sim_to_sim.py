@@ -26,13 +26,9 @@ RANDOMIZATION = ("mass_scale", "friction_scale", "actuator_gain_scale", "damping
 
 
 def nominal_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The run's env kwargs without its domain randomization and noise; a pixel run's frame latency
-    (pixels.delay) goes with them, as obs_delay does for a state observation."""
-    nominal = {k: v for k, v in env_kwargs.items() if k not in RANDOMIZATION}
-    pixels = nominal.get("pixels")
-    if isinstance(pixels, dict) and "delay" in pixels:
-        nominal["pixels"] = {k: v for k, v in pixels.items() if k != "delay"}
-    return nominal
+    """The run's env kwargs without its domain randomization and noise. A pixel run's frame latency
+    (pixels.delay) stays: it is the camera the policy will have, as the exported file describes it."""
+    return {k: v for k, v in env_kwargs.items() if k not in RANDOMIZATION}
 
 
 def perturbed_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +46,8 @@ def perturbed_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     perturbed = {**nominal, **PERTURBATION, "timestep": timestep / 2, "frame_skip": skip * 2}
     pixels = nominal.get("pixels", False)
     if pixels is not False:  # renders are drawn from the current state: the latency goes to the frames
-        perturbed["pixels"] = {**({} if pixels is True else pixels), "delay": PERTURBATION["obs_delay"]}
+        pixels = {} if pixels is True else pixels
+        perturbed["pixels"] = {**pixels, "delay": int(pixels.get("delay", 0)) + PERTURBATION["obs_delay"]}
     return perturbed
 
 
