@@ -67,14 +67,19 @@ class RealtimeConfig:
     def check_permitted(self) -> None:
         """Try the real-time priority once and restore the scheduler: a missing permission is then said
         before the policy loads and the robot is contacted, not when the loop starts."""
-        if self.priority is None:
-            return
-        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.priority))
-        except PermissionError as exc:
-            raise PermissionError(NOT_PERMITTED) from exc
-        os.sched_setscheduler(0, policy, param)
+        if self.priority is not None:
+            os.sched_setscheduler(0, *_enter_fifo(self.priority))
+
+
+def _enter_fifo(priority: int) -> tuple[int, os.sched_param]:
+    """Run this thread under SCHED_FIFO at `priority`; returns the (policy, param) to restore. A missing
+    permission is one line that says how to grant it."""
+    previous = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError as exc:
+        raise PermissionError(NOT_PERMITTED) from exc
+    return previous
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -110,12 +115,7 @@ def realtime(config: RealtimeConfig | int | None) -> Iterator[dict[str, Any]]:
         else:
             report["gc"] = "enabled"
         if config.priority is not None:
-            policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-            try:
-                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(config.priority))
-            except PermissionError as exc:
-                raise PermissionError(NOT_PERMITTED) from exc
-            stack.callback(os.sched_setscheduler, 0, policy, param)
+            stack.callback(os.sched_setscheduler, 0, *_enter_fifo(config.priority))
         with measured(report):
             yield report
 

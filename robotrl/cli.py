@@ -30,6 +30,14 @@ def _require_train_stack() -> None:
         raise CLIError(f"{TRAIN_EXTRA_HINT} (missing: {', '.join(missing)})")
 
 
+def _offscreen_for_configs(configs: list[str], overrides: list[str]) -> None:
+    """An offscreen OpenGL where any of these configs renders its observations, chosen before MuJoCo loads."""
+    from robotrl.tools import gl
+
+    for config in configs:
+        gl.offscreen_for(gl.config_env_kwargs(config, overrides))
+
+
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
     print(json.dumps(payload) if getattr(args, "json", False) else text)
 
@@ -45,7 +53,6 @@ def cmd_envs(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     _require_train_stack()
     from robotrl.config import load_config
-    from robotrl.tools import gl
 
     overrides = list(args.set or [])
     if args.steps is not None:
@@ -54,7 +61,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides.append(f"seed={args.seed}")
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
-    gl.offscreen_for(gl.config_env_kwargs(args.config, overrides))  # before MuJoCo loads
+    _offscreen_for_configs([args.config], overrides)
     cfg = load_config(args.config, overrides)
     from robotrl.train.runs import format_train_report, latest_run, train_report
     from robotrl.train.trainer import Trainer, new_run_dir
@@ -120,9 +127,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def cmd_seeds(args: argparse.Namespace) -> None:
     _require_train_stack()
-    from robotrl.tools import gl
-
-    gl.offscreen_for(gl.config_env_kwargs(args.config, args.set))  # before MuJoCo loads
+    _offscreen_for_configs([args.config], list(args.set or []))
     from robotrl.train.seeds import format_rows, parse_seeds, run_seeds
 
     seeds = parse_seeds(args.seeds)
@@ -173,14 +178,6 @@ def _require_sb3() -> None:
     # Found, not imported, as for the training stack: the OpenGL choice comes after it.
     if importlib.util.find_spec("stable_baselines3") is None:
         raise CLIError("this command needs stable-baselines3: pip install 'robotrl[sb3]'")
-
-
-def _offscreen_for_configs(configs: list[str], overrides: list[str]) -> None:
-    """An offscreen OpenGL where any of these configs renders its observations, chosen before MuJoCo loads."""
-    from robotrl.tools import gl
-
-    for config in configs:
-        gl.offscreen_for(gl.config_env_kwargs(config, overrides))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:

@@ -195,9 +195,10 @@ def check_same_config(side: str, cfg: RunConfig, out_dir: Path) -> None:
         saved = yaml.safe_load(path.read_text()) if path.is_file() else None
     else:
         path = out_dir / f"sb3-seed{cfg.seed}" / STATE
-        saved = json.loads(path.read_text()).get("config") if path.is_file() else None
-    if side == "sb3" and path.is_file():
-        check_sb3_version(json.loads(path.read_text()).get("sb3_version"), path, cfg.seed)
+        state = json.loads(path.read_text()) if path.is_file() else None
+        if state is not None:
+            check_sb3_version(state.get("sb3_version"), path, cfg.seed)
+        saved = state.get("config") if state is not None else None
     if not saved:
         return
     trained = int((saved.get("train") or {}).get("total_steps", 0))
